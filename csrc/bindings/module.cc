@@ -1,0 +1,18 @@
+// flowmod._native: the extension module. Each part of the native core binds itself here.
+#include <pybind11/pybind11.h>
+
+#include "bindings/errors.h"
+
+namespace py = pybind11;
+
+namespace flowmod::bindings {
+void BindEngine(py::module_& m);
+void BindEngineMeasure(py::module_& m);
+}
+
+PYBIND11_MODULE(_native, m) {
+  m.doc() = "flowmod's native core: the dependency engine and its operators.";
+  flowmod::bindings::RegisterErrorTranslators();
+  flowmod::bindings::BindEngine(m);
+  flowmod::bindings::BindEngineMeasure(m);
+}

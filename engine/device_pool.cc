@@ -1,0 +1,122 @@
+#include "device_pool.h"
+
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include "stats.h"
+
+namespace flowmod::engine {
+
+namespace {
+thread_local WorkerIdentity current_worker;
+
+int EnvInt(const char* name, int fallback, int min_value) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  char* end = nullptr;
+  long n = std::strtol(v, &end, 10);
+  if (*end != '\0' || n < min_value || n > 1024)
+    throw std::invalid_argument(std::string(name) + "='" + v + "': expected an integer in [" +
+                                std::to_string(min_value) + ", 1024]");
+  return static_cast<int>(n);
+}
+}  // namespace
+
+const char* LaneName(Lane lane) { return lane == Lane::kCopy ? "copy" : "compute"; }
+const char* DeviceTypeName(DeviceType type) { return type == DeviceType::kGPU ? "gpu" : "cpu"; }
+
+const WorkerIdentity& CurrentWorker() { return current_worker; }
+
+std::array<int, kNumLanes> CpuWorkerCounts() {
+  const int cores = std::max(1u, std::thread::hardware_concurrency());
+  return {EnvInt("FLOWMOD_CPU_WORKER_NTHREADS", cores, 1),
+          EnvInt("FLOWMOD_CPU_COPY_NTHREADS", 1, 1)};
+}
+
+Device::Device(DeviceId id, std::array<int, kNumLanes> workers, std::array<int, kNumLanes> slots,
+               OpRunner* runner)
+    : id_(id), workers_(workers), slots_(slots), runner_(runner) {}
+
+Device::~Device() { StopWorkers(); }
+
+void Device::Enqueue(OpBlock* op, Lane lane, int priority) {
+  if (!running_.load(std::memory_order_acquire)) StartWorkers();
+  queues_[static_cast<int>(lane)].Push(op, priority);
+}
+
+void Device::StartWorkers() {
+  std::lock_guard<std::mutex> lock(start_mu_);
+  if (running_.load(std::memory_order_relaxed)) return;
+  for (int l = 0; l < kNumLanes; ++l) {
+    queues_[l].Restart();
+    for (int i = 0; i < workers_[l]; ++i)
+      threads_.emplace_back([this, l] { WorkerLoop(static_cast<Lane>(l)); });
+  }
+  running_.store(true, std::memory_order_release);
+}
+
+void Device::StopWorkers() {
+  std::lock_guard<std::mutex> lock(start_mu_);
+  if (!running_.load(std::memory_order_relaxed)) return;
+  for (auto& q : queues_) q.Stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  running_.store(false, std::memory_order_release);
+}
+
+void Device::WorkerLoop(Lane lane) {
+  current_worker = WorkerIdentity{this, lane};
+  OnWorkerStart(lane);
+  ReadyQueue& q = queue(lane);
+  while (OpBlock* op = q.Pop()) runner_->RunFromWorker(op, this, lane);
+  current_worker = WorkerIdentity{};
+}
+
+DevicePool::DevicePool(Stats* stats, OpRunner* runner) : stats_(stats), runner_(runner) {}
+
+DevicePool::~DevicePool() { StopAll(); }
+
+Device* DevicePool::Get(DeviceId id) {
+  if (id.type == DeviceType::kCPU && id.index >= 0 && id.index < kFastCpu) {
+    if (Device* d = cpu_fast_[id.index].load(std::memory_order_acquire)) return d;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& d : devices_)
+    if (d->id() == id) return d.get();
+  return Create(id);
+}
+
+Device* DevicePool::Create(DeviceId id) {
+  if (id.index < 0)
+    throw std::invalid_argument("device index " + std::to_string(id.index) +
+                                " is negative: expected an index >= 0");
+  if (id.type != DeviceType::kCPU)
+    throw std::invalid_argument(std::string(DeviceTypeName(id.type)) + "(" +
+                                std::to_string(id.index) +
+                                ") is not available: this build of flowmod drives CPUs only");
+  std::array<int, kNumLanes> slots{};
+  for (int l = 0; l < kNumLanes; ++l) {
+    slots[l] = stats_->SlotFor(id, static_cast<Lane>(l));
+    if (slots[l] < 0)
+      throw std::invalid_argument("too many devices: at most " +
+                                  std::to_string(Stats::kMaxSlots / kNumLanes) + " are counted");
+  }
+  devices_.push_back(std::make_unique<Device>(id, CpuWorkerCounts(), slots, runner_));
+  Device* d = devices_.back().get();
+  if (id.index < kFastCpu) cpu_fast_[id.index].store(d, std::memory_order_release);
+  return d;
+}
+
+std::vector<Device*> DevicePool::All() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Device*> out;
+  for (auto& d : devices_) out.push_back(d.get());
+  return out;
+}
+
+void DevicePool::StopAll() {
+  for (Device* d : All()) d->StopWorkers();
+}
+
+}  // namespace flowmod::engine

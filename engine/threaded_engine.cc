@@ -1,0 +1,351 @@
+#include "threaded_engine.h"
+
+#include "op_pool.h"
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <mutex>
+
+namespace flowmod::engine {
+
+namespace {
+
+uint64_t NowNs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// Fills `op->deps` with one Dep per distinct var, sorted by address (the lock order), a var
+// that is both read and written counting as a write that reads its value.
+void BuildDeps(OpBlock* op, std::span<Var* const> reads, std::span<Var* const> writes) {
+  const size_t upper = reads.size() + writes.size();
+  if (upper > OpBlock::kInlineDeps) {
+    op->heap_deps.reset(new Dep[upper]);
+    op->deps = op->heap_deps.get();
+  }
+  uint32_t n = 0;
+  auto add = [&](Var* v, bool write) {
+    for (uint32_t i = 0; i < n; ++i) {
+      if (op->deps[i].var == v) {
+        if (write) op->deps[i].write = true;
+        else op->deps[i].reads_value = true;
+        return;
+      }
+    }
+    op->deps[n++] = Dep{v, op, nullptr, write, !write};
+  };
+  for (Var* v : writes) add(v, true);
+  for (Var* v : reads) add(v, false);
+  std::sort(op->deps, op->deps + n, [](const Dep& a, const Dep& b) { return a.var < b.var; });
+  op->num_deps = n;
+}
+
+std::shared_ptr<const ErrorInfo> MakeError(std::string op_name, std::string message) {
+  return std::make_shared<const ErrorInfo>(ErrorInfo{std::move(op_name), std::move(message)});
+}
+
+}  // namespace
+
+ThreadedEngine::ThreadedEngine() : devices_(stats_.get(), this) {}
+
+ThreadedEngine::~ThreadedEngine() { Shutdown(); }
+
+Var* ThreadedEngine::NewVar() { return new Var(); }
+
+void ThreadedEngine::CheckAccepting() const {
+  switch (state_.load(std::memory_order_acquire)) {
+    case kRunning:
+      return;
+    case kShutDown:
+      throw EngineUnavailable("the engine has shut down: no more operations can be pushed");
+    default:
+      throw EngineUnavailable(
+          "this process was forked from inside a running engine operation, so its engine "
+          "cannot run anything; fork from outside operations (or use the 'spawn' start method)");
+  }
+}
+
+OpBlock* ThreadedEngine::Prepare(Operation op, std::span<Var* const> reads,
+                                 std::span<Var* const> writes, Placement where, OpName name,
+                                 uint8_t flags) {
+  CheckAccepting();
+  Device* device = devices_.Get(where.device);  // throws for a device this build cannot drive
+  OpBlock* block = OpPool::Get();
+  block->op = std::move(op);
+  block->where = where;
+  block->device = device;
+  block->slot = device->slot(where.lane);
+  block->name = name;
+  block->flags = flags;
+  BuildDeps(block, reads, writes);
+  return block;
+}
+
+void ThreadedEngine::Submit(OpBlock* op) {
+  BumpOwned(work_.Local().begun);
+  stats_->Count(op->slot, Stage::kPushed);
+  const uint32_t n = op->num_deps;
+  op->wait.store(static_cast<int32_t>(n) + 1, std::memory_order_relaxed);
+  // Every var of the operation is locked before it is queued on any, so that concurrent
+  // pushes sharing vars are ordered alike on all of them (no cycle, no deadlock).
+  for (uint32_t i = 0; i < n; ++i) op->deps[i].var->lock_.lock();
+  int32_t granted = 0;
+  for (uint32_t i = 0; i < n; ++i) granted += op->deps[i].var->AppendLocked(&op->deps[i]);
+  for (uint32_t i = n; i-- > 0;) op->deps[i].var->lock_.unlock();
+  // The extra count held until here keeps the operation from being dispatched by a
+  // completing writer while it is still being queued on its other vars.
+  if (op->wait.fetch_sub(granted + 1, std::memory_order_acq_rel) == granted + 1) DispatchOne(op);
+}
+
+void ThreadedEngine::Push(Operation op, std::span<Var* const> reads,
+                          std::span<Var* const> writes, Placement where, OpName name) {
+  Submit(Prepare(std::move(op), reads, writes, where, name, 0));
+}
+
+void ThreadedEngine::DeleteVar(Var* var) {
+  if (state_.load(std::memory_order_acquire) != kRunning) return;  // workers gone: leak, safely
+  Var* writes[] = {var};
+  // The deleting operation is the var's last writer; when it finishes and the var is idle,
+  // Finish frees the var.
+  Submit(Prepare(Operation::Sync([var](const RunContext&) { var->RequestDelete(); }), {},
+                 writes, Placement{}, 0, OpBlock::kAlwaysRun | OpBlock::kInline));
+}
+
+void ThreadedEngine::WaitForVar(Var* var) {
+  if (var->WritesDone()) {
+    if (auto error = var->error()) throw OpError(std::move(error));
+    return;
+  }
+  struct Waiter {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::shared_ptr<const ErrorInfo> error;
+  } waiter;
+  Var* reads[] = {var};
+  Submit(Prepare(Operation::Sync([&waiter, var](const RunContext&) {
+                   // The waiting thread owns `waiter`: notify under the lock, or it could be
+                   // gone before notify_one runs.
+                   std::lock_guard<std::mutex> lock(waiter.mu);
+                   waiter.error = var->error_;
+                   waiter.done = true;
+                   waiter.cv.notify_one();
+                 }),
+                 reads, {}, Placement{}, 0, OpBlock::kAlwaysRun | OpBlock::kInline));
+  std::unique_lock<std::mutex> lock(waiter.mu);
+  waiter.cv.wait(lock, [&] { return waiter.done; });
+  if (waiter.error) throw OpError(std::move(waiter.error));
+}
+
+void ThreadedEngine::OnComplete(Var* var, std::function<void(const ErrorInfo*)> callback) {
+  CheckAccepting();
+  // The callback is pending work too: WaitForAll returns only after it has run.
+  BumpOwned(work_.Local().begun);
+  auto post = [this](std::function<void(const ErrorInfo*)> cb,
+                     std::shared_ptr<const ErrorInfo> error) {
+    callbacks_.Post([this, cb = std::move(cb), error = std::move(error)] {
+      cb(error.get());
+      Retire(true);
+    });
+  };
+  if (var->WritesDone()) {
+    post(std::move(callback), var->error());
+    return;
+  }
+  Var* reads[] = {var};
+  Submit(Prepare(Operation::Sync([post, var, cb = std::move(callback)](const RunContext&) {
+                   post(cb, var->error_);
+                 }),
+                 reads, {}, Placement{}, 0, OpBlock::kAlwaysRun | OpBlock::kInline));
+}
+
+void ThreadedEngine::Retire(bool maybe_last) {
+  BumpOwned(work_.Local().retired);
+  if (!maybe_last) return;
+  // Pairs with the fence in WaitForAll: either the waiter sees this retirement, or this
+  // thread sees the waiter and wakes it.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (all_waiters_.load(std::memory_order_relaxed) > 0) {
+    std::lock_guard<std::mutex> lock(all_mu_);
+    all_cv_.notify_all();
+  }
+}
+
+bool ThreadedEngine::Idle() const {
+  // Retirements are summed before beginnings: both only grow and an operation retires after
+  // it begins, so equal sums mean that everything begun before the second sum has retired.
+  uint64_t retired = 0, begun = 0;
+  work_.ForEach([&](const WorkCounts& c) { retired += c.retired.load(std::memory_order_acquire); });
+  work_.ForEach([&](const WorkCounts& c) { begun += c.begun.load(std::memory_order_acquire); });
+  return retired == begun;
+}
+
+void ThreadedEngine::WaitForAll() {
+  if (Idle()) return;
+  std::unique_lock<std::mutex> lock(all_mu_);
+  all_waiters_.fetch_add(1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // Wake-ups come from a worker whose lane ran dry; the timeout bounds the wait for work
+  // that finished while its lane was still busy with later operations.
+  while (!Idle()) all_cv_.wait_for(lock, std::chrono::milliseconds(1));
+  all_waiters_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool ThreadedEngine::Execute(OpBlock* op, const RunContext& ctx) {
+  stats_->Count(op->slot, Stage::kStarted);
+  if (!(op->flags & OpBlock::kAlwaysRun)) {
+    // A var this operation reads has no valid value: skip, and pass the error on. (Reading
+    // error_ without the lock is safe: its writer finished before this op was released, and
+    // no writer runs while this op holds the var.)
+    for (uint32_t i = 0; i < op->num_deps; ++i) {
+      const Dep& d = op->deps[i];
+      if (d.reads_value && d.var->error_) {
+        op->error = d.var->error_;
+        op->outcome = Stage::kSkipped;
+        return true;
+      }
+    }
+  }
+  op->start_ns = NowNs();
+  if (op->op.is_async()) {
+    try {
+      op->op.async_fn()(ctx, Completion(this, op, &ThreadedEngine::AsyncDone));
+      return false;
+    } catch (const std::exception& e) {
+      op->error = MakeError(stats_->NameOf(op->name), e.what());
+    } catch (...) {
+      op->error = MakeError(stats_->NameOf(op->name), "unknown exception");
+    }
+  } else {
+    try {
+      op->op.sync_fn()(ctx);
+    } catch (const std::exception& e) {
+      op->error = MakeError(stats_->NameOf(op->name), e.what());
+    } catch (...) {
+      op->error = MakeError(stats_->NameOf(op->name), "unknown exception");
+    }
+  }
+  if (op->error) op->outcome = Stage::kFailed;
+  if (!(op->flags & OpBlock::kInline)) stats_->RecordLatency(op->name, NowNs() - op->start_ns);
+  return true;
+}
+
+void ThreadedEngine::AsyncDone(void* self, OpBlock* op, std::string* error) {
+  auto* engine = static_cast<ThreadedEngine*>(self);
+  if (error != nullptr) {
+    op->error = MakeError(engine->stats_->NameOf(op->name), std::move(*error));
+    op->outcome = Stage::kFailed;
+  }
+  engine->stats_->RecordLatency(op->name, NowNs() - op->start_ns);
+  Dep* ready = nullptr;
+  engine->Finish(op, &ready);
+  engine->Dispatch(ready, nullptr, Lane::kCompute);
+}
+
+void ThreadedEngine::Finish(OpBlock* op, Dep** ready) {
+  Dep* released = nullptr;
+  for (uint32_t i = 0; i < op->num_deps; ++i) {
+    Dep& d = op->deps[i];
+    const bool idle_and_deleted =
+        d.write ? d.var->CompleteWrite(op->error, &released) : d.var->CompleteRead(&released);
+    if (idle_and_deleted) delete d.var;
+  }
+  stats_->Count(op->slot, op->outcome);
+  const bool maybe_last =
+      op->flags & OpBlock::kInline || op->device->queue(op->where.lane).Size() == 0;
+  OpPool::Put(op);
+  while (released != nullptr) {
+    Dep* d = released;
+    released = d->next;
+    if (d->op->Release()) {
+      d->next = *ready;
+      *ready = d;
+    }
+  }
+  Retire(maybe_last);
+}
+
+void ThreadedEngine::DispatchOne(OpBlock* op) {
+  if (op->flags & OpBlock::kInline) {
+    // Every inline operation uses one var; its Dep serves as the one-element ready list.
+    op->deps[0].next = nullptr;
+    Dispatch(&op->deps[0], nullptr, Lane::kCompute);
+    return;
+  }
+  stats_->Count(op->slot, Stage::kReady);
+  op->device->Enqueue(op, op->where.lane, op->where.priority);
+}
+
+OpBlock* ThreadedEngine::Dispatch(Dep* ready, Device* device, Lane lane) {
+  OpBlock* next = nullptr;
+  while (ready != nullptr) {
+    OpBlock* op = ready->op;
+    ready = ready->next;
+    if (op->flags & OpBlock::kInline) {
+      // A wait, callback or delete: a few instructions, run here rather than queued behind
+      // compute. What it releases joins this loop instead of recursing.
+      stats_->Count(op->slot, Stage::kReady);
+      Execute(op, op->device->ContextFor(op->where.lane));
+      Dep* more = nullptr;
+      Finish(op, &more);
+      while (more != nullptr) {
+        Dep* d = more;
+        more = d->next;
+        d->next = ready;
+        ready = d;
+      }
+      continue;
+    }
+    // The worker that released an operation of its own lane runs it next itself (no queue
+    // round trip), unless something better is already waiting there.
+    if (next == nullptr && device != nullptr && op->device == device &&
+        op->where.lane == lane && op->where.priority >= device->queue(lane).TopPriority()) {
+      stats_->Count(op->slot, Stage::kReady);
+      next = op;
+      continue;
+    }
+    DispatchOne(op);
+  }
+  return next;
+}
+
+void ThreadedEngine::RunFromWorker(OpBlock* op, Device* device, Lane lane) {
+  const RunContext ctx = device->ContextFor(lane);
+  while (op != nullptr) {
+    if (!Execute(op, ctx)) return;  // asynchronous: its Completion finishes it
+    Dep* ready = nullptr;
+    Finish(op, &ready);
+    op = Dispatch(ready, device, lane);
+  }
+}
+
+int ThreadedEngine::NumWorkers(DeviceId device, Lane lane) {
+  return devices_.Get(device)->num_workers(lane);
+}
+
+void ThreadedEngine::Shutdown() {
+  const int before = state_.exchange(kShutDown);
+  // In a child forked from inside an operation none of the engine's threads exist.
+  if (before != kRunning) return;
+  WaitForAll();
+  devices_.StopAll();
+  callbacks_.Stop();
+}
+
+void ThreadedEngine::PrepareFork() {
+  fork_from_worker_ = CurrentWorker().device != nullptr || callbacks_.IsCurrentThread();
+  if (fork_from_worker_ || state_.load() != kRunning) return;
+  WaitForAll();
+  devices_.StopAll();
+  callbacks_.Stop();
+}
+
+void ThreadedEngine::AfterForkParent() { fork_from_worker_ = false; }
+
+void ThreadedEngine::AfterForkChild() {
+  if (fork_from_worker_) state_.store(kUnusable);
+}
+
+}  // namespace flowmod::engine

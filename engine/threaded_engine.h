@@ -1,0 +1,84 @@
+// The default engine: operations run on their device's lane workers as soon as their
+// dependencies allow.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+
+#include "callback_thread.h"
+#include "device_pool.h"
+#include "engine.h"
+#include "op_block.h"
+#include "thread_blocks.h"
+#include "var.h"
+
+namespace flowmod::engine {
+
+class ThreadedEngine final : public Engine, private OpRunner {
+ public:
+  ThreadedEngine();
+  ~ThreadedEngine() override;
+
+  Var* NewVar() override;
+  void Push(Operation op, std::span<Var* const> reads, std::span<Var* const> writes,
+            Placement where, OpName name) override;
+  void DeleteVar(Var* var) override;
+  void WaitForVar(Var* var) override;
+  void WaitForAll() override;
+  void OnComplete(Var* var, std::function<void(const ErrorInfo*)> callback) override;
+  void Shutdown() override;
+  std::string_view Type() const override { return "ThreadedEngine"; }
+  int NumWorkers(DeviceId device, Lane lane) override;
+
+  // fork(): the parent drains and parks its threads before, and both sides start them again
+  // on demand after. A fork from inside an operation cannot drain (it would wait for itself),
+  // so the child of such a fork refuses work.
+  void PrepareFork();
+  void AfterForkParent();
+  void AfterForkChild();
+
+ private:
+  enum State : int { kRunning, kShutDown, kUnusable };
+
+  OpBlock* Prepare(Operation op, std::span<Var* const> reads, std::span<Var* const> writes,
+                   Placement where, OpName name, uint8_t flags);
+  void Submit(OpBlock* op);
+  void CheckAccepting() const;
+
+  void RunFromWorker(OpBlock* op, Device* device, Lane lane) override;
+  // Runs a synchronous operation or starts an asynchronous one. True when `op` is finished
+  // (ran, threw or was skipped) and the caller must call Finish.
+  bool Execute(OpBlock* op, const RunContext& ctx);
+  // Releases `op`'s vars and frees it; the operations this made ready are linked through
+  // Dep::next into `*ready`.
+  void Finish(OpBlock* op, Dep** ready);
+  // Queues (or runs, for inline operations) every operation in `ready`. A worker of
+  // (`device`, `lane`) gets back one of them to run next itself, when one fits.
+  OpBlock* Dispatch(Dep* ready, Device* device, Lane lane);
+  void DispatchOne(OpBlock* op);
+  static void AsyncDone(void* self, OpBlock* op, std::string* error);
+
+  // One pending operation or callback is over. `maybe_last` is false when the caller knows
+  // more work is queued behind it, sparing a waiter in WaitForAll a pointless wake-up.
+  void Retire(bool maybe_last);
+  bool Idle() const;
+
+  DevicePool devices_;
+  CallbackThread callbacks_;
+  std::atomic<int> state_{kRunning};
+  bool fork_from_worker_ = false;
+
+  // Operations and callbacks begun and finished, counted per thread: a shared counter would
+  // bounce between the pushing thread and the workers on every operation.
+  struct alignas(64) WorkCounts {
+    std::atomic<uint64_t> begun{0};
+    std::atomic<uint64_t> retired{0};
+  };
+  ThreadBlocks<WorkCounts> work_;
+  std::atomic<int> all_waiters_{0};
+  std::mutex all_mu_;
+  std::condition_variable all_cv_;
+};
+
+}  // namespace flowmod::engine

@@ -1,0 +1,31 @@
+"""flowmod: an asynchronous dataflow engine for training neural networks with MXNet's
+Module API.
+
+``import flowmod as mx`` gives MXNet 1.9's names. README.md's status table says which
+namespaces this version provides; the others raise AttributeError saying so.
+"""
+from __future__ import annotations
+
+from . import base, context, engine
+from .base import MXNetError
+from .context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus
+
+__version__ = "0.1.0"
+
+# MXNet namespaces that later versions of flowmod fill, with the MXNet names users import.
+_NOT_YET = {
+    "nd": "ndarray", "ndarray": "ndarray", "random": "random", "sym": "symbol",
+    "symbol": "symbol", "mod": "module", "module": "module", "io": "io",
+    "optimizer": "optimizer", "opt": "optimizer", "lr_scheduler": "lr_scheduler",
+    "init": "initializer", "initializer": "initializer", "metric": "metric",
+    "callback": "callback", "model": "model", "kvstore": "kvstore", "kv": "kvstore",
+    "monitor": "monitor", "mon": "monitor", "rnn": "rnn", "telemetry": "telemetry",
+}
+
+
+def __getattr__(name: str):
+    if name in _NOT_YET:
+        raise AttributeError(
+            f"flowmod.{name} (MXNet's mxnet.{_NOT_YET[name]}) is not in flowmod {__version__}; "
+            f"README.md lists what this version provides")
+    raise AttributeError(f"module 'flowmod' has no attribute {name!r}")
