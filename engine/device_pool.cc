@@ -65,6 +65,11 @@ void Device::StopWorkers() {
   running_.store(false, std::memory_order_release);
 }
 
+void Device::ResumeIfQueued() {
+  for (auto& q : queues_)
+    if (q.Size() > 0) return StartWorkers();
+}
+
 void Device::WorkerLoop(Lane lane) {
   current_worker = WorkerIdentity{this, lane};
   OnWorkerStart(lane);
@@ -117,6 +122,10 @@ std::vector<Device*> DevicePool::All() {
 
 void DevicePool::StopAll() {
   for (Device* d : All()) d->StopWorkers();
+}
+
+void DevicePool::ResumeIfQueued() {
+  for (Device* d : All()) d->ResumeIfQueued();
 }
 
 }  // namespace flowmod::engine

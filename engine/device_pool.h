@@ -44,8 +44,11 @@ class Device {
   // Queues `op` (whose dependencies are met) on its lane, starting the workers if needed.
   void Enqueue(OpBlock* op, Lane lane, int priority);
 
-  // Joins every worker; they start again at the next Enqueue. Queues must be empty.
+  // Joins every worker; they start again at the next Enqueue, or at EnsureRunning.
   void StopWorkers();
+  // Starts the workers if any lane has queued work (after a fork, which parks them even when
+  // another thread had just pushed).
+  void ResumeIfQueued();
 
   virtual RunContext ContextFor(Lane lane) const { return RunContext{id_, lane, nullptr}; }
 
@@ -84,6 +87,7 @@ class DevicePool {
 
   std::vector<Device*> All();
   void StopAll();
+  void ResumeIfQueued();
 
  private:
   Device* Create(DeviceId id);

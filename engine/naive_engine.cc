@@ -109,11 +109,26 @@ void NaiveEngine::Push(Operation op, std::span<Var* const> reads, std::span<Var*
     v->error_ = error;
   }
   stats_->Count(slot, outcome);
+  FreeDeferred();
 }
 
 void NaiveEngine::DeleteVar(Var* var) {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
-  delete var;
+  std::unique_lock<std::recursive_mutex> lock(mu_, std::try_to_lock);
+  if (lock.owns_lock()) {
+    delete var;  // every operation pushed before this call has run
+    return;
+  }
+  std::lock_guard<std::mutex> deferred(deferred_mu_);
+  deferred_.push_back(var);
+}
+
+void NaiveEngine::FreeDeferred() {
+  std::vector<Var*> vars;
+  {
+    std::lock_guard<std::mutex> deferred(deferred_mu_);
+    vars.swap(deferred_);
+  }
+  for (Var* v : vars) delete v;
 }
 
 void NaiveEngine::WaitForVar(Var* var) {

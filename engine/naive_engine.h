@@ -3,6 +3,7 @@
 #pragma once
 
 #include <mutex>
+#include <vector>
 
 #include "engine.h"
 
@@ -29,6 +30,12 @@ class NaiveEngine final : public Engine {
   // Recursive: an operation may push (it then runs at once, nested).
   std::recursive_mutex mu_;
   bool shut_down_ = false;
+  // Vars whose deletion came while another thread's operation was running: freed when that
+  // push ends. DeleteVar never waits for mu_, since its caller may hold a lock (Python's
+  // GIL) that the running operation needs.
+  std::mutex deferred_mu_;
+  std::vector<Var*> deferred_;
+  void FreeDeferred();
 };
 
 }  // namespace flowmod::engine

@@ -38,6 +38,7 @@ class OpBlock {
   int slot = -1;  // counter slot of (device, lane)
   OpName name = 0;
   uint8_t flags = 0;
+  uint8_t epoch_bucket = 0;  // where the engine counted it, for WaitForAll
   Stage outcome = Stage::kCompleted;
   uint64_t start_ns = 0;
   std::shared_ptr<const ErrorInfo> error;

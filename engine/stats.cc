@@ -1,5 +1,6 @@
 #include "stats.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <thread>
@@ -32,11 +33,7 @@ OpName Stats::Intern(std::string_view name) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = name_ids_.find(std::string(name));
   if (it != name_ids_.end()) return it->second;
-  if (names_.size() >= kMaxNames - 1) {
-    if (names_.size() == kMaxNames - 1) names_.push_back("other");
-    return kMaxNames - 1;
-  }
-  OpName id = static_cast<OpName>(names_.size());
+  const OpName id = static_cast<OpName>(names_.size());
   names_.emplace_back(name);
   name_ids_.emplace(std::string(name), id);
   return id;
@@ -57,7 +54,7 @@ int Stats::SlotFor(DeviceId device, Lane lane) {
 }
 
 void Stats::RecordLatency(OpName name, uint64_t ns) {
-  auto& slot = blocks_.Local().latency[name < kMaxNames ? name : 0];
+  auto& slot = blocks_.Local().latency[std::min<OpName>(name, kOtherHistogram)];
   Histogram* h = slot.load(std::memory_order_relaxed);
   if (h == nullptr) {
     h = new Histogram();
@@ -96,9 +93,9 @@ StatsSnapshot Stats::Snapshot() const {
     c.running = at(Stage::kStarted) - c.completed - c.failed - c.skipped;
     snap.lanes.push_back(c);
   }
-  for (size_t n = 0; n < names_.size(); ++n) {
+  for (size_t n = 0; n < std::min<size_t>(names_.size(), kMaxNames); ++n) {
     LatencyHistogram merged;
-    merged.op_name = names_[n];
+    merged.op_name = n == kOtherHistogram ? "other" : names_[n];
     uint64_t sum_ns = 0;
     blocks_.ForEach([&](const ThreadBlock& b) {
       const Histogram* h = b.latency[n].load(std::memory_order_acquire);

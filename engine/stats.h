@@ -62,14 +62,16 @@ struct StatsSnapshot {
 class Stats {
  public:
   static constexpr int kMaxSlots = 128;   // device lanes
-  static constexpr int kMaxNames = 4096;  // distinct operation names
+  static constexpr int kMaxNames = 4096;  // latency histograms
+  static constexpr OpName kOtherHistogram = kMaxNames - 1;
 
   Stats();
   Stats(const Stats&) = delete;
   Stats& operator=(const Stats&) = delete;
 
-  // Interns `name` (a mutex; call once per kind of operation, not per push). Past kMaxNames
-  // distinct names every new one shares the "other" histogram.
+  // Interns `name` (a mutex; call once per kind of operation, not per push). Every name is
+  // kept for errors; past kMaxNames - 1 distinct names, new ones share the "other"
+  // histogram, so that the histograms' labels stay bounded.
   OpName Intern(std::string_view name);
   std::string NameOf(OpName name) const;
 

@@ -84,7 +84,7 @@ OpBlock* ThreadedEngine::Prepare(Operation op, std::span<Var* const> reads,
 }
 
 void ThreadedEngine::Submit(OpBlock* op) {
-  BumpOwned(work_.Local().begun);
+  op->epoch_bucket = Begin();
   stats_->Count(op->slot, Stage::kPushed);
   const uint32_t n = op->num_deps;
   op->wait.store(static_cast<int32_t>(n) + 1, std::memory_order_relaxed);
@@ -142,12 +142,12 @@ void ThreadedEngine::WaitForVar(Var* var) {
 void ThreadedEngine::OnComplete(Var* var, std::function<void(const ErrorInfo*)> callback) {
   CheckAccepting();
   // The callback is pending work too: WaitForAll returns only after it has run.
-  BumpOwned(work_.Local().begun);
-  auto post = [this](std::function<void(const ErrorInfo*)> cb,
-                     std::shared_ptr<const ErrorInfo> error) {
-    callbacks_.Post([this, cb = std::move(cb), error = std::move(error)] {
+  const uint8_t bucket = Begin();
+  auto post = [this, bucket](std::function<void(const ErrorInfo*)> cb,
+                             std::shared_ptr<const ErrorInfo> error) {
+    callbacks_.Post([this, bucket, cb = std::move(cb), error = std::move(error)] {
       cb(error.get());
-      Retire(true);
+      Retire(bucket, true);
     });
   };
   if (var->WritesDone()) {
@@ -161,10 +161,16 @@ void ThreadedEngine::OnComplete(Var* var, std::function<void(const ErrorInfo*)> 
                  reads, {}, Placement{}, 0, OpBlock::kAlwaysRun | OpBlock::kInline));
 }
 
-void ThreadedEngine::Retire(bool maybe_last) {
-  BumpOwned(work_.Local().retired);
+uint8_t ThreadedEngine::Begin() {
+  const uint8_t bucket = epoch_.load(std::memory_order_acquire) & 1;
+  BumpOwned(work_.Local().begun[bucket]);
+  return bucket;
+}
+
+void ThreadedEngine::Retire(uint8_t bucket, bool maybe_last) {
+  BumpOwned(work_.Local().retired[bucket]);
   if (!maybe_last) return;
-  // Pairs with the fence in WaitForAll: either the waiter sees this retirement, or this
+  // Pairs with the fence in WaitDrained: either the waiter sees this retirement, or this
   // thread sees the waiter and wakes it.
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (all_waiters_.load(std::memory_order_relaxed) > 0) {
@@ -173,24 +179,41 @@ void ThreadedEngine::Retire(bool maybe_last) {
   }
 }
 
-bool ThreadedEngine::Idle() const {
-  // Retirements are summed before beginnings: both only grow and an operation retires after
-  // it begins, so equal sums mean that everything begun before the second sum has retired.
+bool ThreadedEngine::Drained(uint8_t bucket) const {
+  // Retirements are summed before beginnings: both only grow and work retires after it
+  // begins, so equal sums mean that everything begun in the bucket before the second sum
+  // has retired.
   uint64_t retired = 0, begun = 0;
-  work_.ForEach([&](const WorkCounts& c) { retired += c.retired.load(std::memory_order_acquire); });
-  work_.ForEach([&](const WorkCounts& c) { begun += c.begun.load(std::memory_order_acquire); });
+  work_.ForEach([&](const WorkCounts& c) {
+    retired += c.retired[bucket].load(std::memory_order_acquire);
+  });
+  work_.ForEach([&](const WorkCounts& c) {
+    begun += c.begun[bucket].load(std::memory_order_acquire);
+  });
   return retired == begun;
 }
 
-void ThreadedEngine::WaitForAll() {
-  if (Idle()) return;
+void ThreadedEngine::WaitDrained(uint8_t bucket) {
+  if (Drained(bucket)) return;
   std::unique_lock<std::mutex> lock(all_mu_);
   all_waiters_.fetch_add(1, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_seq_cst);
   // Wake-ups come from a worker whose lane ran dry; the timeout bounds the wait for work
   // that finished while its lane was still busy with later operations.
-  while (!Idle()) all_cv_.wait_for(lock, std::chrono::milliseconds(1));
+  while (!Drained(bucket)) all_cv_.wait_for(lock, std::chrono::milliseconds(1));
   all_waiters_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void ThreadedEngine::WaitForAll() {
+  std::lock_guard<std::mutex> serial(epoch_mu_);
+  const uint8_t current = epoch_.load(std::memory_order_relaxed) & 1;
+  // A push that read the previous epoch just before the last flip may have counted itself
+  // in the other bucket after the last waiter looked: wait for those first. Nothing new
+  // goes there until the flip below, so this ends.
+  WaitDrained(current ^ 1);
+  // New work now counts in the other bucket; this bucket holds exactly what came before.
+  epoch_.fetch_add(1, std::memory_order_acq_rel);
+  WaitDrained(current);
 }
 
 bool ThreadedEngine::Execute(OpBlock* op, const RunContext& ctx) {
@@ -210,8 +233,11 @@ bool ThreadedEngine::Execute(OpBlock* op, const RunContext& ctx) {
   }
   op->start_ns = NowNs();
   if (op->op.is_async()) {
+    // The Completion may finish and recycle `op` (from another thread, at once) while the
+    // function is still running, so the function and its captures must not live in `op`.
+    Operation running = std::move(op->op);
     try {
-      op->op.async_fn()(ctx, Completion(this, op, &ThreadedEngine::AsyncDone));
+      running.async_fn()(ctx, Completion(this, op, &ThreadedEngine::AsyncDone));
       return false;
     } catch (const std::exception& e) {
       op->error = MakeError(stats_->NameOf(op->name), e.what());
@@ -255,6 +281,7 @@ void ThreadedEngine::Finish(OpBlock* op, Dep** ready) {
   stats_->Count(op->slot, op->outcome);
   const bool maybe_last =
       op->flags & OpBlock::kInline || op->device->queue(op->where.lane).Size() == 0;
+  const uint8_t bucket = op->epoch_bucket;
   OpPool::Put(op);
   while (released != nullptr) {
     Dep* d = released;
@@ -264,7 +291,7 @@ void ThreadedEngine::Finish(OpBlock* op, Dep** ready) {
       *ready = d;
     }
   }
-  Retire(maybe_last);
+  Retire(bucket, maybe_last);
 }
 
 void ThreadedEngine::DispatchOne(OpBlock* op) {
@@ -302,11 +329,18 @@ OpBlock* ThreadedEngine::Dispatch(Dep* ready, Device* device, Lane lane) {
     // round trip), unless something better is already waiting there.
     if (next == nullptr && device != nullptr && op->device == device &&
         op->where.lane == lane && op->where.priority >= device->queue(lane).TopPriority()) {
-      stats_->Count(op->slot, Stage::kReady);
       next = op;
       continue;
     }
     DispatchOne(op);
+  }
+  if (next != nullptr) {
+    // An operation released in the same batch, after `next` was picked, may outrank it.
+    if (next->where.priority < device->queue(lane).TopPriority()) {
+      DispatchOne(next);
+      return nullptr;
+    }
+    stats_->Count(next->slot, Stage::kReady);
   }
   return next;
 }
@@ -342,7 +376,11 @@ void ThreadedEngine::PrepareFork() {
   callbacks_.Stop();
 }
 
-void ThreadedEngine::AfterForkParent() { fork_from_worker_ = false; }
+void ThreadedEngine::AfterForkParent() {
+  // Work another thread pushed while the fork was being prepared is still queued.
+  if (!fork_from_worker_) devices_.ResumeIfQueued();
+  fork_from_worker_ = false;
+}
 
 void ThreadedEngine::AfterForkChild() {
   if (fork_from_worker_) state_.store(kUnusable);

@@ -59,23 +59,30 @@ class ThreadedEngine final : public Engine, private OpRunner {
   void DispatchOne(OpBlock* op);
   static void AsyncDone(void* self, OpBlock* op, std::string* error);
 
-  // One pending operation or callback is over. `maybe_last` is false when the caller knows
-  // more work is queued behind it, sparing a waiter in WaitForAll a pointless wake-up.
-  void Retire(bool maybe_last);
-  bool Idle() const;
+  // Work (operations and OnComplete callbacks) is counted per thread in one of two epoch
+  // buckets, so that WaitForAll can wait for what was pushed before it without waiting for
+  // what other threads keep pushing. Begin returns the bucket to hand to Retire.
+  uint8_t Begin();
+  // `maybe_last` is false when the caller knows more work is queued behind it, sparing a
+  // waiter in WaitForAll a pointless wake-up.
+  void Retire(uint8_t bucket, bool maybe_last);
+  bool Drained(uint8_t bucket) const;
+  void WaitDrained(uint8_t bucket);
 
   DevicePool devices_;
   CallbackThread callbacks_;
   std::atomic<int> state_{kRunning};
   bool fork_from_worker_ = false;
 
-  // Operations and callbacks begun and finished, counted per thread: a shared counter would
+  // Work begun and retired per epoch bucket, counted per thread: a shared counter would
   // bounce between the pushing thread and the workers on every operation.
   struct alignas(64) WorkCounts {
-    std::atomic<uint64_t> begun{0};
-    std::atomic<uint64_t> retired{0};
+    std::atomic<uint64_t> begun[2] = {0, 0};
+    std::atomic<uint64_t> retired[2] = {0, 0};
   };
   ThreadBlocks<WorkCounts> work_;
+  std::atomic<uint32_t> epoch_{0};
+  std::mutex epoch_mu_;  // one WaitForAll flips the epoch at a time
   std::atomic<int> all_waiters_{0};
   std::mutex all_mu_;
   std::condition_variable all_cv_;

@@ -62,6 +62,8 @@ Operators and executors hand out their own native operations.
 """
 
 _LANES = {"compute": 0, "copy": 1}
+_CPU0 = Context("cpu", 0)
+_default_context = Context._default
 
 
 def _device(ctx: Context | None) -> tuple[int, int]:
@@ -124,8 +126,11 @@ def push_native(op: NativeOp, reads: Sequence[Var] = (), writes: Sequence[Var] =
     Schedules the native operation ``op`` like ``push`` does a Python callable; it runs
     without the GIL.
     """
-    if ctx is None and lane == "compute" and priority == 0:
-        _native.push_native(op, reads, writes)  # the common case, without the checks below
+    if ctx is None:
+        ctx = getattr(_default_context, "value", None) or _CPU0
+    if lane == "compute" and priority == 0 and type(ctx) is Context and ctx.device_typeid == 1:
+        # The common case, checked with the least work: this call is made once per operation.
+        _native.push_native(op, reads, writes, 1, ctx.device_id)
         return
     dev_type, dev_id = _device(ctx)
     _native.push_native(op, reads, writes, dev_type, dev_id, _lane(lane), _priority(priority))
@@ -220,8 +225,10 @@ class EngineStats:
     op_latency: tuple[OpLatency, ...]
 
     def lane(self, ctx: Context | None = None, lane: str = "compute") -> LaneStats:
-        """The counters of one lane (zeros if it has run nothing yet)."""
-        device = str(ctx if ctx is not None else current_context())
+        """The counters of one lane of the device that runs ``ctx``'s work (zeros if it has
+        run nothing yet); pinned and shared CPU contexts run on their CPU device."""
+        dev_type, dev_id = (ctx if ctx is not None else current_context()).engine_device
+        device = f"{'gpu' if dev_type == 2 else 'cpu'}({dev_id})"
         for entry in self.lanes:
             if entry.device == device and entry.lane == lane:
                 return entry

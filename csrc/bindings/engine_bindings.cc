@@ -279,8 +279,8 @@ void BindEngine(py::module_& m) {
   op_type.attr("sleep") = py::staticmethod(py::cpp_function(
       [](double seconds) {
         if (!(seconds >= 0) || seconds > 3600)
-          throw py::value_error("seconds=" + std::to_string(seconds) +
-                                ": expected a duration in [0, 3600]");
+          throw std::invalid_argument("seconds=" + std::string(py::repr(py::float_(seconds))) +
+                                      ": expected a duration in [0, 3600]");
         const auto d = std::chrono::nanoseconds(static_cast<int64_t>(seconds * 1e9));
         return WrapNativeOp(
             {eng::Operation::Sync([d](const eng::RunContext&) { std::this_thread::sleep_for(d); }),
