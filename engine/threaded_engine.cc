@@ -42,6 +42,26 @@ void BuildDeps(OpBlock* op, std::span<Var* const> reads, std::span<Var* const> w
   op->num_deps = n;
 }
 
+// The epoch bucket of the operation or callback this thread is running, if any. What it
+// pushes counts in the same bucket, so WaitForAll covers work spawned by the work it waits
+// for, as a user expects.
+struct RunningWork {
+  const void* engine = nullptr;
+  uint8_t bucket = 0;
+};
+thread_local RunningWork running_work;
+
+class ScopedRunningWork {
+ public:
+  ScopedRunningWork(const void* engine, uint8_t bucket) : saved_(running_work) {
+    running_work = RunningWork{engine, bucket};
+  }
+  ~ScopedRunningWork() { running_work = saved_; }
+
+ private:
+  RunningWork saved_;
+};
+
 std::shared_ptr<const ErrorInfo> MakeError(std::string op_name, std::string message) {
   return std::make_shared<const ErrorInfo>(ErrorInfo{std::move(op_name), std::move(message)});
 }
@@ -59,6 +79,7 @@ void ThreadedEngine::CheckAccepting() const {
     case kRunning:
       return;
     case kShutDown:
+    case kStopped:
       throw EngineUnavailable("the engine has shut down: no more operations can be pushed");
     default:
       throw EngineUnavailable(
@@ -105,7 +126,15 @@ void ThreadedEngine::Push(Operation op, std::span<Var* const> reads,
 }
 
 void ThreadedEngine::DeleteVar(Var* var) {
-  if (state_.load(std::memory_order_acquire) != kRunning) return;  // workers gone: leak, safely
+  switch (state_.load(std::memory_order_acquire)) {
+    case kRunning:
+      break;
+    case kStopped:
+      delete var;  // everything has run and no thread of the engine is left
+      return;
+    default:
+      return;  // shutting down, or a child forked mid-operation: leaking is what is safe
+  }
   Var* writes[] = {var};
   // The deleting operation is the var's last writer; when it finishes and the var is idle,
   // Finish frees the var.
@@ -146,7 +175,10 @@ void ThreadedEngine::OnComplete(Var* var, std::function<void(const ErrorInfo*)> 
   auto post = [this, bucket](std::function<void(const ErrorInfo*)> cb,
                              std::shared_ptr<const ErrorInfo> error) {
     callbacks_.Post([this, bucket, cb = std::move(cb), error = std::move(error)] {
-      cb(error.get());
+      {
+        ScopedRunningWork running(this, bucket);
+        cb(error.get());
+      }
       Retire(bucket, true);
     });
   };
@@ -162,18 +194,24 @@ void ThreadedEngine::OnComplete(Var* var, std::function<void(const ErrorInfo*)> 
 }
 
 uint8_t ThreadedEngine::Begin() {
-  const uint8_t bucket = epoch_.load(std::memory_order_acquire) & 1;
+  const uint8_t bucket = running_work.engine == this
+                             ? running_work.bucket
+                             : static_cast<uint8_t>(epoch_.load(std::memory_order_acquire) & 1);
   BumpOwned(work_.Local().begun[bucket]);
   return bucket;
 }
 
 void ThreadedEngine::Retire(uint8_t bucket, bool maybe_last) {
-  BumpOwned(work_.Local().retired[bucket]);
-  if (!maybe_last) return;
-  // Pairs with the fence in WaitDrained: either the waiter sees this retirement, or this
-  // thread sees the waiter and wakes it.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (all_waiters_.load(std::memory_order_relaxed) > 0) {
+  auto& retired = work_.Local().retired[bucket];
+  const uint64_t count = retired.load(std::memory_order_relaxed) + 1;
+  if (!maybe_last) {
+    retired.store(count, std::memory_order_release);
+    return;
+  }
+  // Sequentially consistent, like the waiter's registration and its reads of the counters:
+  // either the waiter sees this retirement, or this thread sees the waiter and wakes it.
+  retired.store(count, std::memory_order_seq_cst);
+  if (all_waiters_.load(std::memory_order_seq_cst) > 0) {
     std::lock_guard<std::mutex> lock(all_mu_);
     all_cv_.notify_all();
   }
@@ -185,7 +223,7 @@ bool ThreadedEngine::Drained(uint8_t bucket) const {
   // has retired.
   uint64_t retired = 0, begun = 0;
   work_.ForEach([&](const WorkCounts& c) {
-    retired += c.retired[bucket].load(std::memory_order_acquire);
+    retired += c.retired[bucket].load(std::memory_order_seq_cst);
   });
   work_.ForEach([&](const WorkCounts& c) {
     begun += c.begun[bucket].load(std::memory_order_acquire);
@@ -196,12 +234,11 @@ bool ThreadedEngine::Drained(uint8_t bucket) const {
 void ThreadedEngine::WaitDrained(uint8_t bucket) {
   if (Drained(bucket)) return;
   std::unique_lock<std::mutex> lock(all_mu_);
-  all_waiters_.fetch_add(1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  all_waiters_.fetch_add(1, std::memory_order_seq_cst);
   // Wake-ups come from a worker whose lane ran dry; the timeout bounds the wait for work
   // that finished while its lane was still busy with later operations.
   while (!Drained(bucket)) all_cv_.wait_for(lock, std::chrono::milliseconds(1));
-  all_waiters_.fetch_sub(1, std::memory_order_relaxed);
+  all_waiters_.fetch_sub(1, std::memory_order_seq_cst);
 }
 
 void ThreadedEngine::WaitForAll() {
@@ -236,6 +273,7 @@ bool ThreadedEngine::Execute(OpBlock* op, const RunContext& ctx) {
     // The Completion may finish and recycle `op` (from another thread, at once) while the
     // function is still running, so the function and its captures must not live in `op`.
     Operation running = std::move(op->op);
+    ScopedRunningWork work(this, op->epoch_bucket);
     try {
       running.async_fn()(ctx, Completion(this, op, &ThreadedEngine::AsyncDone));
       return false;
@@ -245,6 +283,7 @@ bool ThreadedEngine::Execute(OpBlock* op, const RunContext& ctx) {
       op->error = MakeError(stats_->NameOf(op->name), "unknown exception");
     }
   } else {
+    ScopedRunningWork work(this, op->epoch_bucket);
     try {
       op->op.sync_fn()(ctx);
     } catch (const std::exception& e) {
@@ -360,12 +399,13 @@ int ThreadedEngine::NumWorkers(DeviceId device, Lane lane) {
 }
 
 void ThreadedEngine::Shutdown() {
-  const int before = state_.exchange(kShutDown);
+  int before = kRunning;
   // In a child forked from inside an operation none of the engine's threads exist.
-  if (before != kRunning) return;
+  if (!state_.compare_exchange_strong(before, kShutDown)) return;
   WaitForAll();
   devices_.StopAll();
   callbacks_.Stop();
+  state_.store(kStopped, std::memory_order_release);
 }
 
 void ThreadedEngine::PrepareFork() {

@@ -39,7 +39,8 @@ class ThreadedEngine final : public Engine, private OpRunner {
   void AfterForkChild();
 
  private:
-  enum State : int { kRunning, kShutDown, kUnusable };
+  // kShutDown: Shutdown is draining; kStopped: it has, and no engine thread is left.
+  enum State : int { kRunning, kShutDown, kStopped, kUnusable };
 
   OpBlock* Prepare(Operation op, std::span<Var* const> reads, std::span<Var* const> writes,
                    Placement where, OpName name, uint8_t flags);

@@ -129,6 +129,21 @@ def test_wait_all_waits_for_pushed_operations():
     assert sorted(out) == list(range(200))
 
 
+def test_wait_all_waits_for_operations_pushed_by_operations_it_waits_for():
+    v, w = E.Var(), E.Var()
+    log = []
+
+    def parent():
+        # Pushed while wait_all is already waiting: still part of the work it waits for.
+        E.push(lambda: (time.sleep(0.01), log.append("child")), writes=[w])
+        log.append("parent")
+
+    E.push(lambda: time.sleep(0.01), writes=[v])
+    E.push(parent, reads=[v])
+    bounded(E.wait_all)
+    assert log == ["parent", "child"]
+
+
 def test_wait_all_waits_for_callbacks():
     v = E.Var()
     gate, called = threading.Event(), []
