@@ -15,10 +15,13 @@ void ReadyQueue::Push(OpBlock* op, int priority) {
     while (it != buckets_.end() && it->priority > priority) ++it;
     if (it == buckets_.end() || it->priority != priority) it = buckets_.insert(it, Bucket{priority, {}});
     it->ops.push_back(op);
-    size_.fetch_add(1, std::memory_order_relaxed);
+    // Written only under mu_: a plain store, read without the lock by spinning workers.
+    size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (priority > top_priority_.load(std::memory_order_relaxed))
       top_priority_.store(priority, std::memory_order_relaxed);
-    wake = sleepers_ > 0;
+    // A spinning worker will take it; a sleeper is woken only when there is more than it.
+    wake = sleepers_ > 0 && (spinners_.load(std::memory_order_relaxed) == 0 ||
+                             size_.load(std::memory_order_relaxed) > 1);
   }
   if (wake) cv_.notify_one();
 }
@@ -28,7 +31,7 @@ OpBlock* ReadyQueue::TakeLocked() {
     if (b.ops.empty()) continue;
     OpBlock* op = b.ops.front();
     b.ops.pop_front();
-    size_.fetch_sub(1, std::memory_order_relaxed);
+    size_.store(size_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     int top = INT_MIN;
     for (auto& c : buckets_)
       if (!c.ops.empty()) {
@@ -36,6 +39,8 @@ OpBlock* ReadyQueue::TakeLocked() {
         break;
       }
     top_priority_.store(top, std::memory_order_relaxed);
+    // More is queued than this worker takes: hand it to a sleeping one.
+    if (top != INT_MIN && sleepers_ > 0) cv_.notify_one();
     return op;
   }
   return nullptr;
@@ -44,11 +49,17 @@ OpBlock* ReadyQueue::TakeLocked() {
 OpBlock* ReadyQueue::Pop() {
   using Clock = std::chrono::steady_clock;
   for (;;) {
-    const auto spin_until = Clock::now() + std::chrono::microseconds(50);
-    for (int i = 1; size_.load(std::memory_order_relaxed) == 0; ++i) {
-      if ((i & 63) == 0 && Clock::now() > spin_until) break;
-      if ((i & 15) == 0) std::this_thread::yield();
-      else FLOWMOD_CPU_RELAX();
+    // At most one worker of a lane spins for work; the others sleep. On a machine with few
+    // cores, several spinners would take turns on the core the pushing thread needs.
+    int idle = 0;
+    if (spinners_.compare_exchange_strong(idle, 1, std::memory_order_acq_rel)) {
+      const auto spin_until = Clock::now() + std::chrono::microseconds(50);
+      for (int i = 1; size_.load(std::memory_order_relaxed) == 0; ++i) {
+        if ((i & 63) == 0 && Clock::now() > spin_until) break;
+        if ((i & 15) == 0) std::this_thread::yield();
+        else FLOWMOD_CPU_RELAX();
+      }
+      spinners_.store(0, std::memory_order_release);
     }
     std::unique_lock<std::mutex> lock(mu_);
     if (stopped_) return nullptr;

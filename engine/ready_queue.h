@@ -16,9 +16,9 @@ class ReadyQueue {
  public:
   void Push(OpBlock* op, int priority);
 
-  // Blocks until an operation is ready or Stop() was called (then returns nullptr). A worker
-  // spins for a few microseconds before it sleeps: pushes come in bursts, and a futex wake
-  // costs more than the operations the engine is built to run.
+  // Blocks until an operation is ready or Stop() was called (then returns nullptr). One
+  // worker at a time spins for a few microseconds before it sleeps: pushes come in bursts,
+  // and a futex wake costs more than the operations the engine is built to run.
   OpBlock* Pop();
 
   // Wakes and releases every blocked Pop; later Pops return nullptr until Restart().
@@ -40,6 +40,7 @@ class ReadyQueue {
   std::condition_variable cv_;
   std::vector<Bucket> buckets_;  // by priority, highest first; empty buckets are kept
   int sleepers_ = 0;
+  std::atomic<int> spinners_{0};
   bool stopped_ = false;
   std::atomic<size_t> size_{0};
   std::atomic<int> top_priority_{INT_MIN};

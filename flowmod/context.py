@@ -69,7 +69,7 @@ class Context:
     __repr__ = __str__
 
     def __enter__(self) -> "Context":
-        self._old_ctx = current_context()
+        self._old_ctx = Context._default.__dict__.get("value")
         Context._default.value = self
         return self
 
@@ -97,9 +97,11 @@ def num_gpus() -> int:
     return 0
 
 
+_CPU0 = Context("cpu", 0)
+
+
 def current_context() -> Context:
     """The default context: ``cpu(0)`` unless a ``with ctx:`` block sets another."""
-    ctx = getattr(Context._default, "value", None)
-    if ctx is None:
-        ctx = Context._default.value = Context("cpu", 0)
-    return ctx
+    # The per-thread dict, not getattr: a thread that never entered a `with ctx:` block has
+    # no value, and getattr's miss raises and swallows an exception on every call.
+    return Context._default.__dict__.get("value") or _CPU0

@@ -62,8 +62,6 @@ Operators and executors hand out their own native operations.
 """
 
 _LANES = {"compute": 0, "copy": 1}
-_CPU0 = Context("cpu", 0)
-_default_context = Context._default
 
 
 def _device(ctx: Context | None) -> tuple[int, int]:
@@ -127,7 +125,7 @@ def push_native(op: NativeOp, reads: Sequence[Var] = (), writes: Sequence[Var] =
     without the GIL.
     """
     if ctx is None:
-        ctx = getattr(_default_context, "value", None) or _CPU0
+        ctx = current_context()
     if lane == "compute" and priority == 0 and type(ctx) is Context and ctx.device_typeid == 1:
         # The common case, checked with the least work: this call is made once per operation.
         _native.push_native(op, reads, writes, 1, ctx.device_id)
