@@ -6,15 +6,17 @@ namespaces this version provides; the others raise AttributeError saying so.
 """
 from __future__ import annotations
 
-from . import base, context, engine
+from . import base, context, engine, ndarray
+from . import ndarray as nd
 from .base import MXNetError
 from .context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus
+from .ndarray import waitall
 
 __version__ = "0.1.0"
 
 # MXNet namespaces that later versions of flowmod fill, with the MXNet names users import.
 _NOT_YET = {
-    "nd": "ndarray", "ndarray": "ndarray", "random": "random", "sym": "symbol",
+    "random": "random", "sym": "symbol",
     "symbol": "symbol", "mod": "module", "module": "module", "io": "io",
     "optimizer": "optimizer", "opt": "optimizer", "lr_scheduler": "lr_scheduler",
     "init": "initializer", "initializer": "initializer", "metric": "metric",

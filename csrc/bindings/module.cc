@@ -8,6 +8,7 @@ namespace py = pybind11;
 namespace flowmod::bindings {
 void BindEngine(py::module_& m);
 void BindEngineMeasure(py::module_& m);
+void BindNDArray(py::module_& m);
 }
 
 PYBIND11_MODULE(_native, m) {
@@ -15,4 +16,5 @@ PYBIND11_MODULE(_native, m) {
   flowmod::bindings::RegisterErrorTranslators();
   flowmod::bindings::BindEngine(m);
   flowmod::bindings::BindEngineMeasure(m);
+  flowmod::bindings::BindNDArray(m);
 }

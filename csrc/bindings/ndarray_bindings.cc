@@ -1,0 +1,118 @@
+// flowmod._native's array surface: the handle flowmod.ndarray.NDArray wraps, and the native
+// operations on it. Arguments are checked in Python (flowmod/ndarray/ndarray.py) before
+// they get here; the checks below guard memory safety only.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "ndarray/ndarray.h"
+#include "storage/host_pool.h"
+
+namespace py = pybind11;
+namespace eng = flowmod::engine;
+
+namespace flowmod::bindings {
+
+namespace {
+
+eng::DeviceId DeviceOf(int dev_type, int dev_id) {
+  if (dev_type != 1 || dev_id < 0)
+    throw std::invalid_argument("device (" + std::to_string(dev_type) + ", " +
+                                std::to_string(dev_id) + "): expected a CPU device");
+  return eng::DeviceId::Cpu(dev_id);
+}
+
+DType DTypeOf(int flag) {
+  if (!IsDType(flag)) throw std::invalid_argument("dtype flag " + std::to_string(flag) + " is unknown");
+  return static_cast<DType>(flag);
+}
+
+Shape ShapeOf(const std::vector<int64_t>& dims) {
+  for (int64_t d : dims)
+    if (d < 0) throw std::invalid_argument("shape dimensions must be >= 0");
+  return Shape(dims.begin(), dims.end());
+}
+
+// A C-contiguous numpy array whose bytes are exactly `a`'s contents.
+py::buffer_info CheckedBuffer(const py::array& host, const NDArray& a) {
+  py::buffer_info info = host.request();
+  if (!(host.flags() & py::array::c_style) ||
+      static_cast<size_t>(info.size * info.itemsize) != a.nbytes() ||
+      static_cast<size_t>(info.itemsize) != DTypeSize(a.dtype()))
+    throw std::invalid_argument("host buffer does not match the array's size and type");
+  return info;
+}
+
+}  // namespace
+
+void BindNDArray(py::module_& m) {
+  py::class_<NDArray>(m, "NDArrayHandle", "Native storage of a flowmod.nd.NDArray.")
+      .def_property_readonly("shape",
+                             [](const NDArray& a) {
+                               py::tuple t(a.shape().size());
+                               for (size_t i = 0; i < a.shape().size(); ++i) t[i] = a.shape()[i];
+                               return t;
+                             })
+      .def_property_readonly("dtype", [](const NDArray& a) { return static_cast<int>(a.dtype()); })
+      .def_property_readonly("device",
+                             [](const NDArray& a) {
+                               return py::make_tuple(static_cast<int>(a.device().type),
+                                                     a.device().index);
+                             })
+      .def_property_readonly("size", &NDArray::size)
+      .def_property_readonly("version", [](const NDArray& a) { return eng::Engine::VersionOf(a.var()); })
+      .def("shares_storage_with",
+           [](const NDArray& a, const NDArray& b) { return a.chunk() == b.chunk(); })
+      .def("slice", &NDArray::SliceFirstAxis, py::arg("begin"), py::arg("end"))
+      .def("reshape", [](const NDArray& a, const std::vector<int64_t>& s) { return a.Reshaped(ShapeOf(s)); })
+      .def("fill", [](const NDArray& a, double v) { Fill(a, v); })
+      .def("copy_to", [](const NDArray& a, const NDArray& dst) { Copy(a, dst); })
+      .def("set_from_numpy",
+           [](const NDArray& a, const py::array& host) {
+             py::buffer_info info = CheckedBuffer(host, a);
+             std::vector<char> bytes(a.nbytes());
+             if (!bytes.empty()) std::memcpy(bytes.data(), info.ptr, bytes.size());
+             CopyFromHost(a, std::move(bytes));
+           })
+      .def("to_numpy",
+           [](const NDArray& a, py::array& out) {
+             py::buffer_info info = CheckedBuffer(out, a);
+             void* ptr = info.ptr;
+             py::gil_scoped_release nogil;
+             CopyToHost(a, ptr);
+           })
+      .def("wait_to_read", [](const NDArray& a) {
+        eng::Var* v = a.var();
+        py::gil_scoped_release nogil;
+        eng::Engine::Get()->WaitForVar(v);
+      });
+
+  m.def(
+      "ndarray_empty",
+      [](const std::vector<int64_t>& shape, int dtype, int dev_type, int dev_id) {
+        return NDArray(ShapeOf(shape), DTypeOf(dtype), DeviceOf(dev_type, dev_id));
+      },
+      py::arg("shape"), py::arg("dtype"), py::arg("dev_type"), py::arg("dev_id"));
+  m.def(
+      "ndarray_from_numpy",
+      [](const py::array& host, int dtype, int dev_type, int dev_id) {
+        Shape shape(host.shape(), host.shape() + host.ndim());
+        NDArray a(shape, DTypeOf(dtype), DeviceOf(dev_type, dev_id));
+        py::buffer_info info = CheckedBuffer(host, a);
+        // A new array: no operation can be using it yet, so the copy happens right here.
+        if (a.nbytes() > 0) std::memcpy(a.data(), info.ptr, a.nbytes());
+        return a;
+      },
+      py::arg("host"), py::arg("dtype"), py::arg("dev_type"), py::arg("dev_id"));
+  m.def("storage_bytes", [] {
+    auto& pool = storage::HostPool::Get();
+    return py::make_tuple(pool.bytes_in_use(), pool.bytes_pooled());
+  });
+  m.def("storage_release", [] { storage::HostPool::Get().ReleaseAll(); });
+}
+
+}  // namespace flowmod::bindings
