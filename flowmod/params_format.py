@@ -16,7 +16,8 @@ An array record as MXNet 1.9 writes it (the V2 layout)::
     int32   storage type          0 dense; 1 row_sparse and 2 csr are not read here
     int32   ndim, int64 x ndim    shape
     int32   dev_type, int32 dev_id  context the array lived on (written as cpu(0))
-    int32   type flag             see _FLAG_TO_DTYPE
+    int32   type flag             0 float32, 1 float64, 2 float16, 3 uint8, 4 int32,
+                                  5 int8, 6 int64, 7 bool, 12 bfloat16
     bytes   the elements, C order, prod(shape) * itemsize bytes
 
 Older records, which MXNet 1.9 still reads and so does this module:
@@ -24,8 +25,9 @@ Older records, which MXNet 1.9 still reads and so does this module:
 * V1 (magic 0xF993FAC8): the magic, then the shape as above; no storage type.
 * legacy (no magic): the first uint32 *is* ndim, followed by ndim uint32 dims.
 
-Both continue with context, type flag and elements exactly like V2. Any first word other
-than the three magics (V3 is 0xF993FACA) is taken as a legacy ndim, as MXNet does.
+Both continue with context, type flag and elements exactly like V2. MXNet takes any first
+word other than the V1, V2 and V3 (0xF993FACA) magics for a legacy ndim; so does this
+module, reporting a bad magic when that ndim cannot be right.
 
 Shapes and "none" arrays. MXNet 1.9, outside NumPy-shape semantics, writes a 0-d array
 (``mx.nd.array(np.float32(3))`` has shape ``()``) as ndim 0 followed by its context, type
@@ -125,20 +127,20 @@ def _describe(value) -> str:
     return f"{type(value).__name__} {text}"
 
 
-def _check_value(value, where: str) -> np.ndarray:
+def _check_value(value, where: str, func: str) -> np.ndarray:
     if isinstance(value, np.generic):
         value = np.asarray(value)
     if not isinstance(value, np.ndarray):
         raise MXNetError(
-            f"dumps: {where} must be a numpy.ndarray (or numpy scalar), got {_describe(value)}")
+            f"{func}: {where} must be a numpy.ndarray (or numpy scalar), got {_describe(value)}")
     if _dtype_flag(value.dtype) is None:
         raise MXNetError(
-            f"dumps: {where} has dtype {value.dtype}, which MXNet 1.x cannot store; "
+            f"{func}: {where} has dtype {value.dtype}, which MXNet 1.x cannot store; "
             f"supported: float32, float64, float16, uint8, int8, int32, int64, bool, bfloat16")
     return value
 
 
-def _normalize(data):
+def _normalize(data, func: str):
     """Checks ``data`` completely and returns ``(arrays, names)``; names is None for a list.
 
     Nothing is converted yet, so that a bad argument is reported before any output exists
@@ -146,23 +148,27 @@ def _normalize(data):
     """
     if isinstance(data, np.ndarray):
         # mx.nd.save(fname, nd) saves [nd], so a lone array is accepted the same way.
-        return [_check_value(data, "data")], None
+        return [_check_value(data, "data", func)], None
     if isinstance(data, dict):
         arrays, names = [], []
         for key, value in data.items():
             if not isinstance(key, str):
-                raise MXNetError(f"dumps: every key of data must be a str, got {_describe(key)}")
+                raise MXNetError(f"{func}: every key of data must be a str, got {_describe(key)}")
             if "\0" in key:
                 # MXNet passes names as C strings and would silently cut this one short.
-                raise MXNetError(f"dumps: key {key!r} of data contains a NUL character, "
+                raise MXNetError(f"{func}: key {key!r} of data contains a NUL character, "
                                  f"which MXNet's name list cannot hold")
-            arrays.append(_check_value(value, f"data[{key!r}]"))
-            names.append(key.encode("utf-8"))
+            try:
+                names.append(key.encode("utf-8"))
+            except UnicodeEncodeError as e:
+                raise MXNetError(f"{func}: key {key!r} of data is not encodable as UTF-8: "
+                                 f"{e}") from None
+            arrays.append(_check_value(value, f"data[{key!r}]", func))
         return arrays, names
     if isinstance(data, list):
-        return [_check_value(v, f"data[{i}]") for i, v in enumerate(data)], None
+        return [_check_value(v, f"data[{i}]", func) for i, v in enumerate(data)], None
     raise MXNetError(
-        "dumps: data must be a list of numpy arrays or a dict of str to numpy array "
+        f"{func}: data must be a list of numpy arrays or a dict of str to numpy array "
         f"(as mx.nd.save takes), got {_describe(data)}")
 
 
@@ -222,7 +228,7 @@ def dumps(data) -> bytes:
         If ``data`` is not a list or dict, a key is not a str, or a value is not an array
         of a supported dtype; nothing has been serialized then.
     """
-    arrays, names = _normalize(data)
+    arrays, names = _normalize(data, "dumps")
     out = io.BytesIO()
     _write(out, arrays, names)
     return out.getvalue()
@@ -490,18 +496,23 @@ def save(fname, data) -> None:
         For a bad ``data`` (before any file is created) or a failure to write the file.
     """
     fname = _check_fname(fname, "save")
-    arrays, names = _normalize(data)
-    tmp, fd = _temp_beside(fname)
+    arrays, names = _normalize(data, "save")
+    # Like fopen in MXNet, write through a symbolic link rather than replace the link.
+    target = os.path.realpath(fname) if os.path.islink(fname) else fname
+    try:
+        tmp, fd = _temp_beside(target)
+    except OSError as e:
+        raise MXNetError(f"cannot save NDArray file {fname!r}: {e}") from e
     try:
         with os.fdopen(fd, "wb") as out:
             _write(out, arrays, names)
             out.flush()
             os.fsync(out.fileno())
         try:
-            os.chmod(tmp, stat.S_IMODE(os.stat(fname).st_mode))
+            os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
         except FileNotFoundError:
             pass
-        os.replace(tmp, fname)
+        os.replace(tmp, target)
     except BaseException as e:
         try:
             os.unlink(tmp)
@@ -510,7 +521,7 @@ def save(fname, data) -> None:
         if isinstance(e, OSError):
             raise MXNetError(f"cannot save NDArray file {fname!r}: {e}") from e
         raise
-    _sync_directory(os.path.dirname(os.path.abspath(fname)))
+    _sync_directory(os.path.dirname(os.path.abspath(target)))
 
 
 def _sync_directory(directory: str) -> None:

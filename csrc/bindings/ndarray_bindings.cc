@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ndarray/ndarray.h"
+#include "ops/op_registry.h"
 #include "storage/host_pool.h"
 
 namespace py = pybind11;
@@ -108,6 +109,17 @@ void BindNDArray(py::module_& m) {
         return a;
       },
       py::arg("host"), py::arg("dtype"), py::arg("dev_type"), py::arg("dev_id"));
+  m.def(
+      "invoke",
+      [](const std::string& name, const std::vector<NDArray>& inputs, const ops::AttrMap& attrs,
+         std::vector<NDArray> out) {
+        const ops::OpDef* op = ops::Registry::Find(name);
+        if (op == nullptr) throw std::invalid_argument("no operator named '" + name + "'");
+        return ops::Invoke(*op, inputs, attrs, std::move(out));
+      },
+      py::arg("name"), py::arg("inputs"), py::arg("attrs"), py::arg("out"),
+      "invoke(name, inputs, attrs, out) -> list of handles: runs a registered operator.");
+  m.def("list_ops", &ops::Registry::Names);
   m.def("storage_bytes", [] {
     auto& pool = storage::HostPool::Get();
     return py::make_tuple(pool.bytes_in_use(), pool.bytes_pooled());

@@ -1,0 +1,186 @@
+"""Operators on NDArrays: one function per registered native operator (``mx.nd.broadcast_add``,
+``mx.nd._plus_scalar``, ...), MXNet's array-or-scalar helpers (``mx.nd.add``, ...) and
+NDArray's arithmetic and comparison operators, which dispatch to them as MXNet 1.x does."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import _native
+from ..base import MXNetError
+from .ndarray import NDArray
+
+__all__ = ["invoke", "add", "subtract", "multiply", "divide", "power", "maximum", "minimum",
+           "equal", "not_equal", "greater", "greater_equal", "lesser", "lesser_equal"]
+
+
+def _attr_string(value) -> str:
+    # MXNet passes every attribute as a string, formatted as Python prints it.
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(_attr_string(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return str(value)
+
+
+def invoke(op_name: str, inputs, out=None, **attrs):
+    """invoke(op_name, inputs, out=None, **attrs): runs the registered operator ``op_name``
+    on the NDArrays ``inputs``; returns its output (a list if it has several). With ``out``,
+    writes there and returns it."""
+    for i, x in enumerate(inputs):
+        if not isinstance(x, NDArray):
+            raise MXNetError(f"{op_name}: input {i} is {x!r}, expected an NDArray")
+    outs = [] if out is None else ([out] if isinstance(out, NDArray) else list(out))
+    for o in outs:
+        if not isinstance(o, NDArray):
+            raise MXNetError(f"{op_name}: out={o!r}, expected an NDArray")
+    handles = _native.invoke(op_name, [x._h for x in inputs],
+                             {k: _attr_string(v) for k, v in attrs.items()},
+                             [o._h for o in outs])
+    if out is not None:
+        return out
+    ctx = inputs[0]._ctx if inputs else None
+    results = [NDArray._wrap(h, ctx) for h in handles]
+    return results[0] if len(results) == 1 else results
+
+
+def _make_function(op_name: str):
+    def fn(*inputs, out=None, name=None, **attrs):
+        return invoke(op_name, inputs, out=out, **attrs)
+
+    fn.__name__ = op_name
+    fn.__qualname__ = op_name
+    fn.__doc__ = (f"{op_name}(*inputs, out=None, **attrs): the native operator {op_name}.")
+    return fn
+
+
+# One function per registered operator, as MXNet generates them into mx.nd.
+OP_FUNCTIONS = {name: _make_function(name) for name in _native.list_ops()}
+
+
+def _ufunc(lhs, rhs, array_op, scalar_op, rscalar_op=None, python_op=None):
+    """MXNet 1.x's dispatch for an operator between arrays and numbers."""
+    if isinstance(lhs, numbers.Number) and isinstance(rhs, numbers.Number):
+        return python_op(lhs, rhs)
+    if isinstance(rhs, numbers.Number):
+        return invoke(scalar_op, [lhs], scalar=float(rhs))
+    if isinstance(lhs, numbers.Number):
+        return invoke(rscalar_op or scalar_op, [rhs], scalar=float(lhs))
+    if isinstance(lhs, NDArray) and isinstance(rhs, NDArray):
+        return invoke(array_op, [lhs, rhs])
+    raise MXNetError(f"{array_op}: operands {type(lhs).__name__} and {type(rhs).__name__}: "
+                     f"expected NDArrays or numbers")
+
+
+def add(lhs, rhs):
+    """add(lhs, rhs): ``lhs + rhs`` with broadcasting; either may be a number."""
+    return _ufunc(lhs, rhs, "broadcast_add", "_plus_scalar", None, lambda a, b: a + b)
+
+
+def subtract(lhs, rhs):
+    """subtract(lhs, rhs): ``lhs - rhs`` with broadcasting; either may be a number."""
+    return _ufunc(lhs, rhs, "broadcast_sub", "_minus_scalar", "_rminus_scalar",
+                  lambda a, b: a - b)
+
+
+def multiply(lhs, rhs):
+    """multiply(lhs, rhs): ``lhs * rhs`` with broadcasting; either may be a number."""
+    return _ufunc(lhs, rhs, "broadcast_mul", "_mul_scalar", None, lambda a, b: a * b)
+
+
+def divide(lhs, rhs):
+    """divide(lhs, rhs): ``lhs / rhs`` with broadcasting; either may be a number."""
+    return _ufunc(lhs, rhs, "broadcast_div", "_div_scalar", "_rdiv_scalar", lambda a, b: a / b)
+
+
+def power(base, exp):
+    """power(base, exp): ``base ** exp`` with broadcasting; either may be a number."""
+    return _ufunc(base, exp, "broadcast_power", "_power_scalar", "_rpower_scalar",
+                  lambda a, b: a ** b)
+
+
+def maximum(lhs, rhs):
+    """maximum(lhs, rhs): the larger of each pair, with broadcasting."""
+    return _ufunc(lhs, rhs, "broadcast_maximum", "_maximum_scalar", None, max)
+
+
+def minimum(lhs, rhs):
+    """minimum(lhs, rhs): the smaller of each pair, with broadcasting."""
+    return _ufunc(lhs, rhs, "broadcast_minimum", "_minimum_scalar", None, min)
+
+
+def _comparison(array_op, scalar_op, mirrored_op, python_op):
+    def compare(lhs, rhs):
+        # number OP array is array MIRRORED number.
+        return _ufunc(lhs, rhs, array_op, scalar_op, mirrored_op, python_op)
+    return compare
+
+
+equal = _comparison("broadcast_equal", "_equal_scalar", "_equal_scalar",
+                    lambda a, b: a == b)
+not_equal = _comparison("broadcast_not_equal", "_not_equal_scalar", "_not_equal_scalar",
+                        lambda a, b: a != b)
+greater = _comparison("broadcast_greater", "_greater_scalar", "_lesser_scalar",
+                      lambda a, b: a > b)
+greater_equal = _comparison("broadcast_greater_equal", "_greater_equal_scalar",
+                            "_lesser_equal_scalar", lambda a, b: a >= b)
+lesser = _comparison("broadcast_lesser", "_lesser_scalar", "_greater_scalar",
+                     lambda a, b: a < b)
+lesser_equal = _comparison("broadcast_lesser_equal", "_lesser_equal_scalar",
+                           "_greater_equal_scalar", lambda a, b: a <= b)
+for _fn, _doc in [(equal, "=="), (not_equal, "!="), (greater, ">"), (greater_equal, ">="),
+                  (lesser, "<"), (lesser_equal, "<=")]:
+    _fn.__doc__ = f"1 where ``lhs {_doc} rhs``, else 0 (in the operands' type), broadcasting."
+
+
+def _inplace(array_op, scalar_op):
+    def apply(self, other):
+        if isinstance(other, numbers.Number):
+            return invoke(scalar_op, [self], out=self, scalar=float(other))
+        if isinstance(other, NDArray):
+            return invoke(array_op, [self, other], out=self)
+        return NotImplemented
+    return apply
+
+
+def _reflected(fn):
+    return lambda self, other: fn(other, self)
+
+
+# NDArray's operators, defined here where the operators they use are.
+NDArray.__add__ = add
+NDArray.__radd__ = add
+NDArray.__sub__ = subtract
+NDArray.__rsub__ = _reflected(subtract)
+NDArray.__mul__ = multiply
+NDArray.__rmul__ = multiply
+NDArray.__truediv__ = divide
+NDArray.__rtruediv__ = _reflected(divide)
+NDArray.__div__ = divide
+NDArray.__pow__ = power
+NDArray.__rpow__ = _reflected(power)
+NDArray.__neg__ = lambda self: invoke("_mul_scalar", [self], scalar=-1.0)
+NDArray.__iadd__ = _inplace("broadcast_add", "_plus_scalar")
+NDArray.__isub__ = _inplace("broadcast_sub", "_minus_scalar")
+NDArray.__imul__ = _inplace("broadcast_mul", "_mul_scalar")
+NDArray.__itruediv__ = _inplace("broadcast_div", "_div_scalar")
+NDArray.__eq__ = equal
+NDArray.__ne__ = not_equal
+NDArray.__gt__ = greater
+NDArray.__ge__ = greater_equal
+NDArray.__lt__ = lesser
+NDArray.__le__ = lesser_equal
+# __eq__ returns an array, so identity is what hashes (as in MXNet).
+NDArray.__hash__ = lambda self: id(self) // 16
+
+
+def _bool(self) -> bool:
+    if self.size == 0:
+        return False
+    if self.size == 1:
+        return bool(self.asscalar())
+    raise ValueError("The truth value of an NDArray with more than one element is ambiguous.")
+
+
+NDArray.__bool__ = _bool
