@@ -1,6 +1,7 @@
 """flowmod.nd: arrays on the engine and the operators on them (``mxnet.ndarray``)."""
 from .ndarray import (NDArray, arange, array, empty, full, infer_reshape, ones, ones_like,
                       waitall, zeros, zeros_like)
+from .utils import load, load_frombuffer, save
 from .ops import (OP_FUNCTIONS, add, divide, equal, greater, greater_equal, invoke, lesser,
                   lesser_equal, maximum, minimum, multiply, not_equal, power, subtract)
 
@@ -10,4 +11,5 @@ globals().update(OP_FUNCTIONS)
 __all__ = ["NDArray", "arange", "array", "empty", "full", "infer_reshape", "ones",
            "ones_like", "waitall", "zeros", "zeros_like", "invoke", "add", "subtract",
            "multiply", "divide", "power", "maximum", "minimum", "equal", "not_equal",
-           "greater", "greater_equal", "lesser", "lesser_equal"] + sorted(OP_FUNCTIONS)
+           "greater", "greater_equal", "lesser", "lesser_equal", "save", "load",
+           "load_frombuffer"] + sorted(OP_FUNCTIONS)
