@@ -1,7 +1,7 @@
 """Devices: ``Context``, ``cpu(i)``, ``gpu(i)`` and the default context (``mxnet.context``)."""
 from __future__ import annotations
 
-import threading
+import contextvars
 
 from .base import MXNetError
 
@@ -26,9 +26,7 @@ class Context:
 
     devtype2str = {1: "cpu", 2: "gpu", 3: "cpu_pinned", 5: "cpu_shared"}
     devstr2type = {"cpu": 1, "gpu": 2, "cpu_pinned": 3, "cpu_shared": 5}
-    _default = threading.local()
-
-    __slots__ = ("device_typeid", "device_id", "_old_ctx")
+    __slots__ = ("device_typeid", "device_id", "_tokens")
 
     def __init__(self, device_type: "str | Context", device_id: int = 0):
         if isinstance(device_type, Context):
@@ -43,7 +41,7 @@ class Context:
             if isinstance(device_id, bool) or not isinstance(device_id, int) or device_id < 0:
                 raise MXNetError(f"device_id={device_id!r}: expected an integer >= 0")
             self.device_id = device_id
-        self._old_ctx = None
+        self._tokens: list = []
 
     @property
     def device_type(self) -> str:
@@ -69,12 +67,11 @@ class Context:
     __repr__ = __str__
 
     def __enter__(self) -> "Context":
-        self._old_ctx = Context._default.__dict__.get("value")
-        Context._default.value = self
+        self._tokens.append(_current.set(self))
         return self
 
     def __exit__(self, *exc) -> None:
-        Context._default.value = self._old_ctx
+        _current.reset(self._tokens.pop())
 
 
 def cpu(device_id: int = 0) -> Context:
@@ -98,10 +95,11 @@ def num_gpus() -> int:
 
 
 _CPU0 = Context("cpu", 0)
+# The default context of each thread (and of each asyncio task, which copies its creator's).
+# A context variable, not threading.local: it is read once per operation, and is far cheaper.
+_current: contextvars.ContextVar = contextvars.ContextVar("flowmod_context", default=None)
 
 
 def current_context() -> Context:
     """The default context: ``cpu(0)`` unless a ``with ctx:`` block sets another."""
-    # The per-thread dict, not getattr: a thread that never entered a `with ctx:` block has
-    # no value, and getattr's miss raises and swallows an exception on every call.
-    return Context._default.__dict__.get("value") or _CPU0
+    return _current.get() or _CPU0
