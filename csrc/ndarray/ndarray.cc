@@ -49,6 +49,12 @@ int64_t NumElements(const Shape& shape) {
   return n;
 }
 
+std::string ShapeString(const Shape& shape) {
+  std::string out = "(";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + (shape.size() == 1 ? ",)" : ")");
+}
+
 Chunk::Chunk(size_t bytes, eng::DeviceId device)
     : data_(storage::HostPool::Get().Alloc(bytes)),
       bytes_(bytes),

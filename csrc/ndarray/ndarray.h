@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "engine.h"
@@ -15,6 +16,8 @@ namespace flowmod {
 using Shape = std::vector<int64_t>;
 
 int64_t NumElements(const Shape& shape);
+// "(2, 3)", "(4,)", "()": as Python prints the tuple, for error messages.
+std::string ShapeString(const Shape& shape);
 
 // Storage of one array and its views. Its var orders every access to the bytes; dropping
 // the last reference frees the bytes once the operations pushed before have finished.

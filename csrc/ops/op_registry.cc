@@ -21,12 +21,6 @@ Table& TheTable() {
   return *table;
 }
 
-std::string ShapeString(const Shape& s) {
-  std::string out = "(";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + (s.size() == 1 ? ",)" : ")");
-}
-
 }  // namespace
 
 void Registry::Add(OpDef def) {

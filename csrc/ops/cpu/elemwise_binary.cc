@@ -52,12 +52,6 @@ struct ScalarAttrs : OpAttrs {
   double scalar = 0;
 };
 
-std::string ShapeText(const Shape& s) {
-  std::string out = "(";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + (s.size() == 1 ? ",)" : ")");
-}
-
 Shape BroadcastShape(const std::string& op, const Shape& a, const Shape& b) {
   const size_t n = std::max(a.size(), b.size());
   Shape out(n);
@@ -65,8 +59,8 @@ Shape BroadcastShape(const std::string& op, const Shape& a, const Shape& b) {
     const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
     const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
     if (da != db && da != 1 && db != 1)
-      throw OpArgumentError(op, "rhs", "an array of shape " + ShapeText(b),
-                            "a shape that broadcasts with lhs " + ShapeText(a));
+      throw OpArgumentError(op, "rhs", "an array of shape " + ShapeString(b),
+                            "a shape that broadcasts with lhs " + ShapeString(a));
     out[i] = da == 1 ? db : da;
   }
   return out;
@@ -167,8 +161,8 @@ OpDef ElemwiseOp(const std::string& name) {
   OpDef def = BroadcastOp<F>(name);
   def.infer_shape = [name](const OpAttrs&, const std::vector<Shape>& in) {
     if (in[0] != in[1])
-      throw OpArgumentError(name, "rhs", "an array of shape " + ShapeText(in[1]),
-                            "the shape of lhs, " + ShapeText(in[0]));
+      throw OpArgumentError(name, "rhs", "an array of shape " + ShapeString(in[1]),
+                            "the shape of lhs, " + ShapeString(in[0]));
     return std::vector<Shape>{in[0]};
   };
   return def;
