@@ -92,7 +92,7 @@ Device* DevicePool::Get(DeviceId id) {
   return Create(id);
 }
 
-Device* DevicePool::Create(DeviceId id) {
+void CheckDrivable(DeviceId id) {
   if (id.index < 0)
     throw std::invalid_argument("device index " + std::to_string(id.index) +
                                 " is negative: expected an index >= 0");
@@ -100,6 +100,10 @@ Device* DevicePool::Create(DeviceId id) {
     throw std::invalid_argument(std::string(DeviceTypeName(id.type)) + "(" +
                                 std::to_string(id.index) +
                                 ") is not available: this build of flowmod drives CPUs only");
+}
+
+Device* DevicePool::Create(DeviceId id) {
+  CheckDrivable(id);
   std::array<int, kNumLanes> slots{};
   for (int l = 0; l < kNumLanes; ++l) {
     slots[l] = stats_->SlotFor(id, static_cast<Lane>(l));

@@ -100,6 +100,9 @@ class DevicePool {
   std::vector<std::unique_ptr<Device>> devices_;
 };
 
+// Throws std::invalid_argument unless this build can drive `id` (a CPU with an index >= 0).
+void CheckDrivable(DeviceId id);
+
 // Worker counts for CPU devices: FLOWMOD_CPU_WORKER_NTHREADS (compute; default: the number
 // of cores) and FLOWMOD_CPU_COPY_NTHREADS (copy; default 1).
 std::array<int, kNumLanes> CpuWorkerCounts();

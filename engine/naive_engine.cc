@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 
+#include "device_pool.h"
 #include "op_block.h"
 #include "var.h"
 
@@ -31,13 +32,7 @@ NaiveEngine::NaiveEngine() = default;
 Var* NaiveEngine::NewVar() { return new Var(); }
 
 int NaiveEngine::SlotFor(DeviceId device, Lane lane) {
-  if (device.index < 0)
-    throw std::invalid_argument("device index " + std::to_string(device.index) +
-                                " is negative: expected an index >= 0");
-  if (device.type != DeviceType::kCPU)
-    throw std::invalid_argument(std::string(DeviceTypeName(device.type)) + "(" +
-                                std::to_string(device.index) +
-                                ") is not available: this build of flowmod drives CPUs only");
+  CheckDrivable(device);
   const int slot = stats_->SlotFor(device, lane);
   if (slot < 0) throw std::invalid_argument("too many devices");
   return slot;

@@ -157,7 +157,6 @@ NDArray.__mul__ = multiply
 NDArray.__rmul__ = multiply
 NDArray.__truediv__ = divide
 NDArray.__rtruediv__ = _reflected(divide)
-NDArray.__div__ = divide
 NDArray.__pow__ = power
 NDArray.__rpow__ = _reflected(power)
 NDArray.__neg__ = lambda self: invoke("_mul_scalar", [self], scalar=-1.0)
