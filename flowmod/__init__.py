@@ -13,6 +13,9 @@ from . import base, context, engine, ndarray
 from . import ndarray as nd
 from . import random
 from . import attribute, name, symbol
+from . import io, kvstore, lr_scheduler, optimizer
+from . import kvstore as kv
+from . import optimizer as opt
 from . import symbol as sym
 from .attribute import AttrScope
 from .base import MXNetError
@@ -26,10 +29,9 @@ __version__ = "0.1.0"
 
 # MXNet namespaces that later versions of flowmod fill, with the MXNet names users import.
 _NOT_YET = {
-    "mod": "module", "module": "module", "io": "io",
-    "optimizer": "optimizer", "opt": "optimizer", "lr_scheduler": "lr_scheduler",
+    "mod": "module", "module": "module",
     "init": "initializer", "initializer": "initializer", "metric": "metric",
-    "callback": "callback", "model": "model", "kvstore": "kvstore", "kv": "kvstore",
+    "callback": "callback", "model": "model",
     "monitor": "monitor", "mon": "monitor", "rnn": "rnn", "telemetry": "telemetry",
 }
 

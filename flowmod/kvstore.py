@@ -1,0 +1,245 @@
+"""Key-value stores for parameter synchronization (``mx.kvstore``, ``mx.kv``): MXNet 1.9's
+single-machine stores.
+
+A store holds one NDArray per key. ``push`` sums the values pushed for a key (the
+gradients of several devices) and, when an optimizer is set, updates the stored weight
+with that sum; without one, the sum replaces the stored value. ``pull`` copies the stored
+value into the outputs. Every step is an NDArray operation pushed to the engine, so none of
+these calls waits.
+"""
+from __future__ import annotations
+
+import os
+
+from . import optimizer as opt
+from . import params_format
+from .base import MXNetError
+from .ndarray import NDArray
+
+__all__ = ["KVStore", "create"]
+
+# Store types that run in this process; MXNet 1.9 takes every name without "dist" (or
+# "nccl", "horovod", "byteps") for such a store.
+_DISTRIBUTED = ("dist", "nccl", "horovod", "byteps")
+
+
+def _key_list(key, value, func: str, arg: str):
+    """[(key, [NDArray, ...]), ...] from a key or list of keys and their values."""
+    if isinstance(key, (list, tuple)):
+        if not isinstance(value, (list, tuple)) or len(value) != len(key):
+            got = len(value) if isinstance(value, (list, tuple)) else type(value).__name__
+            raise MXNetError(f"{func}: {len(key)} keys and {arg} {got}: expected a list of "
+                             f"as many values as keys")
+        pairs = []
+        for k, v in zip(key, value):
+            pairs.extend(_key_list(k, v, func, arg))
+        return pairs
+    if isinstance(key, bool) or not isinstance(key, (int, str)):
+        raise MXNetError(f"{func}: key {key!r} is {type(key).__name__}, expected an int or str")
+    if isinstance(value, NDArray):
+        return [(key, [value])]
+    if isinstance(value, (list, tuple)) and value:
+        for i, v in enumerate(value):
+            if not isinstance(v, NDArray):
+                raise MXNetError(f"{func}: {arg} for key {key!r}, item {i}, is "
+                                 f"{type(v).__name__}, expected an NDArray")
+        return [(key, list(value))]
+    raise MXNetError(f"{func}: {arg} for key {key!r} is {value!r}, expected an NDArray or a "
+                     f"non-empty list of NDArrays")
+
+
+def _group(pairs):
+    """Merges the values of repeated keys, keeping the keys' first order."""
+    grouped: dict = {}
+    for k, vals in pairs:
+        grouped.setdefault(k, []).extend(vals)
+    return grouped
+
+
+class KVStore:
+    """A single-machine key-value store (``mx.kv.create('local')``)."""
+
+    def __init__(self, name: str = "local"):
+        self._type = name
+        self._store: dict = {}
+        self._key_type = None
+        self._updater = None
+
+    # -- properties ----------------------------------------------------------------------
+
+    @property
+    def type(self) -> str:
+        """The store's type, the name given to :func:`create` (lower-cased)."""
+        return self._type
+
+    @property
+    def rank(self) -> int:
+        """This worker's rank: 0, the only worker."""
+        return 0
+
+    @property
+    def num_workers(self) -> int:
+        """The number of workers: 1."""
+        return 1
+
+    def _check_key_type(self, keys, func: str) -> None:
+        for k in keys:
+            kind = "str" if isinstance(k, str) else "int"
+            if self._key_type is None:
+                self._key_type = kind
+            elif self._key_type != kind:
+                raise MXNetError(f"{func}: key {k!r} is an {kind} key, but this store uses "
+                                 f"{self._key_type} keys: mixed key types are not allowed")
+
+    # -- data ----------------------------------------------------------------------------
+
+    def init(self, key, value) -> None:
+        """Initializes ``key`` (an int or str, or a list of them) with a copy of ``value``
+        (an NDArray, or a list of them for a list of keys). Each key is initialized once."""
+        pairs = _key_list(key, value, "init", "value")
+        self._check_key_type([k for k, _ in pairs], "init")
+        for k, vals in pairs:
+            if k in self._store:
+                raise MXNetError(f"init: duplicate init of key {k!r}")
+            # A key given several values takes each in turn, as MXNet's store does: the
+            # second is then a duplicate init.
+            for v in vals:
+                if k in self._store:
+                    raise MXNetError(f"init: duplicate init of key {k!r}")
+                self._store[k] = v.copy()
+
+    def push(self, key, value, priority: int = 0) -> None:
+        """Pushes ``value`` to ``key``: the values for one key (a list, as from several
+        devices, or the key repeated in a list of keys) are summed; the sum updates the
+        stored value through the optimizer if one is set, or replaces it. ``priority`` is
+        accepted for compatibility; the engine orders the operations by their data."""
+        pairs = _key_list(key, value, "push", "value")
+        self._check_key_type([k for k, _ in pairs], "push")
+        for k, vals in _group(pairs).items():
+            shape = vals[0].shape
+            for i, v in enumerate(vals[1:], 1):
+                if v.shape != shape:
+                    raise MXNetError(f"push: value {i} for key {k!r} has shape {v.shape}, "
+                                     f"expected {shape} like value 0")
+            stored = self._store.get(k)
+            if stored is not None and stored.shape != shape:
+                raise MXNetError(f"push: the value for key {k!r} has shape {shape}, the key "
+                                 f"was initialized with shape {stored.shape}")
+            if len(vals) == 1:
+                merged = vals[0]
+            else:
+                merged = vals[0] + vals[1]
+                for v in vals[2:]:
+                    merged += v
+            if self._updater is not None:
+                if stored is None:
+                    raise MXNetError(f"push: key {k!r} has not been inited")
+                self._updater(k, merged, stored)
+            elif stored is None:
+                self._store[k] = merged.copy() if merged is vals[0] else merged
+            else:
+                merged.copyto(stored)
+
+    def pull(self, key, out=None, priority: int = 0, ignore_sparse: bool = True) -> None:
+        """Copies the value of ``key`` into ``out`` (an NDArray, or a list of them, which
+        all receive it). ``priority`` and ``ignore_sparse`` are accepted for
+        compatibility (flowmod has no sparse arrays)."""
+        if out is None:
+            raise MXNetError("pull: out is None, expected an NDArray or a list of NDArrays")
+        pairs = _key_list(key, out, "pull", "out")
+        self._check_key_type([k for k, _ in pairs], "pull")
+        for k, outs in pairs:
+            stored = self._store.get(k)
+            if stored is None:
+                raise MXNetError(f"pull: key {k!r} has not been inited")
+            for o in outs:
+                if o.shape != stored.shape:
+                    raise MXNetError(f"pull: out for key {k!r} has shape {o.shape}, expected "
+                                     f"{stored.shape}")
+                stored.copyto(o)
+
+    def pushpull(self, key, value, out=None, priority: int = 0) -> None:
+        """``push(key, value)`` then ``pull(key, out)``; ``out`` defaults to ``value``."""
+        self.push(key, value, priority)
+        self.pull(key, value if out is None else out, priority)
+
+    def row_sparse_pull(self, key, out=None, priority: int = 0, row_ids=None):
+        """Sparse pulls need row_sparse arrays, which flowmod does not have."""
+        raise MXNetError("row_sparse_pull: flowmod has no row_sparse arrays; use pull")
+
+    # -- optimizer -----------------------------------------------------------------------
+
+    def set_optimizer(self, optimizer) -> None:
+        """Makes pushes update the stored values with ``optimizer`` (an Optimizer)."""
+        if not isinstance(optimizer, opt.Optimizer):
+            raise MXNetError(f"set_optimizer: optimizer is {type(optimizer).__name__}, "
+                             f"expected an Optimizer")
+        self._set_updater(opt.get_updater(optimizer))
+
+    def _set_updater(self, updater) -> None:
+        """Uses ``updater(key, merged_value, stored_value)`` on pushes."""
+        if not callable(updater):
+            raise MXNetError(f"_set_updater: {updater!r} is not callable")
+        self._updater = updater
+
+    def _barrier(self) -> None:
+        """Waits for all workers; with one worker there is nothing to wait for."""
+
+    def is_capable(self, capability: str) -> bool:
+        """Whether the store supports ``capability`` (``KVStore.OPTIMIZER``)."""
+        if capability.lower() == KVStore.OPTIMIZER:
+            return True
+        raise MXNetError(f"is_capable: unknown capability {capability!r}, expected "
+                         f"{KVStore.OPTIMIZER!r}")
+
+    OPTIMIZER = "optimizer"
+
+    def save_optimizer_states(self, fname, dump_optimizer: bool = False) -> None:
+        """Writes the optimizer states (and the optimizer, if ``dump_optimizer``) to
+        ``fname``, atomically. Waits for the states' pending updates."""
+        if self._updater is None or not hasattr(self._updater, "get_states"):
+            raise MXNetError("save_optimizer_states: this store has no optimizer; call "
+                             "set_optimizer first")
+        _write_atomic(fname, self._updater.get_states(dump_optimizer))
+
+    def load_optimizer_states(self, fname) -> None:
+        """Reads optimizer states written by :meth:`save_optimizer_states`."""
+        if self._updater is None or not hasattr(self._updater, "set_states"):
+            raise MXNetError("load_optimizer_states: this store has no optimizer; call "
+                             "set_optimizer first")
+        with open(fname, "rb") as f:
+            data = f.read()
+        self._updater.set_states(data)
+
+
+def _write_atomic(fname, data: bytes) -> None:
+    fname = os.fspath(fname)
+    target = os.path.realpath(fname) if os.path.islink(fname) else fname
+    tmp, fd = params_format._temp_beside(target)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    params_format._sync_directory(os.path.dirname(os.path.abspath(target)))
+
+
+def create(name: str = "local") -> KVStore:
+    """Creates a store. ``'local'``, ``'device'``, ``'local_update_cpu'``,
+    ``'local_allreduce_cpu'`` and ``'local_allreduce_device'`` (any case) give a store in
+    this process, which on CPU behaves the same for all of them. Distributed stores
+    (``dist_*``, ``nccl``, ``horovod``, ``byteps``) are not available."""
+    if not isinstance(name, str):
+        raise TypeError(f"create: name={name!r}: name must be a string")
+    tname = name.lower()
+    if any(d in tname for d in _DISTRIBUTED):
+        raise MXNetError(f"create: name={name!r}: distributed key-value stores are not "
+                         f"available in flowmod; use 'local' or 'device'")
+    return KVStore(tname)
