@@ -10,6 +10,7 @@ void BindEngine(py::module_& m);
 void BindEngineMeasure(py::module_& m);
 void BindNDArray(py::module_& m);
 void BindOps(py::module_& m);
+void BindExecutor(py::module_& m);
 }
 
 PYBIND11_MODULE(_native, m) {
@@ -19,4 +20,5 @@ PYBIND11_MODULE(_native, m) {
   flowmod::bindings::BindEngineMeasure(m);
   flowmod::bindings::BindNDArray(m);
   flowmod::bindings::BindOps(m);
+  flowmod::bindings::BindExecutor(m);
 }

@@ -105,6 +105,17 @@ NDArray NDArray::Reshaped(Shape shape) const {
   return view;
 }
 
+NDArray NDArray::OnChunk(std::shared_ptr<Chunk> chunk, Shape shape, DType dtype) {
+  NDArray a;
+  a.shape_ = std::move(shape);
+  a.dtype_ = dtype;
+  if (a.nbytes() > chunk->bytes())
+    throw std::invalid_argument("an array of " + std::to_string(a.nbytes()) +
+                                " bytes does not fit in storage of " + std::to_string(chunk->bytes()));
+  a.chunk_ = std::move(chunk);
+  return a;
+}
+
 void Fill(const NDArray& dst, double value) {
   static const eng::OpName name = Named("fill");
   void* data = dst.data();

@@ -58,6 +58,8 @@ class NDArray {
   NDArray SliceFirstAxis(int64_t begin, int64_t end) const;
   // The same elements with another shape of the same size, sharing storage.
   NDArray Reshaped(Shape shape) const;
+  // An array of `shape` and `dtype` over the first bytes of `chunk` (which must hold them).
+  static NDArray OnChunk(std::shared_ptr<Chunk> chunk, Shape shape, DType dtype);
 
  private:
   NDArray() = default;

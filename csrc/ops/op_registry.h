@@ -127,7 +127,9 @@ struct OpDef {
   // `needs_rng_if`, when set, decides from the attributes instead (LeakyReLU: rrelu only).
   bool needs_rng = false;
   std::function<bool(const OpAttrs&)> needs_rng_if;
-  // Pairs (input, output) that may share storage, for the executor's in-place planning.
+  // Pairs (input, output) for which the forward kernel is correct when the output is the
+  // input's storage. The executor writes in place only when nothing reads the input later
+  // (no other node, and no backward kernel), so backward kernels need not allow for it.
   std::vector<std::pair<int, int>> inplace;
 
   // Convenience accessors that apply the attribute-dependent overrides.

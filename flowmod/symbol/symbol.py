@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import numbers
-import os
-import tempfile
 import warnings
 
 import numpy as np
@@ -13,6 +11,7 @@ import numpy as np
 from .. import _native
 from ..attribute import AttrScope
 from ..base import MXNetError
+from ..fileio import write_atomic
 from ..name import NameManager
 from ..ndarray.ops import _METHODS as _NDARRAY_METHODS
 from ..ndarray.ops import _attr_string, attach_operator_methods
@@ -456,6 +455,26 @@ class Symbol:
         conv = lambda vs: [None if t == -1 else _FLAG_TYPES[t] for t in vs]
         return conv(arg_v), conv(out_v), conv(aux_v)
 
+    # ---- binding -----------------------------------------------------------------------
+    def bind(self, ctx, args, args_grad=None, grad_req="write", aux_states=None,
+             group2ctx=None, shared_exec=None):
+        """bind(ctx, args, args_grad=None, grad_req='write', aux_states=None, group2ctx=None,
+        shared_exec=None) -> Executor over the given arrays: ``args`` (and ``args_grad``,
+        ``aux_states``) as lists in list_arguments order or dicts by name; ``grad_req``
+        'write', 'add' or 'null', per argument as a list or dict. ``shared_exec`` lends its
+        storage to the new executor's plan."""
+        from ..executor import bind
+        return bind(self, ctx, args, args_grad, grad_req, aux_states, group2ctx, shared_exec)
+
+    def simple_bind(self, ctx, grad_req="write", type_dict=None, stype_dict=None,
+                    group2ctx=None, shared_arg_names=None, shared_exec=None,
+                    shared_buffer=None, **kwargs):
+        """simple_bind(ctx, grad_req='write', type_dict=None, ..., **shapes) -> Executor with
+        every array allocated (zeros) from the shapes of the inputs given by name."""
+        from ..executor import simple_bind
+        return simple_bind(self, ctx, grad_req, type_dict, stype_dict, group2ctx,
+                           shared_arg_names, shared_exec, shared_buffer, **kwargs)
+
     # ---- serialization -----------------------------------------------------------------
     def tojson(self) -> str:
         """The graph in MXNet 1.x's JSON format."""
@@ -482,17 +501,7 @@ class Symbol:
 
     def save(self, fname: str):
         """Writes tojson() to ``fname`` (replacing it only once the new file is complete)."""
-        fname = os.fspath(fname)
-        directory = os.path.dirname(os.path.abspath(fname))
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(self.tojson())
-            os.replace(tmp, fname)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_atomic(fname, lambda out: out.write(self.tojson()), binary=False)
 
 
 def _json_object(d: dict, depth: int) -> str:
@@ -605,9 +614,6 @@ def _create(op_name, args, kwargs, name, attr, hint) -> Symbol:
     name (``kwargs``); other keyword arguments are its attributes."""
     sym_kwargs = {k: v for k, v in kwargs.items() if isinstance(v, Symbol)}
     params = {k: v for k, v in kwargs.items() if k not in sym_kwargs}
-    if args and sym_kwargs:
-        raise TypeError(f"{op_name}: give the input symbols either positionally or by name, "
-                        f"not both")
     for i, a in enumerate(args):
         if not isinstance(a, Symbol):
             raise TypeError(f"{op_name}: positional argument {i} is {a!r}, expected a Symbol "
@@ -624,7 +630,7 @@ def _create(op_name, args, kwargs, name, attr, hint) -> Symbol:
         extra[_stored_key(key)] = str(params.pop(key))
     num_args_key = _native.op_key_var_num_args(op_name)
     if num_args_key and num_args_key not in params:
-        params[num_args_key] = len(args) or len(sym_kwargs)
+        params[num_args_key] = len(args) + len(sym_kwargs)
     node_name = NameManager.current.get(name, hint)
     strings = {k: _attr_string(v) for k, v in params.items() if v is not None}
     try:
@@ -647,6 +653,8 @@ def _create(op_name, args, kwargs, name, attr, hint) -> Symbol:
         if key not in names:
             raise MXNetError(f"{node_name} ({op_name}): {key}=<Symbol>: expected an input named "
                              f"one of {', '.join(names)}")
+        if slots[names.index(key)] is not None:
+            raise TypeError(f"{op_name}() got multiple values for argument '{key}'")
         slots[names.index(key)] = value
     for i, (slot, arg) in enumerate(zip(slots, names)):
         if slot is None:

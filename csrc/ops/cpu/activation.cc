@@ -135,7 +135,9 @@ OpDef MakeActivation() {
   };
   def.forward = &ActivationForward;
   def.backward = &ActivationBackward;
-  // No in-place pair: softsign's gradient reads the input.
+  // Elementwise: the output may overwrite the input (the executor does so only when no
+  // backward kernel reads the input afterwards).
+  def.inplace = {{0, 0}};
   return def;
 }
 

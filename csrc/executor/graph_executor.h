@@ -1,0 +1,110 @@
+// The graph executor behind Symbol.bind: a symbolic graph planned once (topological order,
+// shapes, which nodes run backward, storage shared between entries whose lifetimes do not
+// overlap, in-place outputs) and run by pushing every node to the engine with its read and
+// write vars. Forward and Backward are one call each; they return as soon as the work is
+// pushed.
+//
+// Timeline the plan is made on: step t < F is the t-th operator node's forward (topological
+// order); step F takes the heads' gradients; the steps after it are the backward pass in
+// reverse topological order (each node's gradient kernel, preceded by zero fills of output
+// gradients nothing contributes to and followed by additions for inputs it reads twice).
+// An entry (an operator output or a gradient buffer) is live from the step that writes it to
+// the last step that reads it; entries live at the same time never share storage. Forward
+// entries read by a backward kernel stay live until that kernel, so a training executor keeps
+// its activations and reuses gradient buffers; an inference executor reuses activations.
+//
+// Gradients: every contribution to an entry's gradient writes the gradient buffer directly,
+// the first with OpReq::kWrite and later ones with kAdd (an argument bound with grad_req
+// "add" gets kAdd throughout), so a value read by several nodes needs no separate sum.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine.h"
+#include "ndarray/ndarray.h"
+#include "ops/op_registry.h"
+
+namespace flowmod::executor {
+
+// One node of the graph: a variable (empty op) or an operator applied to earlier entries.
+struct NodeSpec {
+  std::string op;
+  std::string name;
+  ops::AttrMap attrs;
+  std::vector<std::pair<int, int>> inputs;  // (node, output)
+};
+
+// What a variable node is bound to.
+struct VarBinding {
+  std::optional<NDArray> value;  // required for every variable
+  std::optional<NDArray> grad;   // required when req is not kNull
+  ops::OpReq req = ops::OpReq::kNull;
+};
+
+struct PlanStats {
+  int op_nodes = 0;        // operator nodes run by forward
+  int backward_nodes = 0;  // gradient kernels run by backward
+  int entries = 0;         // arrays the plan places: operator outputs and gradient buffers
+  int blocks = 0;          // storage blocks they were placed in (outputs of the graph included)
+  int inplace = 0;         // outputs written over an input that was no longer needed
+  int shared_blocks = 0;   // blocks taken from the shared executor's pool
+  size_t planned_bytes = 0;  // bytes of the blocks this executor allocated
+  size_t naive_bytes = 0;    // bytes if every entry had its own storage
+};
+
+class GraphExecutor {
+ public:
+  // `nodes` in topological order (inputs refer to earlier nodes), `heads` the graph outputs,
+  // `vars` one per node (used for variable nodes only). Every array is on `device`.
+  // `shared`, when given, lends its storage blocks to this executor's plan (executors of one
+  // model with different shapes, used one at a time). Throws ops::OpArgumentError naming the
+  // node when the graph cannot be planned.
+  GraphExecutor(std::vector<NodeSpec> nodes, std::vector<std::pair<int, int>> heads,
+                std::vector<VarBinding> vars, engine::DeviceId device,
+                const GraphExecutor* shared = nullptr);
+
+  // Pushes every operator node's forward kernel. With `monitor`, also pushes a copy of each
+  // operator's outputs (and inputs, with `monitor_inputs`) right after it and returns
+  // (name, copy) pairs in execution order.
+  std::vector<std::pair<std::string, NDArray>> Forward(bool is_train, bool monitor = false,
+                                                       bool monitor_inputs = false);
+  // Pushes the backward pass. `head_grads` has one entry per head: the gradient of that output,
+  // or nullopt for ones (a loss head ignores it). Throws if the executor was bound without
+  // gradients or a head gradient has the wrong shape.
+  void Backward(const std::vector<std::optional<NDArray>>& head_grads, bool is_train = true);
+
+  const std::vector<NDArray>& outputs() const { return outputs_; }
+  const PlanStats& stats() const { return stats_; }
+  bool has_backward() const { return has_backward_; }
+
+  struct Step;  // one pushed operation, prepared at bind
+
+ private:
+  struct Entry;
+  void Push(const std::shared_ptr<const Step>& step, bool is_train);
+
+  engine::DeviceId device_;
+  std::vector<NodeSpec> nodes_;
+  std::vector<std::pair<int, int>> heads_;
+  std::vector<std::shared_ptr<const Step>> forward_;
+  std::vector<std::shared_ptr<const Step>> backward_;
+  // Per head: the gradient buffer it contributes to and how (the first contribution writes).
+  struct HeadGrad {
+    std::optional<NDArray> grad;
+    ops::OpReq req = ops::OpReq::kNull;
+  };
+  std::vector<HeadGrad> head_grads_;
+  std::vector<NDArray> outputs_;
+  std::vector<NDArray> ones_;  // per head, the default gradient
+  // Per forward step: the names and arrays a monitor copies.
+  std::vector<std::vector<std::pair<std::string, NDArray>>> monitored_outputs_, monitored_inputs_;
+  std::vector<std::shared_ptr<Chunk>> pool_;  // storage blocks of the plan, shareable
+  PlanStats stats_;
+  bool has_backward_ = false;
+};
+
+}  // namespace flowmod::executor
