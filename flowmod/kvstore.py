@@ -9,11 +9,10 @@ these calls waits.
 """
 from __future__ import annotations
 
-import os
 
 from . import optimizer as opt
-from . import params_format
 from .base import MXNetError
+from .fileio import write_atomic
 from .ndarray import NDArray
 
 __all__ = ["KVStore", "create"]
@@ -200,7 +199,8 @@ class KVStore:
         if self._updater is None or not hasattr(self._updater, "get_states"):
             raise MXNetError("save_optimizer_states: this store has no optimizer; call "
                              "set_optimizer first")
-        _write_atomic(fname, self._updater.get_states(dump_optimizer))
+        states = self._updater.get_states(dump_optimizer)
+        write_atomic(fname, lambda out: out.write(states))
 
     def load_optimizer_states(self, fname) -> None:
         """Reads optimizer states written by :meth:`save_optimizer_states`."""
@@ -210,25 +210,6 @@ class KVStore:
         with open(fname, "rb") as f:
             data = f.read()
         self._updater.set_states(data)
-
-
-def _write_atomic(fname, data: bytes) -> None:
-    fname = os.fspath(fname)
-    target = os.path.realpath(fname) if os.path.islink(fname) else fname
-    tmp, fd = params_format._temp_beside(target)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    params_format._sync_directory(os.path.dirname(os.path.abspath(target)))
 
 
 def create(name: str = "local") -> KVStore:

@@ -54,11 +54,11 @@ import io
 import os
 import stat
 import struct
-import uuid
 
 import numpy as np
 
 from .base import MXNetError
+from .fileio import write_atomic
 
 __all__ = ["dumps", "loads", "save", "load"]
 
@@ -463,18 +463,6 @@ def load(fname):
         raise MXNetError(f"cannot load NDArray file {fname!r}: {e}") from e
 
 
-def _temp_beside(fname: str):
-    directory = os.path.dirname(os.path.abspath(fname))
-    base = os.path.basename(fname)
-    while True:
-        path = os.path.join(directory, f".{base}.{uuid.uuid4().hex[:12]}.tmp")
-        try:
-            # Created with 0o666 so that the umask applies as for an ordinary new file.
-            return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-
-
 def save(fname, data) -> None:
     """Saves a list of arrays or a dict of str->array to a file, like ``mx.nd.save``.
 
@@ -497,43 +485,8 @@ def save(fname, data) -> None:
     """
     fname = _check_fname(fname, "save")
     arrays, names = _normalize(data, "save")
-    # Like fopen in MXNet, write through a symbolic link rather than replace the link.
-    target = os.path.realpath(fname) if os.path.islink(fname) else fname
+    # Like fopen in MXNet, a symbolic link is written through rather than replaced.
     try:
-        tmp, fd = _temp_beside(target)
+        write_atomic(fname, lambda out: _write(out, arrays, names))
     except OSError as e:
         raise MXNetError(f"cannot save NDArray file {fname!r}: {e}") from e
-    try:
-        with os.fdopen(fd, "wb") as out:
-            _write(out, arrays, names)
-            out.flush()
-            os.fsync(out.fileno())
-        try:
-            os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
-        except FileNotFoundError:
-            pass
-        os.replace(tmp, target)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise MXNetError(f"cannot save NDArray file {fname!r}: {e}") from e
-        raise
-    _sync_directory(os.path.dirname(os.path.abspath(target)))
-
-
-def _sync_directory(directory: str) -> None:
-    # Makes the rename itself durable; some platforms and file systems cannot open or
-    # sync a directory, and the data is already safely in place for readers then.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -743,7 +743,6 @@ def load_json(json_str: str) -> Symbol:
     except (ValueError, KeyError, TypeError) as e:
         raise MXNetError(f"load_json: not a symbol JSON document ({e})") from None
     nodes = []
-    max_version = {}
     for nid, spec in enumerate(node_specs):
         op = spec.get("op", "null")
         name = spec.get("name", "")
