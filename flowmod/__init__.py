@@ -13,7 +13,9 @@ from . import base, context, engine, ndarray
 from . import ndarray as nd
 from . import random
 from . import attribute, name, symbol
-from . import io, kvstore, lr_scheduler, optimizer
+from . import registry
+from . import callback, initializer, io, kvstore, lr_scheduler, metric, model, optimizer
+from . import initializer as init
 from . import kvstore as kv
 from . import optimizer as opt
 from . import symbol as sym
@@ -30,8 +32,6 @@ __version__ = "0.1.0"
 # MXNet namespaces that later versions of flowmod fill, with the MXNet names users import.
 _NOT_YET = {
     "mod": "module", "module": "module",
-    "init": "initializer", "initializer": "initializer", "metric": "metric",
-    "callback": "callback", "model": "model",
     "monitor": "monitor", "mon": "monitor", "rnn": "rnn", "telemetry": "telemetry",
 }
 

@@ -1,0 +1,96 @@
+"""Checkpoints of a trained network (``mxnet.model``'s functions): the symbol as
+``prefix-symbol.json`` and the parameters as ``prefix-EPOCH.params`` (MXNet's formats, so
+checkpoints load in MXNet 1.x and MXNet's load here), and :data:`BatchEndParam`, what batch
+callbacks receive.
+"""
+from __future__ import annotations
+
+import logging
+import numbers
+from collections import namedtuple
+
+from . import ndarray as nd
+from . import symbol as sym
+from .base import MXNetError
+from .context import cpu
+from .ndarray import NDArray
+
+__all__ = ["BatchEndParam", "save_checkpoint", "load_checkpoint", "load_params"]
+
+BatchEndParam = namedtuple("BatchEndParams", ["epoch", "nbatch", "eval_metric", "locals"])
+BatchEndParam.__doc__ = """BatchEndParam(epoch, nbatch, eval_metric, locals)
+
+What batch-end callbacks (``Speedometer``, ``ProgressBar``, ...) receive: the epoch, the
+number of the batch within it, the training metric and the caller's local variables."""
+
+
+def _param_dict(params, arg: str) -> dict:
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise MXNetError(f"save_checkpoint: {arg}={type(params).__name__}: expected a dict of "
+                         f"str to NDArray")
+    for key, value in params.items():
+        if not isinstance(key, str) or not isinstance(value, NDArray):
+            raise MXNetError(f"save_checkpoint: {arg}[{key!r}] is {type(value).__name__}: "
+                             f"expected str keys and NDArray values")
+    return params
+
+
+def save_checkpoint(prefix, epoch, symbol, arg_params, aux_params, remove_amp_cast=True):
+    """save_checkpoint(prefix, epoch, symbol, arg_params, aux_params, remove_amp_cast=True)
+
+    Writes ``symbol`` (unless None) to ``prefix-symbol.json`` and the parameters to
+    ``prefix-%04d.params`` % epoch, with the keys ``arg:NAME`` and ``aux:NAME``. Each file
+    is replaced atomically (written beside it, flushed to disk, renamed over it). ``remove_amp_cast`` is accepted for compatibility: flowmod's
+    graphs have no mixed-precision casts to remove.
+    """
+    if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral):
+        raise MXNetError(f"save_checkpoint: epoch={epoch!r}: expected an integer")
+    if symbol is not None and not isinstance(symbol, sym.Symbol):
+        raise MXNetError(f"save_checkpoint: symbol={type(symbol).__name__}: expected a Symbol "
+                         f"or None")
+    arg_params = _param_dict(arg_params, "arg_params")
+    aux_params = _param_dict(aux_params, "aux_params")
+    if symbol is not None:
+        symbol.save(f"{prefix}-symbol.json")
+    save_dict = {f"arg:{k}": v.as_in_context(cpu()) for k, v in arg_params.items()}
+    save_dict.update({f"aux:{k}": v.as_in_context(cpu()) for k, v in aux_params.items()})
+    param_name = "%s-%04d.params" % (prefix, epoch)
+    nd.save(param_name, save_dict)
+    logging.info('Saved checkpoint to "%s"', param_name)
+
+
+def load_params(prefix, epoch):
+    """load_params(prefix, epoch) -> (arg_params, aux_params)
+
+    The parameters of ``prefix-%04d.params`` % epoch, split by their ``arg:`` / ``aux:``
+    prefixes (keys without one of them are left out).
+    """
+    param_name = "%s-%04d.params" % (prefix, epoch)
+    save_dict = nd.load(param_name)
+    arg_params: dict = {}
+    aux_params: dict = {}
+    if not save_dict:
+        logging.warning("Params file '%s' is empty", param_name)
+        return (arg_params, aux_params)
+    if not isinstance(save_dict, dict):
+        raise MXNetError(f"load_params: {param_name} holds unnamed arrays: expected "
+                         f"'arg:NAME' / 'aux:NAME' keys")
+    for key, value in save_dict.items():
+        kind, _, name = key.partition(":")
+        if kind == "arg":
+            arg_params[name] = value
+        elif kind == "aux":
+            aux_params[name] = value
+    return (arg_params, aux_params)
+
+
+def load_checkpoint(prefix, epoch):
+    """load_checkpoint(prefix, epoch) -> (symbol, arg_params, aux_params)
+
+    Reads what ``save_checkpoint(prefix, epoch, ...)`` wrote.
+    """
+    symbol = sym.load(f"{prefix}-symbol.json")
+    arg_params, aux_params = load_params(prefix, epoch)
+    return (symbol, arg_params, aux_params)
