@@ -63,6 +63,10 @@ void BindExecutor(py::module_& m) {
       .def("backward", &GraphExecutor::Backward, py::arg("head_grads"), py::arg("is_train") = true,
            "backward(head_grads, is_train=True): pushes the backward pass; head_grads holds one\n"
            "array or None (ones) per output, or is empty.")
+      .def("measure_kernels", &GraphExecutor::MeasureKernels, py::arg("is_train"), py::arg("reps"),
+           py::call_guard<py::gil_scoped_release>(),
+           "measure_kernels(is_train, reps) -> [(name, seconds)]: waits for pushed work, then times\n"
+           "each forward and backward kernel run directly (best of reps), for benchmarks.")
       .def_property_readonly("outputs", &GraphExecutor::outputs)
       .def_property_readonly("has_backward", &GraphExecutor::has_backward)
       .def_property_readonly("stats", [](const GraphExecutor& e) {

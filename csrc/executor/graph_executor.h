@@ -77,6 +77,12 @@ class GraphExecutor {
   // gradients or a head gradient has the wrong shape.
   void Backward(const std::vector<std::optional<NDArray>>& head_grads, bool is_train = true);
 
+  // Waits for all pushed work, then runs the pass (every forward and backward kernel, in
+  // order) `reps` times on the calling thread without the engine, timing each kernel. Returns
+  // the kernels' names and times in seconds from the fastest pass: what a pass costs in
+  // kernels alone, for measuring the engine's overhead.
+  std::vector<std::pair<std::string, double>> MeasureKernels(bool is_train, int reps);
+
   const std::vector<NDArray>& outputs() const { return outputs_; }
   const PlanStats& stats() const { return stats_; }
   bool has_backward() const { return has_backward_; }
