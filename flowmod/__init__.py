@@ -16,6 +16,9 @@ from . import attribute, name, symbol
 from . import registry
 from . import callback, initializer, io, kvstore, lr_scheduler, metric, model, optimizer
 from . import initializer as init
+from . import executor, module, monitor
+from . import module as mod
+from . import monitor as mon
 from . import kvstore as kv
 from . import optimizer as opt
 from . import symbol as sym
@@ -31,8 +34,7 @@ __version__ = "0.1.0"
 
 # MXNet namespaces that later versions of flowmod fill, with the MXNet names users import.
 _NOT_YET = {
-    "mod": "module", "module": "module",
-    "monitor": "monitor", "mon": "monitor", "rnn": "rnn", "telemetry": "telemetry",
+    "rnn": "rnn", "telemetry": "telemetry",
 }
 
 

@@ -124,12 +124,14 @@ class KVStore:
             if stored is not None and stored.shape != shape:
                 raise MXNetError(f"push: the value for key {k!r} has shape {shape}, the key "
                                  f"was initialized with shape {stored.shape}")
-            if len(vals) == 1:
+            # Values from several devices are summed on the stored value's device.
+            home = stored.context if stored is not None else vals[0].context
+            if len(vals) == 1 and vals[0].context == home:
                 merged = vals[0]
             else:
-                merged = vals[0] + vals[1]
-                for v in vals[2:]:
-                    merged += v
+                merged = vals[0].copyto(home)
+                for v in vals[1:]:
+                    merged += v.as_in_context(home)
             if self._updater is not None:
                 if stored is None:
                     raise MXNetError(f"push: key {k!r} has not been inited")

@@ -32,6 +32,7 @@ import numpy
 from . import ndarray as nd
 from . import registry
 from .base import numeric_types, string_types
+from .context import cpu
 from .ndarray import NDArray
 
 __all__ = ["EvalMetric", "register", "alias", "create", "check_label_shapes",
@@ -91,8 +92,9 @@ def _value(x):
 
 
 def _total(x) -> NDArray:
-    """The sum of all elements of ``x`` as a one-element float64 NDArray (pushed)."""
-    return nd.sum(x).reshape((1,)).astype("float64")
+    """The sum of all elements of ``x`` as a one-element float64 NDArray (pushed), on
+    cpu(0) where the accumulators live whichever device computed it."""
+    return nd.sum(x).reshape((1,)).astype("float64").as_in_context(cpu())
 
 
 class EvalMetric:
