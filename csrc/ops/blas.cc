@@ -3,7 +3,11 @@
 #include "engine.h"
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cstdlib>
+#include <deque>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <stdexcept>
@@ -54,16 +58,124 @@ int Checked(int64_t v) {
   return static_cast<int>(v);
 }
 
+// Threads that take parts of a large product when the engine's other workers are not
+// multiplying (see blas.h). A caller that finds its parts still queued runs them itself, so
+// a product never waits on a busy helper.
+class Helpers {
+ public:
+  static Helpers& Get() {
+    static auto* helpers = new Helpers();  // never destroyed: threads outlive static teardown
+    return *helpers;
+  }
+  int size() const { return static_cast<int>(threads_.size()); }
+
+  // Runs part(0) .. part(parts - 1), part 0 on the caller; returns when all are done.
+  void Run(int parts, const std::function<void(int)>& part) {
+    std::atomic<int> remaining{parts - 1};
+    std::mutex done_mu;
+    std::condition_variable done_cv;
+    // Under the lock, so that the caller cannot return (ending these locals) while a helper
+    // is still inside finish().
+    auto finish = [&] {
+      std::lock_guard<std::mutex> lock(done_mu);
+      if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) done_cv.notify_all();
+    };
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (int i = 1; i < parts; ++i) jobs_.push_back([&part, &finish, i] { part(i); finish(); });
+    }
+    cv_.notify_all();
+    part(0);
+    // Run whatever no helper has taken yet, then wait for the parts in progress.
+    while (remaining.load(std::memory_order_acquire) > 0) {
+      std::function<void()> job;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!jobs_.empty()) {
+          job = std::move(jobs_.front());
+          jobs_.pop_front();
+        }
+      }
+      if (job) {
+        job();
+        continue;
+      }
+      std::unique_lock<std::mutex> lock(done_mu);
+      done_cv.wait(lock, [&] { return remaining.load(std::memory_order_acquire) == 0; });
+    }
+    std::lock_guard<std::mutex> last(done_mu);  // the last finish() has left
+  }
+
+ private:
+  Helpers() {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    for (int i = 1; i < cores; ++i) threads_.emplace_back([this] { Loop(); }).detach();
+  }
+  void Loop() {
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return !jobs_.empty(); });
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      job();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  std::vector<std::thread> threads_;
+};
+
+// Products being computed right now, across the engine's workers.
+std::atomic<int> active_products{0};
+
+// A product of at least this many multiply-adds is worth splitting across threads.
+constexpr int64_t kSplitWork = int64_t{1} << 21;
+
+// How many parts to split an m x n x k product into: one per core not already multiplying,
+// when BLAS itself runs one thread and the product is large enough.
+int PartsFor(int64_t m, int64_t n, int64_t k, int others) {
+  if (Threads() != 1 || m * n * k < kSplitWork) return 1;
+  const int free_cores = Helpers::Get().size() + 1 - others;
+  const int64_t by_work = m * n * k / kSplitWork;
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(free_cores, by_work)));
+}
+
 // One row-major product through `gemm` (scipy_cblas_sgemm or _dgemm). Leading dimensions
-// are at least 1 even for empty matrices, as BLAS requires.
+// are at least 1 even for empty matrices, as BLAS requires. A large product on otherwise idle
+// cores is split into blocks of C's rows (or columns, for few rows), one per core.
 template <class T, class Fn>
 void CallGemm(Fn gemm, bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
               int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
   Threads();
   auto ld = [](int64_t v) { return Checked(std::max<int64_t>(v, 1)); };
-  gemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, Checked(m),
-       Checked(n), Checked(k), alpha, a, ld(lda), b, ld(ldb), beta, c, ld(ldc));
+  auto product = [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+    const T* ap = ta ? a + m0 : a + m0 * lda;  // rows m0.. of op(A)
+    const T* bp = tb ? b + n0 * ldb : b + n0;  // columns n0.. of op(B)
+    gemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+         Checked(m1 - m0), Checked(n1 - n0), Checked(k), alpha, ap, ld(lda), bp, ld(ldb), beta,
+         c + m0 * ldc + n0, ld(ldc));
+  };
+  const int others = active_products.fetch_add(1, std::memory_order_acq_rel);
+  struct Leave {
+    ~Leave() { active_products.fetch_sub(1, std::memory_order_acq_rel); }
+  } leave;
+  const int parts = PartsFor(m, n, k, others);
+  if (parts <= 1) {
+    product(0, m, 0, n);
+    return;
+  }
+  const bool by_rows = m >= n || m >= 64 * parts;
+  const int64_t extent = by_rows ? m : n;
+  Helpers::Get().Run(parts, [&](int i) {
+    const int64_t lo = extent * i / parts, hi = extent * (i + 1) / parts;
+    if (by_rows) product(lo, hi, 0, n);
+    else product(0, m, lo, hi);
+  });
 }
 
 }  // namespace

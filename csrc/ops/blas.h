@@ -6,10 +6,13 @@
 // workers: cores / workers threads per product (FLOWMOD_BLAS_NTHREADS overrides), so workers
 // and BLAS threads never outnumber the cores. Splitting one product across threads that
 // compete with busy workers is far worse than not splitting it: measured on 2 cores with both
-// workers busy, a 256x64x32 product took 30 us on one BLAS thread and 450 us on two. A
-// program that is one long chain of large products runs best with
-// FLOWMOD_CPU_WORKER_NTHREADS=1, which gives every core to BLAS. Kernels other than BLAS run
-// on the worker that called them.
+// workers busy, a 256x64x32 product took 30 us on one BLAS thread and 450 us on two.
+// But a chain of large products (a wide MLP, a convolution's GEMM) leaves the other workers
+// idle; so when BLAS runs one thread per product, a product of at least 2^21 multiply-adds
+// that finds no other product in progress is split into blocks of C, one per core, computed
+// by the calling worker and by helper threads (one per extra core, idle otherwise).
+// OpenBLAS's own threading would not do: its thread count is process-wide, and its callers
+// share one thread pool. Kernels other than BLAS run on the worker that called them.
 #pragma once
 
 #include <cstdint>
