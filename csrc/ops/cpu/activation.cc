@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "ops/cpu/fast_math.h"
 #include "ops/cpu/nn_common.h"
 #include "ops/cpu/softmax_kernel.h"
 #include "ops/op_registry.h"
@@ -41,8 +42,15 @@ struct ActivationAttrs : OpAttrs {
 template <Act kAct, class C>
 inline C ActValue(C x) {
   if constexpr (kAct == Act::kReLU) return x > C(0) ? x : C(0);
-  if constexpr (kAct == Act::kSigmoid) return C(1) / (C(1) + std::exp(-x));
-  if constexpr (kAct == Act::kTanh) return std::tanh(x);
+  // Float uses the branch-free forms, which vectorize.
+  if constexpr (kAct == Act::kSigmoid) {
+    if constexpr (std::is_same_v<C, float>) return SigmoidFloat(x);
+    else return C(1) / (C(1) + std::exp(-x));
+  }
+  if constexpr (kAct == Act::kTanh) {
+    if constexpr (std::is_same_v<C, float>) return TanhFloat(x);
+    else return std::tanh(x);
+  }
   // softplus; above 20 log1p(exp(x)) equals x in float and exp could overflow.
   if constexpr (kAct == Act::kSoftReLU) return x > C(20) ? x : std::log1p(std::exp(x));
   if constexpr (kAct == Act::kSoftSign) return x / (C(1) + std::abs(x));
