@@ -310,3 +310,39 @@ def test_errors_are_clear():
                         force_init=True)
     with pytest.raises(MXNetError, match="inputs_need_grad"):
         mod.get_input_grads()
+
+
+def test_init_params_twice_keeps_values_unless_forced():
+    mod = mx.mod.Module(_mlp(hidden=4, classes=2))
+    mod.bind([("data", (3, 5))], [("softmax_label", (3,))])
+    mod.init_params(mx.init.Xavier())
+    before = mod.get_params()[0]["fc1_weight"].asnumpy().copy()
+    with pytest.warns(UserWarning, match="already initialized"):
+        mod.init_params(mx.init.One())
+    np.testing.assert_array_equal(mod.get_params()[0]["fc1_weight"].asnumpy(), before)
+    mod.init_params(mx.init.One(), force_init=True)
+    np.testing.assert_array_equal(mod.get_params()[0]["fc1_weight"].asnumpy(), 1.0)
+
+
+def test_bad_optimizer_and_truncated_params_leave_the_module_usable(tmp_path):
+    x, y = _digits()
+    it = mx.io.NDArrayIter(x[:100], y[:100], batch_size=50)
+    mod = mx.mod.Module(_mlp(hidden=8))
+    mod.bind(it.provide_data, it.provide_label)
+    mod.init_params(mx.init.Xavier())
+    with pytest.raises(Exception, match="nosuchopt"):
+        mod.init_optimizer(optimizer="nosuchopt")
+    fname = str(tmp_path / "m.params")
+    mod.save_params(fname)
+    with open(fname, "rb") as f:
+        data = f.read()
+    with open(fname, "wb") as f:
+        f.write(data[:len(data) // 2])
+    with pytest.raises(MXNetError):
+        mod.load_params(fname)
+    # Still usable: an optimizer, a training step and a prediction.
+    mod.init_optimizer(optimizer="sgd")
+    for batch in it:
+        mod.forward_backward(batch)
+        mod.update()
+    assert np.isfinite(mod.predict(it).asnumpy()).all()
