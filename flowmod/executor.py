@@ -69,25 +69,32 @@ def _arrays_by_name(what, values, names, required, ctx):
         if not isinstance(value, NDArray):
             raise MXNetError(f"bind: {what}[{name!r}] is a {type(value).__name__}, expected "
                              f"an NDArray")
-        if value.context != ctx:
-            raise MXNetError(f"bind: {what}[{name!r}] is on {value.context}, expected {ctx}")
+        if value.context.device_typeid != ctx.device_typeid:
+            raise MXNetError(f"bind: {what}[{name!r}] is on {value.context}, expected a "
+                             f"device like {ctx}")
         out[name] = value
     return out
 
 
-def _single_context(ctx, group2ctx):
+def _contexts(ctx, group2ctx):
+    """(ctx, {group: Context}) checked: CPU contexts, as this build runs on."""
     if ctx is None:
         ctx = current_context()
     if not isinstance(ctx, Context):
         raise MXNetError(f"bind: ctx={ctx!r}: expected a Context such as mx.cpu()")
     if ctx.device_typeid != 1:
         raise MXNetError(f"bind: ctx={ctx}: this build of flowmod runs on CPU devices only")
+    groups = {}
     for group, gctx in (group2ctx or {}).items():
-        if gctx != ctx:
-            raise MXNetError(f"bind: group2ctx[{group!r}]={gctx}: every node of one executor "
-                             f"runs on ctx={ctx}; place model parts on other devices with "
-                             f"separate executors")
-    return ctx
+        if not isinstance(gctx, Context) or gctx.device_typeid != 1:
+            raise MXNetError(f"bind: group2ctx[{group!r}]={gctx!r}: expected a CPU Context")
+        groups[group] = gctx
+    return ctx, groups
+
+
+def _home(node, ctx, group2ctx):
+    """The context a node runs on (variables: where their arrays are allocated)."""
+    return group2ctx.get(node.attrs.get("__ctx_group__"), ctx)
 
 
 def _view(buffer: NDArray, shape, dtype) -> NDArray | None:
@@ -103,9 +110,11 @@ def _view(buffer: NDArray, shape, dtype) -> NDArray | None:
 class Executor:
     """A bound symbol. Made by ``Symbol.bind`` and ``Symbol.simple_bind``."""
 
-    def __init__(self, symbol, ctx, args, grads, grad_req, aux, shared_exec=None):
+    def __init__(self, symbol, ctx, args, grads, grad_req, aux, shared_exec=None,
+                 group2ctx=None):
         self._symbol = symbol
         self._ctx = ctx
+        self._group2ctx = dict(group2ctx or {})
         self._grad_req = dict(grad_req)
         self._arg_names = symbol.list_arguments()
         self._aux_names = symbol.list_auxiliary_states()
@@ -119,14 +128,16 @@ class Executor:
         specs, bindings = [], []
         for node in nodes:
             if node.op is None:
-                specs.append(("", node.name, {}, []))
+                specs.append(("", node.name, {}, [], -1))
                 value = self.arg_dict.get(node.name, self.aux_dict.get(node.name))
                 grad = self.grad_dict.get(node.name)
                 req = self._grad_req.get(node.name, "null") if grad is not None else "null"
                 bindings.append((value._h, None if grad is None else grad._h, req))
             else:
+                home = _home(node, ctx, self._group2ctx)
                 specs.append((node.op, node.name, node.params(),
-                              [(index[id(src)], i) for src, i, _ in node.inputs]))
+                              [(index[id(src)], i) for src, i, _ in node.inputs],
+                              home.device_id if home != ctx else -1))
                 bindings.append((None, None, "null"))
         heads = [(index[id(n)], i) for n, i in symbol._outputs]
         shared = shared_exec._handle if shared_exec is not None else None
@@ -286,7 +297,7 @@ class Executor:
                         view = _nd_zeros(shape, ctx=self._ctx, dtype=src.dtype)
                     table[name] = view
         return Executor(self._symbol, self._ctx, args, grads, self._grad_req, aux,
-                        shared_exec=self)
+                        shared_exec=self, group2ctx=self._group2ctx)
 
     def debug_str(self) -> str:
         """A summary of the plan: nodes, entries, storage blocks and bytes."""
@@ -307,7 +318,7 @@ class Executor:
 def bind(symbol, ctx, args, args_grad=None, grad_req="write", aux_states=None,
          group2ctx=None, shared_exec=None) -> Executor:
     """Symbol.bind: an executor over the given arrays."""
-    ctx = _single_context(ctx, group2ctx)
+    ctx, group2ctx = _contexts(ctx, group2ctx)
     arg_names = symbol.list_arguments()
     aux_names = symbol.list_auxiliary_states()
     args = _arrays_by_name("args", args, arg_names, True, ctx)
@@ -319,7 +330,7 @@ def bind(symbol, ctx, args, args_grad=None, grad_req="write", aux_states=None,
         if reqs[name] != "null" and name not in grads:
             reqs[name] = "null"
     aux = _arrays_by_name("aux_states", aux_states, aux_names, True, ctx)
-    return Executor(symbol, ctx, args, grads, reqs, aux, shared_exec)
+    return Executor(symbol, ctx, args, grads, reqs, aux, shared_exec, group2ctx)
 
 
 def simple_bind(symbol, ctx, grad_req="write", type_dict=None, stype_dict=None, group2ctx=None,
@@ -327,8 +338,10 @@ def simple_bind(symbol, ctx, grad_req="write", type_dict=None, stype_dict=None, 
                 **kwargs) -> Executor:
     """Symbol.simple_bind: infers every shape and type from the given input shapes and
     allocates the arrays (zeros), sharing parameters named in ``shared_arg_names`` with
-    ``shared_exec`` and other inputs with ``shared_buffer``."""
-    ctx = _single_context(ctx, group2ctx)
+    ``shared_exec`` and other inputs with ``shared_buffer``. A variable in a ``ctx_group``
+    named in ``group2ctx`` is allocated on that context."""
+    ctx, group2ctx = _contexts(ctx, group2ctx)
+    homes = {n.name: _home(n, ctx, group2ctx) for n in symbol._nodes() if n.op is None}
     if stype_dict:
         bad = {k: v for k, v in stype_dict.items() if v != "default"}
         if bad:
@@ -373,23 +386,23 @@ def simple_bind(symbol, ctx, grad_req="write", type_dict=None, stype_dict=None, 
             if reqs[name] != "null":
                 shared_grad = shared_exec.grad_dict.get(name)
                 grads[name] = (shared_grad if shared_grad is not None
-                               else _nd_zeros(shape, ctx, dtype=dtype))
+                               else _nd_zeros(shape, homes[name], dtype=dtype))
             continue
         if shared_buffer is not None and name not in shared_names:
             view = _view(shared_buffer[name], shape, dtype) if name in shared_buffer else None
             if view is None:
-                view = _nd_zeros(shape, ctx, dtype=dtype)
+                view = _nd_zeros(shape, homes[name], dtype=dtype)
                 shared_buffer[name] = view
             args[name] = view
         else:
-            args[name] = _nd_zeros(shape, ctx, dtype=dtype)
+            args[name] = _nd_zeros(shape, homes[name], dtype=dtype)
         if reqs[name] != "null":
-            grads[name] = _nd_zeros(shape, ctx, dtype=dtype)
+            grads[name] = _nd_zeros(shape, homes[name], dtype=dtype)
     for name, shape, dtype in zip(aux_names, aux_shapes, aux_types):
         shape = tuple(shape)
         if shared_exec is not None and name in shared_exec.aux_dict \
                 and shared_exec.aux_dict[name].shape == shape:
             aux[name] = shared_exec.aux_dict[name]
         else:
-            aux[name] = _nd_zeros(shape, ctx, dtype=dtype)
-    return Executor(symbol, ctx, args, grads, reqs, aux, shared_exec)
+            aux[name] = _nd_zeros(shape, homes[name], dtype=dtype)
+    return Executor(symbol, ctx, args, grads, reqs, aux, shared_exec, group2ctx)

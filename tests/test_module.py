@@ -346,3 +346,35 @@ def test_bad_optimizer_and_truncated_params_leave_the_module_usable(tmp_path):
         mod.forward_backward(batch)
         mod.update()
     assert np.isfinite(mod.predict(it).asnumpy()).all()
+
+
+def test_group2ctxs_places_layers_on_their_devices():
+    """Model parallelism: each ctx_group's operators run on the workers of its device, and
+    training gives what one device gives."""
+    def net():
+        data = mx.sym.Variable("data")
+        with mx.AttrScope(ctx_group="dev1"):
+            h = mx.sym.Activation(mx.sym.FullyConnected(data, num_hidden=16, name="fc1"),
+                                  act_type="relu")
+        with mx.AttrScope(ctx_group="dev2"):
+            out = mx.sym.SoftmaxOutput(mx.sym.FullyConnected(h, num_hidden=10, name="fc2"),
+                                       name="softmax")
+        return out
+
+    x, y = _digits()
+    results = []
+    for group2ctxs in (None, {"dev1": mx.cpu(1), "dev2": mx.cpu(2)}):
+        it = mx.io.NDArrayIter(x[:200], y[:200], batch_size=50)
+        mod = mx.mod.Module(net(), group2ctxs=group2ctxs)
+        mx.random.seed(3)
+        before = mx.engine.stats()
+        mod.fit(it, num_epoch=2, initializer=mx.init.Xavier(),
+                optimizer_params={"learning_rate": 0.1})
+        mx.nd.waitall()
+        after = mx.engine.stats()
+        results.append({k: v.asnumpy() for k, v in mod.get_params()[0].items()})
+        if group2ctxs:
+            for dev in (mx.cpu(1), mx.cpu(2)):
+                assert after.lane(dev).completed > before.lane(dev).completed
+    for k in results[0]:
+        np.testing.assert_allclose(results[1][k], results[0][k], rtol=1e-5, atol=1e-6)

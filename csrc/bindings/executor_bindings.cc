@@ -25,7 +25,7 @@ ops::OpReq ReqOf(const std::string& r) {
   throw std::invalid_argument("grad_req='" + r + "': expected 'write', 'add' or 'null'");
 }
 
-using NodeTuple = std::tuple<std::string, std::string, ops::AttrMap, std::vector<std::pair<int, int>>>;
+using NodeTuple = std::tuple<std::string, std::string, ops::AttrMap, std::vector<std::pair<int, int>>, int>;
 using VarTuple = std::tuple<std::optional<NDArray>, std::optional<NDArray>, std::string>;
 
 }  // namespace
@@ -42,8 +42,8 @@ void BindExecutor(py::module_& m) {
                                            std::to_string(dev_id) + "): expected a CPU device");
              std::vector<executor::NodeSpec> specs;
              specs.reserve(nodes.size());
-             for (const auto& [op, name, attrs, inputs] : nodes)
-               specs.push_back(executor::NodeSpec{op, name, attrs, inputs});
+             for (const auto& [op, name, attrs, inputs, device] : nodes)
+               specs.push_back(executor::NodeSpec{op, name, attrs, inputs, device});
              std::vector<executor::VarBinding> bindings;
              bindings.reserve(vars.size());
              for (const auto& [value, grad, req] : vars)
@@ -54,8 +54,8 @@ void BindExecutor(py::module_& m) {
            py::arg("nodes"), py::arg("heads"), py::arg("vars"), py::arg("dev_type"), py::arg("dev_id"),
            py::arg("shared") = nullptr,
            "GraphExecutor(nodes, heads, vars, dev_type, dev_id, shared=None): nodes are (op, name,\n"
-           "attrs, [(node, output)]) in topological order (op '' for a variable), heads (node,\n"
-           "output) pairs, vars one (value, grad, req) per node.")
+           "attrs, [(node, output)], device index or -1) in topological order (op '' for a\n"
+           "variable), heads (node, output) pairs, vars one (value, grad, req) per node.")
       .def("forward", &GraphExecutor::Forward, py::arg("is_train"), py::arg("monitor") = false,
            py::arg("monitor_inputs") = false,
            "forward(is_train, monitor=False, monitor_inputs=False) -> [(name, copy)]: pushes the\n"

@@ -17,6 +17,7 @@ struct GraphExecutor::Step {
   std::function<void(bool is_train)> run;
   std::vector<eng::Var*> reads, writes;
   eng::OpName name = 0;
+  eng::DeviceId device;
   std::string label;  // the name, for measurements
 };
 
@@ -180,6 +181,11 @@ GraphExecutor::GraphExecutor(std::vector<NodeSpec> nodes, std::vector<std::pair<
     entry_base[n + 1] = entry_base[n] + outputs;
   }
   const int n_entries = entry_base[n_nodes];
+  auto node_device = [&](int n) {
+    const int d = nodes_[n].device;
+    if (d < -1) NodeError(nodes_[n], "device " + std::to_string(d) + ": expected an index >= 0");
+    return d < 0 ? device : eng::DeviceId{device.type, d};
+  };
   auto entry_of = [&](std::pair<int, int> in) { return entry_base[in.first] + in.second; };
   std::vector<int> entry_node(n_entries);
   for (int n = 0; n < n_nodes; ++n)
@@ -199,17 +205,18 @@ GraphExecutor::GraphExecutor(std::vector<NodeSpec> nodes, std::vector<std::pair<
     if (node.op.empty()) {
       const VarBinding& v = vars[n];
       if (!v.value) NodeError(node, "no array is bound to this input");
-      if (!(v.value->device() == device))
-        NodeError(node, "the array is on " + DeviceString(v.value->device()) + ", expected " + DeviceString(device));
+      if (v.value->device().type != device.type)
+        NodeError(node, "the array is on " + DeviceString(v.value->device()) + ", expected a device like " +
+                            DeviceString(device));
       if (v.req != OpReq::kNull) {
         if (!v.grad) NodeError(node, "grad_req is not 'null' but no gradient array is bound");
         if (v.grad->shape() != v.value->shape() || v.grad->dtype() != v.value->dtype())
           NodeError(node, "the gradient array has shape " + ShapeString(v.grad->shape()) + " and type " +
                               DTypeName(v.grad->dtype()) + ", expected " + ShapeString(v.value->shape()) +
                               " and " + DTypeName(v.value->dtype()));
-        if (!(v.grad->device() == device))
-          NodeError(node, "the gradient array is on " + DeviceString(v.grad->device()) + ", expected " +
-                              DeviceString(device));
+        if (v.grad->device().type != device.type)
+          NodeError(node, "the gradient array is on " + DeviceString(v.grad->device()) +
+                              ", expected a device like " + DeviceString(device));
       }
       shape[entry_base[n]] = v.value->shape();
       dtype[entry_base[n]] = v.value->dtype();
@@ -469,8 +476,9 @@ GraphExecutor::GraphExecutor(std::vector<NodeSpec> nodes, std::vector<std::pair<
       if (visible(e)) monitored_outputs_[o.step].emplace_back(node.name + "_" + out_names[e - entry_base[n]], value_of(e));
     }
     std::mt19937_64* gen = nullptr;
+    s->device = node_device(n);
     if (o.needs_rng) {
-      ops::RandomResource r = ops::RandomFor(device);
+      ops::RandomResource r = ops::RandomFor(s->device);
       s->writes.push_back(r.var);
       gen = r.gen;
     }
@@ -483,6 +491,7 @@ GraphExecutor::GraphExecutor(std::vector<NodeSpec> nodes, std::vector<std::pair<
   }
   for (const BwdItem& item : bwd) {
     auto s = std::make_shared<Step>();
+    s->device = node_device(item.node);
     const NodeSpec& node = nodes_[item.node];
     const OpNode& o = op[item.node];
     if (item.kind == BwdItem::kZero) {
@@ -551,7 +560,7 @@ GraphExecutor::GraphExecutor(std::vector<NodeSpec> nodes, std::vector<std::pair<
 void GraphExecutor::Push(const std::shared_ptr<const Step>& step, bool is_train) {
   eng::Engine::Get()->Push(
       eng::Operation::Sync([step, is_train](const eng::RunContext&) { step->run(is_train); }), step->reads,
-      step->writes, eng::Placement{device_}, step->name);
+      step->writes, eng::Placement{step->device}, step->name);
 }
 
 std::vector<std::pair<std::string, NDArray>> GraphExecutor::Forward(bool is_train, bool monitor,
@@ -610,7 +619,7 @@ void GraphExecutor::Backward(const std::vector<std::optional<NDArray>>& head_gra
       throw std::invalid_argument("backward: out_grads[" + std::to_string(k) + "] has shape " +
                                   ShapeString(g.shape()) + " and type " + DTypeName(g.dtype()) + ", expected " +
                                   ShapeString(outputs_[k].shape()) + " and " + DTypeName(outputs_[k].dtype()));
-    if (!(g.device() == device_))
+    if (g.device().type != device_.type)
       throw std::invalid_argument("backward: out_grads[" + std::to_string(k) + "] is on " +
                                   DeviceString(g.device()) + ", expected " + DeviceString(device_));
   }

@@ -36,6 +36,8 @@ struct NodeSpec {
   std::string name;
   ops::AttrMap attrs;
   std::vector<std::pair<int, int>> inputs;  // (node, output)
+  // The CPU device whose workers run this operator (model parallelism); -1: the executor's.
+  int device = -1;
 };
 
 // What a variable node is bound to.
@@ -59,7 +61,9 @@ struct PlanStats {
 class GraphExecutor {
  public:
   // `nodes` in topological order (inputs refer to earlier nodes), `heads` the graph outputs,
-  // `vars` one per node (used for variable nodes only). Every array is on `device`.
+  // `vars` one per node (used for variable nodes only). Operators run on `device` unless
+  // their NodeSpec names another device of its type; host devices share memory, so arrays
+  // may be on any of them and the engine's vars order the accesses across devices.
   // `shared`, when given, lends its storage blocks to this executor's plan (executors of one
   // model with different shapes, used one at a time). Throws ops::OpArgumentError naming the
   // node when the graph cannot be planned.

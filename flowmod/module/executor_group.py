@@ -61,14 +61,19 @@ class DataParallelExecutorGroup:
         self.logger = logger
         self.fixed_param_names = list(fixed_param_names or [])
         self.state_names = list(state_names or [])
-        if group2ctxs:
-            for group, ctxs in group2ctxs.items() if isinstance(group2ctxs, dict) else []:
-                ctxs = ctxs if isinstance(ctxs, (list, tuple)) else [ctxs]
-                for c, own in zip(ctxs, self.contexts):
-                    if c != own:
-                        raise MXNetError(f"group2ctxs[{group!r}]={ctxs}: every node of an "
-                                         f"executor runs on its module context ({own}); "
-                                         f"model parallelism across devices is not available")
+        # Model parallelism: {ctx_group: Context, or one Context per module context}.
+        self.group2ctxs = [{} for _ in self.contexts]
+        if group2ctxs is not None:
+            if not isinstance(group2ctxs, dict):
+                raise MXNetError(f"group2ctxs={group2ctxs!r}: expected a dict of ctx_group "
+                                 f"name to Context (or to a list of one per context)")
+            for group, ctxs in group2ctxs.items():
+                ctxs = list(ctxs) if isinstance(ctxs, (list, tuple)) else [ctxs] * len(self.contexts)
+                if len(ctxs) != len(self.contexts):
+                    raise MXNetError(f"group2ctxs[{group!r}] has {len(ctxs)} contexts, expected "
+                                     f"one per module context ({len(self.contexts)})")
+                for i, c in enumerate(ctxs):
+                    self.group2ctxs[i][group] = c
         self.data_names = [d.name for d in data_shapes]
         self.label_names = [d.name for d in label_shapes] if label_shapes else []
         self.output_names = symbol.list_outputs()
@@ -157,7 +162,7 @@ class DataParallelExecutorGroup:
             input_types = {d.name: d.dtype for d in shapes}
             shared_exec = shared_group.execs[i] if shared_group is not None else None
             execs.append(self.symbol.simple_bind(
-                ctx, grad_req=self.grad_req, type_dict=input_types,
+                ctx, grad_req=self.grad_req, type_dict=input_types, group2ctx=self.group2ctxs[i],
                 shared_arg_names=self.param_names, shared_exec=shared_exec, **input_shapes))
         self.execs = execs
         self.data_shapes, self.label_shapes = list(data_shapes), list(label_shapes or [])
