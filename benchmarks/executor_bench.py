@@ -157,7 +157,7 @@ def run_mlp(repeat, iters):
     ex = bind_mlp()
     time_executor(ex, 10, 1)  # warm-up: storage pools, BLAS threads
     executor = time_executor(ex, iters, repeat)
-    kernels = ex._handle.measure_kernels(True, max(20, iters // 10))
+    kernels = ex._handle.measure_kernels(True, iters)
     floor = sum(t for _, t in kernels)
     torch_res = peer("FLOWMOD_PEER_TORCH", TORCH_MLP.format(repeat=repeat, iters=iters))
     mxnet_res = peer("FLOWMOD_PEER_MXNET", MXNET_MLP.format(repeat=repeat, iters=iters))
