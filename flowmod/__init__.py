@@ -16,7 +16,7 @@ from . import attribute, name, symbol
 from . import registry
 from . import callback, initializer, io, kvstore, lr_scheduler, metric, model, optimizer
 from . import initializer as init
-from . import executor, module, monitor
+from . import executor, module, monitor, rnn
 from . import module as mod
 from . import monitor as mon
 from . import kvstore as kv
@@ -34,7 +34,7 @@ __version__ = "0.1.0"
 
 # MXNet namespaces that later versions of flowmod fill, with the MXNet names users import.
 _NOT_YET = {
-    "rnn": "rnn", "telemetry": "telemetry",
+    "telemetry": "telemetry",
 }
 
 

@@ -1,0 +1,7 @@
+"""flowmod.rnn: recurrent cells and bucketed sentence data (``mxnet.rnn``)."""
+from .modifier_cells import ModifierCell, ResidualCell, ZoneoutCell
+from .rnn_cell import (BaseRNNCell, BidirectionalCell, DropoutCell, GRUCell, LSTMCell,
+                       RNNCell, RNNParams, SequentialRNNCell)
+
+__all__ = ["RNNParams", "BaseRNNCell", "RNNCell", "LSTMCell", "GRUCell", "SequentialRNNCell",
+           "DropoutCell", "BidirectionalCell", "ModifierCell", "ZoneoutCell", "ResidualCell"]
