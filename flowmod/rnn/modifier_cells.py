@@ -44,8 +44,12 @@ class ModifierCell(BaseRNNCell):
         return self.base_cell.state_info
 
     def begin_state(self, init_sym=symbol.zeros, **kwargs) -> list:
-        """begin_state(init_sym=mx.sym.zeros, **kwargs): the wrapped cell's begin states."""
+        """begin_state(init_sym=mx.sym.zeros, **kwargs): the wrapped cell's begin states.
+        ``func=`` is accepted for ``init_sym``, as the other cells name it (a stack passes
+        its ``func`` on to every cell)."""
         self._check_unmodified()
+        if "func" in kwargs:
+            init_sym = kwargs.pop("func")
         self.base_cell._modified = False
         try:
             return self.base_cell.begin_state(init_sym, **kwargs)
