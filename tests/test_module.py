@@ -378,3 +378,62 @@ def test_group2ctxs_places_layers_on_their_devices():
                 assert after.lane(dev).completed > before.lane(dev).completed
     for k in results[0]:
         np.testing.assert_allclose(results[1][k], results[0][k], rtol=1e-5, atol=1e-6)
+
+
+def test_borrowed_optimizer_carries_momentum_across_modules_sharing_parameters():
+    """A module bound with shared_module and borrow_optimizer trains the same weights with the
+    same optimizer state: alternating batches between the two equals one module taking both."""
+    x, y = _digits()
+    batches = [mx.io.DataBatch([mx.nd.array(x[i:i + 20])], [mx.nd.array(y[i:i + 20])])
+               for i in (0, 20, 40, 60)]
+    sgd = {"learning_rate": 0.3, "momentum": 0.9}
+
+    def fresh(shared=None):
+        m = mx.mod.Module(_mlp())
+        m.bind([("data", (20, 64))], [("softmax_label", (20,))], shared_module=shared)
+        if shared is None:
+            mx.random.seed(3)
+            m.init_params(mx.init.Xavier())
+        return m
+
+    ref = fresh()
+    ref.init_optimizer(optimizer="sgd", optimizer_params=sgd)
+    for batch in batches:
+        ref.forward_backward(batch)
+        ref.update()
+
+    first = fresh()
+    second = fresh(shared=first)
+    first.init_optimizer(optimizer="sgd", optimizer_params=sgd)
+    assert not second.optimizer_initialized
+    second.borrow_optimizer(first)
+    for i, batch in enumerate(batches):
+        mod = first if i % 2 == 0 else second
+        mod.forward_backward(batch)
+        mod.update()
+    want = ref.get_params()[0]
+    for mod in (first, second):
+        got = mod.get_params()[0]
+        for name in want:
+            np.testing.assert_allclose(got[name].asnumpy(), want[name].asnumpy(), rtol=1e-5,
+                                       atol=1e-6, err_msg=name)
+
+
+def test_bind_with_a_shared_module_borrows_its_optimizer():
+    owner = mx.mod.Module(_mlp())
+    owner.bind([("data", (4, 64))], [("softmax_label", (4,))])
+    owner.init_params()
+    owner.init_optimizer()
+    other = mx.mod.Module(_mlp())
+    other.bind([("data", (8, 64))], [("softmax_label", (8,))], shared_module=owner)
+    assert other.optimizer_initialized and other._updater is owner._updater
+
+
+def test_borrow_optimizer_before_the_owner_has_one_raises():
+    owner = mx.mod.Module(_mlp())
+    owner.bind([("data", (4, 64))], [("softmax_label", (4,))])
+    owner.init_params()
+    other = mx.mod.Module(_mlp())
+    other.bind([("data", (4, 64))], [("softmax_label", (4,))], shared_module=owner)
+    with pytest.raises(MXNetError, match="borrow_optimizer"):
+        other.borrow_optimizer(owner)
