@@ -24,6 +24,7 @@ from . import optimizer as opt
 from . import symbol as sym
 from .attribute import AttrScope
 from .base import MXNetError
+from .future import Future
 from .context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus
 from .ndarray import waitall
 

@@ -2,9 +2,10 @@
 training and prediction loops written once on top of it (``fit``, ``score``, ``predict``,
 ``iter_predict``).
 
-Every step these loops take pushes work to the engine and returns; the host waits only where
-a value is asked for (a metric printed by a callback, predictions returned as arrays), so data
-loading of batch k+1 overlaps the computation of batch k.
+The loops themselves live in ``loops.py``, written once and driven either by blocking the
+calling thread (``fit``, ``score``, ``predict``, ``iter_predict``) or by awaiting in a trio
+or asyncio task (``fit_async``, ``score_async``, ``predict_async``, ``iter_predict_async``).
+Batch k+1 is read in a worker thread while batch k computes.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from ..initializer import Uniform
 from ..io import DataBatch, DataDesc, DataIter
 from ..model import BatchEndParam
 from ..ndarray import NDArray
+from . import loops
 
 __all__ = ["BaseModule"]
 
@@ -94,97 +96,63 @@ class BaseModule:
         self._total_exec_bytes = 0
 
     # ---- high level: forward and backward together, score, predict -----------------------
-    def forward_backward(self, data_batch) -> None:
-        """A forward pass in training mode, then backward."""
+    def forward_backward(self, data_batch):
+        """A forward pass in training mode, then backward; returns what ``backward`` returns
+        (a Future of the gradients, for Module)."""
         self.forward(data_batch, is_train=True)
-        self.backward()
+        return self.backward()
 
     def score(self, eval_data, eval_metric, num_batch=None, batch_end_callback=None,
               score_end_callback=None, reset=True, epoch=0, sparse_row_id_fn=None):
         """Runs prediction on ``eval_data`` and evaluates ``eval_metric``; returns its
         ``get_name_value()``."""
-        self._check_ready("score")
-        if reset:
-            eval_data.reset()
-        if not isinstance(eval_metric, _metric.EvalMetric):
-            eval_metric = _metric.create(eval_metric)
-        eval_metric.reset()
-        actual_num_batch = 0
-        for nbatch, eval_batch in enumerate(eval_data):
-            if num_batch is not None and nbatch == num_batch:
-                break
-            self.prepare(eval_batch, sparse_row_id_fn=sparse_row_id_fn)
-            self.forward(eval_batch, is_train=False)
-            if isinstance(eval_batch, list):
-                self.update_metric(eval_metric, [eb.label for eb in eval_batch], pre_sliced=True)
-            else:
-                self.update_metric(eval_metric, eval_batch.label)
-            if batch_end_callback is not None:
-                params = BatchEndParam(epoch=epoch, nbatch=nbatch, eval_metric=eval_metric,
-                                       locals=locals())
-                for callback in _as_list(batch_end_callback):
-                    callback(params)
-            actual_num_batch += 1
-        if score_end_callback:
-            params = BatchEndParam(epoch=epoch, nbatch=actual_num_batch, eval_metric=eval_metric,
-                                   locals=locals())
-            for callback in _as_list(score_end_callback):
-                callback(params)
-        return eval_metric.get_name_value()
+        return loops.run_sync(loops.score_core(
+            self, eval_data, eval_metric, num_batch=num_batch,
+            batch_end_callback=batch_end_callback, score_end_callback=score_end_callback,
+            reset=reset, epoch=epoch, sparse_row_id_fn=sparse_row_id_fn))
+
+    async def score_async(self, eval_data, eval_metric, num_batch=None,
+                          batch_end_callback=None, score_end_callback=None, reset=True,
+                          epoch=0, sparse_row_id_fn=None):
+        """``score`` for a trio or asyncio task: the same loop, awaiting the engine instead of
+        blocking the thread. ``eval_data`` may also be an async iterable of DataBatch."""
+        return await loops.run_async(loops.score_core(
+            self, eval_data, eval_metric, num_batch=num_batch,
+            batch_end_callback=batch_end_callback, score_end_callback=score_end_callback,
+            reset=reset, epoch=epoch, sparse_row_id_fn=sparse_row_id_fn, is_async=True))
 
     def iter_predict(self, eval_data, num_batch=None, reset=True, sparse_row_id_fn=None):
         """Yields ``(outputs, nbatch, batch)`` for each batch of ``eval_data``; padding at the
         end of the last batch is cut off the outputs."""
-        self._check_ready("iter_predict")
-        if reset:
-            eval_data.reset()
-        for nbatch, eval_batch in enumerate(eval_data):
-            if num_batch is not None and nbatch == num_batch:
-                break
-            self.prepare(eval_batch, sparse_row_id_fn=sparse_row_id_fn)
-            self.forward(eval_batch, is_train=False)
-            pad = eval_batch.pad or 0
-            outputs = [out[0:out.shape[0] - pad] for out in self.get_outputs()]
-            yield outputs, nbatch, eval_batch
+        return loops.iter_sync(loops.iter_predict_core(
+            self, eval_data, num_batch=num_batch, reset=reset,
+            sparse_row_id_fn=sparse_row_id_fn))
+
+    def iter_predict_async(self, eval_data, num_batch=None, reset=True,
+                           sparse_row_id_fn=None):
+        """``async for outputs, nbatch, batch in mod.iter_predict_async(eval_data)``: like
+        ``iter_predict``, each batch's outputs computed when it is handed out."""
+        return loops.iter_async(loops.iter_predict_core(
+            self, eval_data, num_batch=num_batch, reset=reset,
+            sparse_row_id_fn=sparse_row_id_fn, is_async=True))
 
     def predict(self, eval_data, num_batch=None, merge_batches=True, reset=True,
                 always_output_list=False, sparse_row_id_fn=None):
         """The outputs for every batch of ``eval_data`` (a DataIter, or one NDArray or numpy
         array run as a single batch), concatenated over the batches with ``merge_batches``.
         One output comes back as an NDArray unless ``always_output_list``."""
-        self._check_ready("predict")
-        if isinstance(eval_data, (NDArray, np.ndarray)):
-            if isinstance(eval_data, np.ndarray):
-                eval_data = nd.array(eval_data)
-            self.forward(DataBatch([eval_data]))
-            return self.get_outputs()[0]
-        if not isinstance(eval_data, DataIter):
-            raise MXNetError(f"predict: eval_data is a {type(eval_data).__name__}, expected a "
-                             f"DataIter, an NDArray or a numpy array")
-        if reset:
-            eval_data.reset()
-        output_list = []
-        for nbatch, eval_batch in enumerate(eval_data):
-            if num_batch is not None and nbatch == num_batch:
-                break
-            self.prepare(eval_batch, sparse_row_id_fn=sparse_row_id_fn)
-            self.forward(eval_batch, is_train=False)
-            pad = eval_batch.pad or 0
-            # Copies: the outputs' storage is overwritten by the next batch.
-            output_list.append([out[0:out.shape[0] - pad].copy() for out in self.get_outputs()])
-        if not output_list:
-            return output_list
-        if merge_batches:
-            num_outputs = len(output_list[0])
-            if any(len(out) != num_outputs for out in output_list):
-                raise MXNetError("predict: batches gave different numbers of outputs; cannot "
-                                 "merge them (pass merge_batches=False)")
-            merged = [nd.concat(*[out[i] for out in output_list], dim=0)
-                      for i in range(num_outputs)]
-            if num_outputs == 1 and not always_output_list:
-                return merged[0]
-            return merged
-        return output_list
+        return loops.run_sync(loops.predict_core(
+            self, eval_data, num_batch=num_batch, merge_batches=merge_batches, reset=reset,
+            always_output_list=always_output_list, sparse_row_id_fn=sparse_row_id_fn))
+
+    async def predict_async(self, eval_data, num_batch=None, merge_batches=True, reset=True,
+                            always_output_list=False, sparse_row_id_fn=None):
+        """``predict`` for a trio or asyncio task; the outputs are computed when it
+        returns."""
+        return await loops.run_async(loops.predict_core(
+            self, eval_data, num_batch=num_batch, merge_batches=merge_batches, reset=reset,
+            always_output_list=always_output_list, sparse_row_id_fn=sparse_row_id_fn,
+            is_async=True))
 
     def fit(self, train_data, eval_data=None, eval_metric="acc", epoch_end_callback=None,
             batch_end_callback=None, kvstore="local", optimizer="sgd",
@@ -192,81 +160,50 @@ class BaseModule:
             eval_batch_end_callback=None, initializer=Uniform(0.01), arg_params=None,
             aux_params=None, allow_missing=False, force_rebind=False, force_init=False,
             begin_epoch=0, num_epoch=None, validation_metric=None, monitor=None,
-            sparse_row_id_fn=None):
+            sparse_row_id_fn=None, *, prefetch_depth=loops.DEFAULT_DEPTH):
         """Trains the module on ``train_data`` for epochs ``begin_epoch`` to ``num_epoch - 1``:
         binds, initializes parameters and the optimizer, then per batch runs forward,
         backward and update and updates ``eval_metric``; after each epoch calls
         ``epoch_end_callback(epoch, symbol, arg_params, aux_params)`` and scores
-        ``eval_data`` with ``validation_metric``."""
-        if num_epoch is None:
-            raise MXNetError("fit: please specify number of epochs (num_epoch)")
-        self.bind(data_shapes=train_data.provide_data, label_shapes=train_data.provide_label,
-                  for_training=True, force_rebind=force_rebind)
-        if monitor is not None:
-            self.install_monitor(monitor)
-        self.init_params(initializer=initializer, arg_params=arg_params, aux_params=aux_params,
-                         allow_missing=allow_missing, force_init=force_init)
-        self.init_optimizer(kvstore=kvstore, optimizer=optimizer,
-                            optimizer_params=optimizer_params)
-        if validation_metric is None:
-            validation_metric = eval_metric
-        if not isinstance(eval_metric, _metric.EvalMetric):
-            eval_metric = _metric.create(eval_metric)
+        ``eval_data`` with ``validation_metric``.
 
-        for epoch in range(begin_epoch, num_epoch):
-            tic = time.time()
-            eval_metric.reset()
-            nbatch = 0
-            data_iter = iter(train_data)
-            end_of_batch = False
-            try:
-                next_data_batch = next(data_iter)
-            except StopIteration:
-                raise MXNetError(f"fit: train_data gave no batch in epoch {epoch}") from None
-            eval_name_vals = []
-            while not end_of_batch:
-                data_batch = next_data_batch
-                if monitor is not None:
-                    monitor.tic()
-                self.forward_backward(data_batch)
-                self.update()
-                if isinstance(data_batch, list):
-                    self.update_metric(eval_metric, [db.label for db in data_batch],
-                                       pre_sliced=True)
-                else:
-                    self.update_metric(eval_metric, data_batch.label)
-                # The next batch is read while this one computes.
-                try:
-                    next_data_batch = next(data_iter)
-                    self.prepare(next_data_batch, sparse_row_id_fn=sparse_row_id_fn)
-                except StopIteration:
-                    end_of_batch = True
-                if monitor is not None:
-                    monitor.toc_print()
-                if end_of_batch:
-                    eval_name_vals = eval_metric.get_global_name_value()
-                if batch_end_callback is not None:
-                    params = BatchEndParam(epoch=epoch, nbatch=nbatch, eval_metric=eval_metric,
-                                           locals=locals())
-                    for callback in _as_list(batch_end_callback):
-                        callback(params)
-                nbatch += 1
-            for name, val in eval_name_vals:
-                self.logger.info("Epoch[%d] Train-%s=%f", epoch, name, val)
-            self.logger.info("Epoch[%d] Time cost=%.3f", epoch, time.time() - tic)
-            # Parameters as of the end of this epoch, for the callbacks.
-            arg_params, aux_params = self.get_params()
-            self.set_params(arg_params, aux_params)
-            if epoch_end_callback is not None:
-                for callback in _as_list(epoch_end_callback):
-                    callback(epoch, self.symbol, arg_params, aux_params)
-            if eval_data:
-                res = self.score(eval_data, validation_metric,
-                                 score_end_callback=eval_end_callback,
-                                 batch_end_callback=eval_batch_end_callback, epoch=epoch)
-                for name, val in res:
-                    self.logger.info("Epoch[%d] Validation-%s=%f", epoch, name, val)
-            train_data.reset()
+        Batches are read ahead in a worker thread while earlier ones compute, and pushing
+        runs at most ``prefetch_depth`` batches ahead of the engine (a flowmod addition).
+        Ctrl-C stops it between batches: the parameters are those after the last update."""
+        loops.run_sync(loops.fit_core(
+            self, train_data, eval_data=eval_data, eval_metric=eval_metric,
+            epoch_end_callback=epoch_end_callback, batch_end_callback=batch_end_callback,
+            kvstore=kvstore, optimizer=optimizer, optimizer_params=optimizer_params,
+            eval_end_callback=eval_end_callback,
+            eval_batch_end_callback=eval_batch_end_callback, initializer=initializer,
+            arg_params=arg_params, aux_params=aux_params, allow_missing=allow_missing,
+            force_rebind=force_rebind, force_init=force_init, begin_epoch=begin_epoch,
+            num_epoch=num_epoch, validation_metric=validation_metric, monitor=monitor,
+            sparse_row_id_fn=sparse_row_id_fn, depth=prefetch_depth))
+
+    async def fit_async(self, train_data, eval_data=None, eval_metric="acc",
+                        epoch_end_callback=None, batch_end_callback=None, kvstore="local",
+                        optimizer="sgd", optimizer_params=(("learning_rate", 0.01),),
+                        eval_end_callback=None, eval_batch_end_callback=None,
+                        initializer=Uniform(0.01), arg_params=None, aux_params=None,
+                        allow_missing=False, force_rebind=False, force_init=False,
+                        begin_epoch=0, num_epoch=None, validation_metric=None, monitor=None,
+                        sparse_row_id_fn=None, *, prefetch_depth=loops.DEFAULT_DEPTH):
+        """``fit`` for a trio or asyncio task: the same loop, awaiting the engine and the
+        data instead of blocking, so the other tasks of the event loop keep running.
+        ``train_data`` may also be an async iterable of DataBatch (each ``__aiter__()`` is
+        one epoch). Cancelling the task stops it between batches: no new batch is pushed,
+        those pushed finish, and the parameters are those after the last update."""
+        await loops.run_async(loops.fit_core(
+            self, train_data, eval_data=eval_data, eval_metric=eval_metric,
+            epoch_end_callback=epoch_end_callback, batch_end_callback=batch_end_callback,
+            kvstore=kvstore, optimizer=optimizer, optimizer_params=optimizer_params,
+            eval_end_callback=eval_end_callback,
+            eval_batch_end_callback=eval_batch_end_callback, initializer=initializer,
+            arg_params=arg_params, aux_params=aux_params, allow_missing=allow_missing,
+            force_rebind=force_rebind, force_init=force_init, begin_epoch=begin_epoch,
+            num_epoch=num_epoch, validation_metric=validation_metric, monitor=monitor,
+            sparse_row_id_fn=sparse_row_id_fn, depth=prefetch_depth, is_async=True))
 
     def _check_ready(self, what):
         if not (self.binded and self.params_initialized):

@@ -12,6 +12,7 @@ from .. import ndarray as nd
 from .. import optimizer as opt
 from ..base import MXNetError
 from ..fileio import write_atomic
+from ..future import Future, _lazy, _metric_arrays
 from ..initializer import InitDesc, Uniform
 from ..io import DataDesc
 from ..kvstore import KVStore
@@ -415,9 +416,10 @@ class Module(BaseModule):
                 self._updater.set_states(f.read())
 
     # ---- computation ---------------------------------------------------------------------
-    def forward(self, data_batch, is_train=None) -> None:
+    def forward(self, data_batch, is_train=None) -> Future:
         """Pushes the forward pass on ``data_batch`` (training mode by default when bound for
-        training). A batch of other shapes rebinds (sharing memory) first."""
+        training). A batch of other shapes rebinds (sharing memory) first. Returns a Future
+        of ``get_outputs()`` once computed (valid until the next forward)."""
         self._check_ready("forward")
         curr = tuple(d.shape for d in self._data_shapes)
         new = tuple(tuple(a.shape) for a in data_batch.data)
@@ -436,15 +438,31 @@ class Module(BaseModule):
                 new_lshape = None
             self.reshape(new_dshape, new_lshape)
         self._exec_group.forward(data_batch, is_train)
+        group = self._exec_group
 
-    def backward(self, out_grads=None) -> None:
-        """Pushes the backward pass (``out_grads`` for outputs that are not losses)."""
+        def outputs():
+            outs = group.get_outputs()
+            return outs, outs
+        return _lazy(outputs)
+
+    def backward(self, out_grads=None) -> Future:
+        """Pushes the backward pass (``out_grads`` for outputs that are not losses). Returns
+        a Future resolving to None once the gradients are written."""
         self._check_ready("backward")
-        self._exec_group.backward(out_grads=out_grads)
+        group = self._exec_group
+        group.backward(out_grads=out_grads)
 
-    def update(self) -> None:
+        def grads():
+            arrays = [g for block in group.grad_arrays for g in block]
+            if self.inputs_need_grad:
+                arrays += [g for block in group.input_grad_arrays for g in block]
+            return arrays, None
+        return _lazy(grads)
+
+    def update(self) -> Future:
         """Pushes the optimizer's update of every parameter from its gradient (summed
-        over the devices through the store when there are several)."""
+        over the devices through the store when there are several). Returns a Future
+        resolving to None once the parameters (and optimizer states) are written."""
         self._check_ready("update")
         if not self.optimizer_initialized:
             raise MXNetError("update: call init_optimizer first")
@@ -465,6 +483,7 @@ class Module(BaseModule):
                 self._kvstore.pull(name, out=grads, priority=-index)
             for k, (w, g) in enumerate(zip(weights, grads)):
                 self._updater(index * num_ctx + k, g, w)
+        return _lazy(lambda: ([w for block in group.param_arrays for w in block], None))
 
     def get_outputs(self, merge_multi_context=True):
         """The outputs of the last forward (one array per output; per device without
@@ -487,9 +506,11 @@ class Module(BaseModule):
         self._check_ready("set_states")
         self._exec_group.set_states(states, value)
 
-    def update_metric(self, eval_metric, labels, pre_sliced=False) -> None:
-        """Pushes ``eval_metric``'s update with the last outputs and ``labels``."""
+    def update_metric(self, eval_metric, labels, pre_sliced=False) -> Future:
+        """Pushes ``eval_metric``'s update with the last outputs and ``labels``. Returns a
+        Future resolving to None once its accumulators are written."""
         self._exec_group.update_metric(eval_metric, labels, pre_sliced)
+        return _lazy(lambda: (_metric_arrays(eval_metric), None))
 
     def install_monitor(self, mon) -> None:
         """Installs ``mon`` (a flowmod.monitor.Monitor) on every executor."""

@@ -241,6 +241,19 @@ class NDArray:
         Raises MXNetError if the last of them failed."""
         self._h.wait_to_read()
 
+    def __await__(self):
+        """``await arr`` suspends the awaiting trio or asyncio task (not the event loop) until
+        every write pushed to ``arr`` so far has finished, and gives ``arr`` back. Raises
+        MXNetError if one of them failed."""
+        from ..future import when_ready
+        return when_ready((self,), self).__await__()
+
+    async def asnumpy_async(self) -> np.ndarray:
+        """asnumpy_async() -> numpy.ndarray: ``asnumpy`` for trio and asyncio tasks; waits for
+        the pending writes without blocking the event loop."""
+        await self
+        return self.asnumpy()
+
     def __repr__(self) -> str:
         shape = "x".join(str(d) for d in self.shape)
         return f"\n{self.asnumpy()}\n<NDArray {shape} @{self.context}>"
