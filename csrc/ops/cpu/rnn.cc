@@ -1,0 +1,599 @@
+// RNN: MXNet's fused multi-layer recurrent operator (rnn_relu, rnn_tanh, lstm, gru), over
+// time-major data (seq_len, batch, input_size).
+//
+// Parameters are one flat vector in MXNet's layout: every weight first (for each layer, for
+// each direction: i2h (G*H, in) then h2h (G*H, H)), then every bias in the same order. Gates
+// are stacked in MXNet's order: lstm i, f, g, o; gru r, z, n with
+// n = tanh(W_n x + b_in + r * (U_n h + b_hn)).
+//
+// Outputs: out (seq_len, batch, dirs*H), hy and (lstm) cy, visible with state_outputs, then a
+// hidden workspace that forward fills with what backward needs: the activated gates of every
+// step, the cell states (lstm) or U_n h + b_hn (gru), the outputs of the inner layers, and
+// the dropout masks and dropped inputs between layers.
+//
+// Costs: the input projection of a layer and direction is one GEMM over all steps, each step
+// one h2h GEMM followed by one fused pass over the gates; backward runs one h2h GEMM per step
+// and the weight gradients as one GEMM over all steps.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ops/blas.h"
+#include "ops/cpu/fast_math.h"
+#include "ops/op_registry.h"
+#include "ops/op_util.h"
+
+namespace flowmod::ops {
+
+namespace {
+
+const char* const kOp = "RNN";
+
+enum class Mode { kRelu, kTanh, kLstm, kGru };
+
+struct RNNAttrs : OpAttrs {
+  int64_t state_size = 0;
+  int64_t num_layers = 0;
+  bool bidirectional = false;
+  Mode mode = Mode::kLstm;
+  double p = 0;
+  bool state_outputs = false;
+
+  int64_t dirs() const { return bidirectional ? 2 : 1; }
+  int64_t gates() const { return mode == Mode::kLstm ? 4 : mode == Mode::kGru ? 3 : 1; }
+  int num_states() const { return mode == Mode::kLstm ? 2 : 1; }
+};
+
+std::shared_ptr<const OpAttrs> ParseRNN(const AttrMap& attrs) {
+  CheckAttrs(kOp, attrs, {"state_size", "num_layers", "bidirectional", "mode", "p", "state_outputs",
+                          "projection_size", "lstm_state_clip_min", "lstm_state_clip_max",
+                          "lstm_state_clip_nan", "use_sequence_length", "cudnn_off"});
+  auto a = std::make_shared<RNNAttrs>();
+  a->state_size = GetInt(kOp, attrs, "state_size");
+  if (a->state_size < 1)
+    throw OpArgumentError(kOp, "state_size", std::to_string(a->state_size), "an integer >= 1");
+  a->num_layers = GetInt(kOp, attrs, "num_layers");
+  if (a->num_layers < 1)
+    throw OpArgumentError(kOp, "num_layers", std::to_string(a->num_layers), "an integer >= 1");
+  a->bidirectional = GetBool(kOp, attrs, "bidirectional", false);
+  const std::string mode = GetEnum(kOp, attrs, "mode", {"rnn_relu", "rnn_tanh", "lstm", "gru"});
+  a->mode = mode == "rnn_relu" ? Mode::kRelu : mode == "rnn_tanh" ? Mode::kTanh : mode == "lstm" ? Mode::kLstm : Mode::kGru;
+  a->p = GetFloat(kOp, attrs, "p", 0.0);
+  if (!(a->p >= 0 && a->p < 1)) throw OpArgumentError(kOp, "p", attrs.at("p"), "a number in [0, 1)");
+  a->state_outputs = GetBool(kOp, attrs, "state_outputs", false);
+  if (GetOptionalInt(kOp, attrs, "projection_size"))
+    throw OpArgumentError(kOp, "projection_size", attrs.at("projection_size"),
+                          "None (LSTM projection is not supported)");
+  for (const char* key : {"lstm_state_clip_min", "lstm_state_clip_max"})
+    if (GetOptionalFloat(kOp, attrs, key))
+      throw OpArgumentError(kOp, key, attrs.at(key), "None (LSTM state clipping is not supported)");
+  GetBool(kOp, attrs, "lstm_state_clip_nan", false);
+  if (GetBool(kOp, attrs, "use_sequence_length", false))
+    throw OpArgumentError(kOp, "use_sequence_length", attrs.at("use_sequence_length"),
+                          "False (variable sequence lengths are not supported)");
+  // cuDNN does not exist here; the flag is accepted and has no effect.
+  if (Has(attrs, "cudnn_off") && attrs.at("cudnn_off") != "None") GetBool(kOp, attrs, "cudnn_off", false);
+  return a;
+}
+
+// Where each layer and direction finds its parameters and keeps its saved values.
+struct Layout {
+  struct Cell {
+    int64_t in = 0;                   // input width of the layer
+    int64_t wi = 0, wh = 0, bi = 0, bh = 0;  // offsets into the parameter vector
+    int64_t gates = 0, extra = 0;     // workspace offsets: activated gates, c (lstm) / U_n h + b_hn (gru)
+  };
+  std::vector<Cell> cells;  // layer-major: cells[l * dirs + d]
+  // Per inner layer l < L-1: its output, and with dropout the mask and the next layer's input.
+  std::vector<int64_t> y, mask, x;
+  int64_t param_size = 0, workspace_size = 0;
+};
+
+Layout MakeLayout(const RNNAttrs& a, int64_t seq, int64_t batch, int64_t input) {
+  Layout lay;
+  const int64_t D = a.dirs(), H = a.state_size, GH = a.gates() * H, L = a.num_layers;
+  const int64_t tn = seq * batch;
+  int64_t p = 0;
+  lay.cells.resize(static_cast<size_t>(L * D));
+  for (int64_t l = 0; l < L; ++l)
+    for (int64_t d = 0; d < D; ++d) {
+      Layout::Cell& c = lay.cells[l * D + d];
+      c.in = l == 0 ? input : D * H;
+      c.wi = p;
+      p += GH * c.in;
+      c.wh = p;
+      p += GH * H;
+    }
+  for (auto& c : lay.cells) {
+    c.bi = p;
+    p += GH;
+    c.bh = p;
+    p += GH;
+  }
+  lay.param_size = p;
+  int64_t w = 0;
+  const bool extra = a.mode == Mode::kLstm || a.mode == Mode::kGru;
+  for (auto& c : lay.cells) {
+    c.gates = w;
+    w += tn * GH;
+    c.extra = w;
+    if (extra) w += tn * H;
+  }
+  for (int64_t l = 0; l + 1 < L; ++l) {
+    lay.y.push_back(w);
+    w += tn * D * H;
+    if (a.p > 0) {
+      lay.mask.push_back(w);
+      lay.x.push_back(w + tn * D * H);
+      w += 2 * tn * D * H;
+    } else {
+      // Without dropout the next layer reads this layer's output itself.
+      lay.mask.push_back(-1);
+      lay.x.push_back(lay.y.back());
+    }
+  }
+  // At least one element, so the hidden output is never an empty array.
+  lay.workspace_size = std::max<int64_t>(w, 1);
+  return lay;
+}
+
+std::vector<std::string> ArgNames(const OpAttrs& attrs) {
+  if (static_cast<const RNNAttrs&>(attrs).mode == Mode::kLstm) return {"data", "parameters", "state", "state_cell"};
+  return {"data", "parameters", "state"};
+}
+
+void InferRNNShape(const OpAttrs& attrs, std::vector<Shape>& in, std::vector<Shape>& out) {
+  const auto& a = static_cast<const RNNAttrs&>(attrs);
+  const auto args = ArgNames(attrs);
+  Shape& d = in[0];
+  if (d != kUnknownShape && d.size() != 3)
+    throw OpArgumentError(kOp, "data", "an array of shape " + ShapeString(d),
+                          "a 3-d array (seq_len, batch_size, input_size)");
+  if (d == kUnknownShape) d = Shape{-1, -1, -1};
+  const int64_t D = a.dirs(), H = a.state_size, LD = a.num_layers * D;
+  // The batch size and length may come from the states or the output.
+  for (size_t i = 2; i < args.size(); ++i)
+    if (in[i] != kUnknownShape && in[i].size() == 3 && d[1] < 0) d[1] = in[i][1];
+  if (out[0] != kUnknownShape && out[0].size() == 3) {
+    if (d[0] < 0) d[0] = out[0][0];
+    if (d[1] < 0) d[1] = out[0][1];
+  }
+  const int64_t T = d[0], N = d[1], I = d[2];
+  for (size_t i = 2; i < args.size(); ++i) MergeShape(kOp, args[i], in[i], Shape{LD, N, H});
+  MergeShape(kOp, "output", out[0], Shape{T, N, D * H});
+  const int ns = a.num_states();
+  for (int s = 0; s < ns; ++s) MergeShape(kOp, s == 0 ? "state" : "state_cell", out[1 + s], Shape{LD, N, H});
+  if (I >= 0) MergeShape(kOp, "parameters", in[1], Shape{MakeLayout(a, 1, 1, I).param_size});
+  if (IsKnown(d)) MergeShape(kOp, "workspace", out[1 + ns], Shape{MakeLayout(a, T, N, I).workspace_size});
+}
+
+void InferRNNType(const OpAttrs& attrs, std::vector<DType>& in, std::vector<DType>& out) {
+  const auto args = ArgNames(attrs);
+  DType t = DType::kUnknown;
+  for (DType x : in)
+    if (t == DType::kUnknown) t = x;
+  for (DType x : out)
+    if (t == DType::kUnknown) t = x;
+  for (size_t i = 0; i < in.size(); ++i)
+    if (in[i] != DType::kUnknown && in[i] != t)
+      throw OpArgumentError(kOp, args[i], std::string("an array of type ") + DTypeName(in[i]),
+                            std::string(DTypeName(t)) + ", the type of the other inputs");
+  if (t != DType::kUnknown && t != DType::kFloat32 && t != DType::kFloat64)
+    throw OpArgumentError(kOp, "data", std::string("an array of type ") + DTypeName(t), "float32 or float64");
+  for (auto& x : in) x = t;
+  for (auto& x : out) x = t;
+}
+
+template <class T>
+inline T Sigmoid(T x) {
+  if constexpr (std::is_same_v<T, float>) return SigmoidFloat(x);
+  else return T(1) / (T(1) + std::exp(-x));
+}
+template <class T>
+inline T Tanh(T x) {
+  if constexpr (std::is_same_v<T, float>) return TanhFloat(x);
+  else return std::tanh(x);
+}
+
+// C (m x n, row stride ldc) = A · Bᵀ (+ C when accumulate), A m x k, B n x k.
+template <class T>
+void GemmNT(int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb, T* c,
+            int64_t ldc, bool accumulate) {
+  if (m == 0 || n == 0 || k == 0) return;
+  blas::Gemm(false, true, m, n, k, T(1), a, lda, b, ldb, accumulate ? T(1) : T(0), c, ldc);
+}
+
+// The sizes a kernel works with.
+struct Dims {
+  int64_t T, N, I, H, D, G, GH, L;
+};
+
+Dims DimsOf(const RNNAttrs& a, const Shape& data) {
+  return Dims{data[0], data[1], data[2], a.state_size, a.dirs(), a.gates(), a.gates() * a.state_size, a.num_layers};
+}
+
+// The step order of direction d: forward in time for d = 0, backward for d = 1.
+inline int64_t StepTime(int64_t d, int64_t s, int64_t T) { return d == 0 ? s : T - 1 - s; }
+
+template <class T>
+void Forward(const OpContext& ctx, const RNNAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out) {
+  const Dims z = DimsOf(a, in[0].shape);
+  const Layout lay = MakeLayout(a, z.T, z.N, z.I);
+  const T* params = in[1].ptr<T>();
+  const T* h0 = in[2].ptr<T>();
+  const T* c0 = a.mode == Mode::kLstm ? in[3].ptr<T>() : nullptr;
+  const int ns = a.num_states();
+  T* hy = out[1].ptr<T>();
+  T* cy = a.mode == Mode::kLstm ? out[2].ptr<T>() : nullptr;
+  T* ws = out[1 + ns].ptr<T>();
+  const int64_t H = z.H, N = z.N, GH = z.GH, DH = z.D * H, TN = z.T * z.N;
+  const bool dropout = a.p > 0 && ctx.is_train;
+  std::vector<T> hh(a.mode == Mode::kGru ? N * GH : 0);  // gru: U h + b_h of one step
+  for (int64_t l = 0; l < z.L; ++l) {
+    const T* x = l == 0 ? in[0].ptr<T>() : ws + lay.x[l - 1];
+    T* y = l + 1 == z.L ? out[0].ptr<T>() : ws + lay.y[l];
+    for (int64_t d = 0; d < z.D; ++d) {
+      const Layout::Cell& c = lay.cells[l * z.D + d];
+      const T* wi = params + c.wi;
+      const T* wh = params + c.wh;
+      const T* bi = params + c.bi;
+      const T* bh = params + c.bh;
+      T* g = ws + c.gates;
+      T* ex = ws + c.extra;
+      // Input projections of every step in one product, the biases written first.
+      for (int64_t r = 0; r < TN; ++r) {
+        T* row = g + r * GH;
+        if (a.mode == Mode::kGru) {
+          std::copy_n(bi, GH, row);
+        } else {
+          for (int64_t j = 0; j < GH; ++j) row[j] = bi[j] + bh[j];
+        }
+      }
+      GemmNT<T>(TN, GH, c.in, x, c.in, wi, c.in, g, GH, true);
+      const int64_t sidx = l * z.D + d;
+      for (int64_t s = 0; s < z.T; ++s) {
+        const int64_t t = StepTime(d, s, z.T);
+        const T* hp;
+        int64_t ldh;
+        if (s == 0) {
+          hp = h0 + sidx * N * H;
+          ldh = H;
+        } else {
+          hp = y + StepTime(d, s - 1, z.T) * N * DH + d * H;
+          ldh = DH;
+        }
+        T* gt = g + t * N * GH;
+        T* ht = y + t * N * DH + d * H;
+        if (a.mode == Mode::kGru) {
+          for (int64_t b = 0; b < N; ++b) std::copy_n(bh, GH, hh.data() + b * GH);
+          GemmNT<T>(N, GH, H, hp, ldh, wh, H, hh.data(), GH, true);
+          T* nt = ex + t * N * H;
+          for (int64_t b = 0; b < N; ++b) {
+            T* gr = gt + b * GH;
+            const T* u = hh.data() + b * GH;
+            const T* hprev = hp + b * ldh;
+            T* hout = ht + b * DH;
+            T* nrow = nt + b * H;
+            for (int64_t j = 0; j < H; ++j) {
+              const T r = Sigmoid<T>(gr[j] + u[j]);
+              const T zg = Sigmoid<T>(gr[H + j] + u[H + j]);
+              const T n = Tanh<T>(gr[2 * H + j] + r * u[2 * H + j]);
+              gr[j] = r;
+              gr[H + j] = zg;
+              gr[2 * H + j] = n;
+              nrow[j] = u[2 * H + j];
+              hout[j] = (T(1) - zg) * n + zg * hprev[j];
+            }
+          }
+          continue;
+        }
+        GemmNT<T>(N, GH, H, hp, ldh, wh, H, gt, GH, true);
+        if (a.mode == Mode::kLstm) {
+          const T* cp = s == 0 ? c0 + sidx * N * H : ex + StepTime(d, s - 1, z.T) * N * H;
+          T* ct = ex + t * N * H;
+          for (int64_t b = 0; b < N; ++b) {
+            T* gr = gt + b * GH;
+            const T* cprev = cp + b * H;
+            T* crow = ct + b * H;
+            T* hout = ht + b * DH;
+            for (int64_t j = 0; j < H; ++j) {
+              const T i = Sigmoid<T>(gr[j]);
+              const T f = Sigmoid<T>(gr[H + j]);
+              const T gg = Tanh<T>(gr[2 * H + j]);
+              const T o = Sigmoid<T>(gr[3 * H + j]);
+              const T cn = f * cprev[j] + i * gg;
+              gr[j] = i;
+              gr[H + j] = f;
+              gr[2 * H + j] = gg;
+              gr[3 * H + j] = o;
+              crow[j] = cn;
+              hout[j] = o * Tanh<T>(cn);
+            }
+          }
+        } else {
+          const bool relu = a.mode == Mode::kRelu;
+          for (int64_t b = 0; b < N; ++b) {
+            T* gr = gt + b * GH;
+            T* hout = ht + b * DH;
+            for (int64_t j = 0; j < H; ++j) {
+              const T v = relu ? (gr[j] > T(0) ? gr[j] : T(0)) : Tanh<T>(gr[j]);
+              gr[j] = v;
+              hout[j] = v;
+            }
+          }
+        }
+      }
+      // The final states: the last step of each direction.
+      const int64_t last = StepTime(d, z.T - 1, z.T);
+      for (int64_t b = 0; b < N; ++b) {
+        std::copy_n(y + last * N * DH + b * DH + d * H, H, hy + sidx * N * H + b * H);
+        if (cy) std::copy_n(ex + last * N * H + b * H, H, cy + sidx * N * H + b * H);
+      }
+    }
+    if (l + 1 < z.L && a.p > 0) {
+      // The next layer's input: this layer's output, dropped out in training.
+      T* m = ws + lay.mask[l];
+      T* xn = ws + lay.x[l];
+      const int64_t count = TN * DH;
+      if (!dropout) {
+        std::fill_n(m, count, T(1));
+        std::copy_n(y, count, xn);
+      } else {
+        const double keep = 1.0 - a.p;
+        const T scale = static_cast<T>(1.0 / keep);
+        const uint64_t threshold = static_cast<uint64_t>(std::ldexp(keep, 32));
+        std::mt19937_64& gen = *ctx.rng;
+        for (int64_t i = 0; i < count; i += 2) {
+          const uint64_t r = gen();
+          m[i] = (r & 0xFFFFFFFFu) < threshold ? scale : T(0);
+          if (i + 1 < count) m[i + 1] = (r >> 32) < threshold ? scale : T(0);
+        }
+        for (int64_t i = 0; i < count; ++i) xn[i] = y[i] * m[i];
+      }
+    }
+  }
+}
+
+// dst = src stored under `req`.
+template <class T>
+void StoreState(T* dst, const T* src, int64_t n, OpReq req) {
+  if (req == OpReq::kNull) return;
+  for (int64_t i = 0; i < n; ++i) Store(dst[i], src[i], req);
+}
+
+template <class T>
+void Backward(const RNNAttrs& a, const BackwardIO& io) {
+  const Dims z = DimsOf(a, io.inputs[0].shape);
+  const Layout lay = MakeLayout(a, z.T, z.N, z.I);
+  const int ns = a.num_states();
+  const T* params = io.inputs[1].ptr<T>();
+  const T* h0 = io.inputs[2].ptr<T>();
+  const T* c0 = a.mode == Mode::kLstm ? io.inputs[3].ptr<T>() : nullptr;
+  const T* ws = io.outputs[1 + ns].ptr<T>();
+  // Head gradients of the final states: zero when they are not visible outputs.
+  const T* dhy = a.state_outputs ? io.out_grads[1].ptr<T>() : nullptr;
+  const T* dcy = a.state_outputs && a.mode == Mode::kLstm ? io.out_grads[2].ptr<T>() : nullptr;
+  const int64_t H = z.H, N = z.N, GH = z.GH, DH = z.D * H, TN = z.T * z.N;
+  const OpReq req_data = io.req[0], req_params = io.req[1], req_h = io.req[2];
+  const OpReq req_c = a.mode == Mode::kLstm ? io.req[3] : OpReq::kNull;
+  T* dparams = io.in_grads[1].ptr<T>();
+  if (req_params == OpReq::kWrite) std::fill_n(dparams, lay.param_size, T(0));
+  const bool weights = req_params != OpReq::kNull;
+
+  std::vector<T> dgx(TN * GH), dgh(a.mode == Mode::kGru ? TN * GH : 0);
+  std::vector<T> dy_below(z.L > 1 ? TN * DH : 0), dy_this(z.L > 1 ? TN * DH : 0);
+  std::vector<T> dh(N * H), dc(a.mode == Mode::kLstm ? N * H : 0);
+  const T* dy = io.out_grads[0].ptr<T>();
+  for (int64_t l = z.L - 1; l >= 0; --l) {
+    const T* x = l == 0 ? io.inputs[0].ptr<T>() : ws + lay.x[l - 1];
+    const T* y = l + 1 == z.L ? io.outputs[0].ptr<T>() : ws + lay.y[l];
+    const int64_t in_w = l == 0 ? z.I : DH;
+    // Where d(input) goes: the data's gradient, or the layer below's output gradient.
+    T* dx = nullptr;
+    bool dx_accumulate = false;
+    if (l == 0) {
+      if (req_data != OpReq::kNull) {
+        dx = io.in_grads[0].ptr<T>();
+        dx_accumulate = req_data == OpReq::kAdd;
+      }
+    } else {
+      dx = dy_below.data();
+    }
+    for (int64_t d = 0; d < z.D; ++d) {
+      const Layout::Cell& c = lay.cells[l * z.D + d];
+      const T* wi = params + c.wi;
+      const T* wh = params + c.wh;
+      const T* g = ws + c.gates;
+      const T* ex = ws + c.extra;
+      const int64_t sidx = l * z.D + d;
+      T* dgh_p = a.mode == Mode::kGru ? dgh.data() : dgx.data();
+      if (dhy) std::copy_n(dhy + sidx * N * H, N * H, dh.data());
+      else std::fill(dh.begin(), dh.end(), T(0));
+      if (!dc.empty()) {
+        if (dcy) std::copy_n(dcy + sidx * N * H, N * H, dc.data());
+        else std::fill(dc.begin(), dc.end(), T(0));
+      }
+      for (int64_t s = z.T - 1; s >= 0; --s) {
+        const int64_t t = StepTime(d, s, z.T);
+        const T* hp;
+        int64_t ldh;
+        if (s == 0) {
+          hp = h0 + sidx * N * H;
+          ldh = H;
+        } else {
+          hp = y + StepTime(d, s - 1, z.T) * N * DH + d * H;
+          ldh = DH;
+        }
+        const T* gt = g + t * N * GH;
+        const T* dyt = dy + t * N * DH + d * H;
+        T* dgt = dgx.data() + t * N * GH;
+        if (a.mode == Mode::kLstm) {
+          const T* ct = ex + t * N * H;
+          const T* cp = s == 0 ? c0 + sidx * N * H : ex + StepTime(d, s - 1, z.T) * N * H;
+          for (int64_t b = 0; b < N; ++b) {
+            const T* gr = gt + b * GH;
+            T* dr = dgt + b * GH;
+            const T* crow = ct + b * H;
+            const T* cprev = cp + b * H;
+            T* dhr = dh.data() + b * H;
+            T* dcr = dc.data() + b * H;
+            const T* dyr = dyt + b * DH;
+            for (int64_t j = 0; j < H; ++j) {
+              const T i = gr[j], f = gr[H + j], gg = gr[2 * H + j], o = gr[3 * H + j];
+              const T tc = Tanh<T>(crow[j]);
+              const T dht = dhr[j] + dyr[j];
+              const T dct = dcr[j] + dht * o * (T(1) - tc * tc);
+              dr[j] = dct * gg * i * (T(1) - i);
+              dr[H + j] = dct * cprev[j] * f * (T(1) - f);
+              dr[2 * H + j] = dct * i * (T(1) - gg * gg);
+              dr[3 * H + j] = dht * tc * o * (T(1) - o);
+              dcr[j] = dct * f;
+            }
+          }
+          // dh(t-1) = dgates · U.
+          blas::Gemm(false, false, N, H, GH, T(1), dgt, GH, wh, H, T(0), dh.data(), H);
+        } else if (a.mode == Mode::kGru) {
+          const T* nt = ex + t * N * H;
+          T* dht_h = dgh.data() + t * N * GH;
+          for (int64_t b = 0; b < N; ++b) {
+            const T* gr = gt + b * GH;
+            T* drx = dgt + b * GH;
+            T* drh = dht_h + b * GH;
+            const T* un = nt + b * H;
+            const T* hprev = hp + b * ldh;
+            T* dhr = dh.data() + b * H;
+            const T* dyr = dyt + b * DH;
+            for (int64_t j = 0; j < H; ++j) {
+              const T r = gr[j], zg = gr[H + j], n = gr[2 * H + j];
+              const T dht = dhr[j] + dyr[j];
+              const T dan = dht * (T(1) - zg) * (T(1) - n * n);
+              const T dar = dan * un[j] * r * (T(1) - r);
+              const T daz = dht * (hprev[j] - n) * zg * (T(1) - zg);
+              drx[j] = dar;
+              drx[H + j] = daz;
+              drx[2 * H + j] = dan;
+              drh[j] = dar;
+              drh[H + j] = daz;
+              drh[2 * H + j] = dan * r;
+              dhr[j] = dht * zg;  // the direct path; the product below adds the rest
+            }
+          }
+          blas::Gemm(false, false, N, H, GH, T(1), dht_h, GH, wh, H, T(1), dh.data(), H);
+        } else {
+          const bool relu = a.mode == Mode::kRelu;
+          for (int64_t b = 0; b < N; ++b) {
+            const T* gr = gt + b * GH;
+            T* dr = dgt + b * GH;
+            const T* dhr = dh.data() + b * H;
+            const T* dyr = dyt + b * DH;
+            for (int64_t j = 0; j < H; ++j) {
+              const T v = gr[j];
+              const T dht = dhr[j] + dyr[j];
+              dr[j] = relu ? (v > T(0) ? dht : T(0)) : dht * (T(1) - v * v);
+            }
+          }
+          blas::Gemm(false, false, N, H, GH, T(1), dgt, GH, wh, H, T(0), dh.data(), H);
+        }
+      }
+      StoreState(io.in_grads[2].ptr<T>() + sidx * N * H, dh.data(), N * H, req_h);
+      if (req_c != OpReq::kNull) StoreState(io.in_grads[3].ptr<T>() + sidx * N * H, dc.data(), N * H, req_c);
+      if (dx) {
+        // d(input) = dgates_x · W over every step; the second direction adds to the first.
+        blas::Gemm(false, false, TN, in_w, GH, T(1), dgx.data(), GH, wi, in_w,
+                   (d > 0 || dx_accumulate) ? T(1) : T(0), dx, in_w);
+      }
+      if (weights) {
+        T* dwi = dparams + c.wi;
+        T* dwh = dparams + c.wh;
+        // dW = dgates_xᵀ · x and dU = dgates_hᵀ · h(t-1), each one product over all steps
+        // but the first, whose h(t-1) is the initial state.
+        blas::Gemm(true, false, GH, in_w, TN, T(1), dgx.data(), GH, x, in_w, T(1), dwi, in_w);
+        const int64_t first = StepTime(d, 0, z.T);
+        if (z.T > 1) {
+          // Steps 1.. of direction 0 read outputs 0..T-2; of direction 1, steps T-2..0 read 1..T-1.
+          const T* dg_rest = dgh_p + (d == 0 ? N * GH : 0);
+          const T* h_rest = y + (d == 0 ? 0 : N * DH) + d * H;
+          blas::Gemm(true, false, GH, H, (z.T - 1) * N, T(1), dg_rest, GH, h_rest, DH, T(1), dwh, H);
+        }
+        blas::Gemm(true, false, GH, H, N, T(1), dgh_p + first * N * GH, GH, h0 + sidx * N * H, H, T(1), dwh, H);
+        T* dbi = dparams + c.bi;
+        T* dbh = dparams + c.bh;
+        for (int64_t r = 0; r < TN; ++r) {
+          const T* rx = dgx.data() + r * GH;
+          const T* rh = dgh_p + r * GH;
+          for (int64_t j = 0; j < GH; ++j) {
+            dbi[j] += rx[j];
+            dbh[j] += rh[j];
+          }
+        }
+      }
+    }
+    if (l > 0) {
+      // Through the dropout between layers: d(output below) = d(input) * mask.
+      if (a.p > 0) {
+        const T* m = ws + lay.mask[l - 1];
+        for (int64_t i = 0; i < TN * DH; ++i) dy_below[i] *= m[i];
+      }
+      std::swap(dy_below, dy_this);
+      dy = dy_this.data();
+    }
+  }
+}
+
+void RNNForward(const OpContext& ctx, const OpAttrs& attrs, std::span<const TensorRef> in,
+                std::span<const TensorRef> out) {
+  const auto& a = static_cast<const RNNAttrs&>(attrs);
+  switch (in[0].dtype) {
+    case DType::kFloat32: Forward<float>(ctx, a, in, out); break;
+    case DType::kFloat64: Forward<double>(ctx, a, in, out); break;
+    default: throw std::logic_error("RNN called on a non-float array");
+  }
+}
+
+void RNNBackward(const OpContext&, const OpAttrs& attrs, const BackwardIO& io) {
+  const auto& a = static_cast<const RNNAttrs&>(attrs);
+  switch (io.inputs[0].dtype) {
+    case DType::kFloat32: Backward<float>(a, io); break;
+    case DType::kFloat64: Backward<double>(a, io); break;
+    default: throw std::logic_error("RNN called on a non-float array");
+  }
+}
+
+OpDef MakeRNN() {
+  OpDef def;
+  def.name = kOp;
+  def.list_inputs = &ArgNames;
+  def.count_outputs = [](const OpAttrs& attrs) {
+    return 2 + static_cast<const RNNAttrs&>(attrs).num_states();  // out, states, workspace
+  };
+  def.count_visible_outputs = [](const OpAttrs& attrs) {
+    const auto& a = static_cast<const RNNAttrs&>(attrs);
+    return a.state_outputs ? 1 + a.num_states() : 1;
+  };
+  def.list_outputs = [](const OpAttrs& attrs) -> std::vector<std::string> {
+    const auto& a = static_cast<const RNNAttrs&>(attrs);
+    if (!a.state_outputs) return {"output"};
+    if (a.mode == Mode::kLstm) return {"output", "state", "state_cell"};
+    return {"output", "state"};
+  };
+  def.parse = &ParseRNN;
+  def.infer_shape = &InferRNNShape;
+  def.infer_type = &InferRNNType;
+  def.forward = &RNNForward;
+  def.backward = &RNNBackward;
+  def.needs_rng_if = [](const OpAttrs& attrs) {
+    const auto& a = static_cast<const RNNAttrs&>(attrs);
+    return a.p > 0 && a.num_layers > 1;
+  };
+  return def;
+}
+
+FLOWMOD_REGISTER_OP(MakeRNN());
+
+}  // namespace
+
+}  // namespace flowmod::ops
