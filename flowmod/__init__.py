@@ -17,6 +17,7 @@ from . import registry
 from . import callback, initializer, io, kvstore, lr_scheduler, metric, model, optimizer
 from . import initializer as init
 from . import executor, module, monitor, rnn
+from . import telemetry
 from . import module as mod
 from . import monitor as mon
 from . import kvstore as kv
@@ -34,9 +35,7 @@ ndarray.random = random
 __version__ = "0.1.0"
 
 # MXNet namespaces that later versions of flowmod fill, with the MXNet names users import.
-_NOT_YET = {
-    "telemetry": "telemetry",
-}
+_NOT_YET: dict[str, str] = {}
 
 
 def __getattr__(name: str):

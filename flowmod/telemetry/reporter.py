@@ -1,0 +1,306 @@
+"""A Module callback that reports training progress to Prometheus.
+
+Module calls are asynchronous: when ``fit`` calls a batch-end callback, the batch has been
+pushed to the engine, not computed. So the reporter times batches by their completion: at
+each batch end it pushes one tiny operation that reads one element of every parameter (so
+it runs after the batch's update of each of them) and hands the result to a watcher thread,
+which waits for it with the GIL released and records the batch then. The training thread
+never waits for a batch; it reads metric values (which waits for the engine) only where
+``fit`` has already waited, at the end of an epoch and of an evaluation, and otherwise at
+most once every ``metric_interval`` seconds.
+"""
+from __future__ import annotations
+
+import numbers
+import os
+import queue
+import threading
+import time
+
+from .. import _native
+from ..base import MXNetError
+from .exposition import enable
+
+__all__ = ["PrometheusReporter"]
+
+_STOP = object()
+
+
+class _Batch:
+    """A batch handed to the watcher: its marker (a native array handle, or None), when it
+    could start (None: not timed) and its sample count."""
+    __slots__ = ("marker", "start", "samples")
+
+    def __init__(self, marker, start: float | None, samples: int):
+        self.marker = marker
+        self.start = start
+        self.samples = samples
+
+
+class _CompletionWatcher:
+    """Records batches, in order, as their markers finish on the engine.
+
+    The watcher's clock is read once it holds the GIL again, which a busy training thread
+    may delay by up to the interpreter's switch interval; batches found finished together
+    are recorded together, sharing the time since the previous record equally, so that
+    short batches are not reported as a few long ones and many instantaneous ones.
+    """
+
+    def __init__(self, metrics, module_name: str):
+        self._samples = metrics.samples.labels(module=module_name)
+        self._batches = metrics.batches.labels(module=module_name)
+        self._duration = metrics.batch_duration.labels(module=module_name)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="flowmod-telemetry",
+                                        daemon=True)
+        self._thread.start()
+
+    def submit(self, batch: _Batch) -> None:
+        self._queue.put(batch)
+
+    def _run(self) -> None:
+        previous_done = None
+        held = None  # an item taken from the queue but not yet handled
+        while True:
+            item = held if held is not None else self._queue.get()
+            held = None
+            if item is _STOP:
+                return
+            if isinstance(item, threading.Event):
+                item.set()  # every batch submitted before the flush has been recorded
+                continue
+            group = [item]
+            finished = [self._wait(item)]
+            # The batches whose markers are already done finished with this one (an untimed
+            # batch is recorded alone, so that the next ones are timed).
+            while item.start is not None:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if (not isinstance(nxt, _Batch) or nxt.start is None or
+                        (nxt.marker is not None and nxt.marker.version == 0)):
+                    held = nxt
+                    break
+                group.append(nxt)
+                finished.append(self._wait(nxt))
+            done = time.perf_counter()
+            ok = [b for b, good in zip(group, finished) if good]
+            if ok:
+                self._samples.inc(sum(b.samples for b in ok))
+                self._batches.inc(len(ok))
+            if item.start is not None and ok:
+                began = item.start if previous_done is None else max(item.start, previous_done)
+                share = max(0.0, done - began) / len(group)
+                for _ in ok:
+                    self._duration.observe(share)
+            previous_done = done
+            del item, group, ok
+
+    @staticmethod
+    def _wait(batch: _Batch) -> bool:
+        if batch.marker is None:
+            return True
+        try:
+            batch.marker.wait_to_read()
+        except MXNetError:
+            return False  # the batch failed: it processed nothing
+        return True
+
+    def flush(self, timeout: float | None) -> bool:
+        event = threading.Event()
+        self._queue.put(event)
+        return event.wait(timeout)
+
+    def stop(self) -> None:
+        self._queue.put(_STOP)
+
+
+class PrometheusReporter:
+    """PrometheusReporter(name='module', batch_size=None, metric_interval=10.0, registry=None,
+    module=None)
+
+    Reports a Module's training to Prometheus, as a callback of ``fit``::
+
+        reporter = flowmod.telemetry.PrometheusReporter("mnist")
+        flowmod.telemetry.start_http_server(8000)
+        mod.fit(train_iter, eval_data=val_iter, num_epoch=10, **reporter.callbacks())
+
+    ``reporter.callbacks()`` gives ``batch_end_callback``, ``epoch_end_callback`` and
+    ``eval_end_callback``; the reporter itself is a batch-end callback, so it can also be
+    put in a list with others (``batch_end_callback=[speedometer, reporter]``). Families
+    (``flowmod.telemetry.TrainingMetrics``) are labelled ``module=name``.
+
+    Parameters
+    ----------
+    name : str
+        The ``module`` label. Use one name per model, never a per-run value.
+    batch_size : int, optional
+        Samples per batch, used only when the batch-end parameter does not carry the batch
+        (``param.locals['data_batch']``, as ``fit`` passes it); padding is not counted.
+    metric_interval : float or None
+        Seconds between readings of the training metric within an epoch (each reading
+        waits for the engine to catch up); None reads it only at the end of each epoch.
+    registry : prometheus_client.CollectorRegistry, optional
+        Where the families live (default: the default registry), along with the engine's.
+    module : BaseModule, optional
+        The module trained; by default the one calling the callback
+        (``param.locals['self']``).
+    """
+
+    def __init__(self, name: str = "module", batch_size: int | None = None,
+                 metric_interval: float | None = 10.0, registry=None, module=None):
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"PrometheusReporter: name={name!r}: expected a non-empty string")
+        if batch_size is not None and (isinstance(batch_size, bool) or
+                                       not isinstance(batch_size, numbers.Integral) or
+                                       batch_size < 1):
+            raise ValueError(f"PrometheusReporter: batch_size={batch_size!r}: expected a "
+                             f"positive integer or None")
+        if metric_interval is not None and (isinstance(metric_interval, bool) or
+                                            not isinstance(metric_interval, numbers.Real) or
+                                            not metric_interval > 0):
+            raise ValueError(f"PrometheusReporter: metric_interval={metric_interval!r}: "
+                             f"expected a positive number of seconds or None")
+        self.name = name
+        self.batch_size = None if batch_size is None else int(batch_size)
+        self.metric_interval = None if metric_interval is None else float(metric_interval)
+        self.module = module
+        self._metrics = enable(registry)
+        self._epoch_gauge = self._metrics.epoch.labels(module=name)
+        self._watcher: _CompletionWatcher | None = None
+        self._pid = None
+        self._last_epoch = None
+        self._last_end: float | None = None
+        self._next_metric_read: float | None = None
+        self._train_metric = None
+        # The parameter arrays the markers were made for, and the markers' inputs.
+        self._marked = None
+        self._views: list = []
+        self._handles: list = []
+        self._mixed_dtypes = False
+        self._concat = None
+
+    # ---- callbacks ---------------------------------------------------------------------
+    def __call__(self, param) -> None:
+        """The batch-end callback (``BatchEndParam``)."""
+        self.batch_end_callback(param)
+
+    def batch_end_callback(self, param) -> None:
+        """batch_end_callback(param): records the batch once its update has finished."""
+        local = param.locals if isinstance(param.locals, dict) else {}
+        module = self.module if self.module is not None else local.get("self")
+        samples = self._batch_samples(local.get("data_batch"))
+        if param.epoch != self._last_epoch:
+            self._last_epoch = param.epoch
+            self._epoch_gauge.set(param.epoch)
+        # The first batch of an epoch follows the epoch's evaluation and reset: it has no
+        # start time to measure from, so it is counted but not timed.
+        start = None if param.nbatch == 0 else self._last_end
+        marker = self._marker(module)
+        if self._pid != os.getpid():
+            # First use, or in a forked child, where the parent's thread does not exist.
+            self._watcher = _CompletionWatcher(self._metrics, self.name)
+            self._pid = os.getpid()
+        self._watcher.submit(_Batch(marker, start, samples))
+
+        if param.eval_metric is not None:
+            self._train_metric = param.eval_metric
+            if local.get("end_of_batch") is True:
+                # fit has just waited for the epoch's value: reading it costs nothing.
+                self._report(self._metrics.train_value, param.eval_metric)
+            elif self.metric_interval is not None:
+                now = time.monotonic()
+                if self._next_metric_read is None:
+                    self._next_metric_read = now + self.metric_interval
+                elif now >= self._next_metric_read:
+                    self._report(self._metrics.train_value, param.eval_metric)
+                    self._next_metric_read = now + self.metric_interval
+        self._last_end = time.perf_counter()
+
+    def epoch_end_callback(self, epoch, symbol=None, arg_params=None, aux_params=None) -> None:
+        """epoch_end_callback(epoch, symbol, arg_params, aux_params): reports the epoch's
+        training metric (``fit`` has already waited for it)."""
+        self._epoch_gauge.set(epoch)
+        if self._train_metric is not None:
+            self._report(self._metrics.train_value, self._train_metric)
+
+    def eval_end_callback(self, param) -> None:
+        """eval_end_callback(param): reports the validation metric of ``score``."""
+        if param.eval_metric is not None:
+            self._report(self._metrics.eval_value, param.eval_metric)
+
+    def callbacks(self) -> dict:
+        """callbacks() -> dict of ``fit``'s ``batch_end_callback``, ``epoch_end_callback``
+        and ``eval_end_callback`` set to this reporter's."""
+        return {"batch_end_callback": self.batch_end_callback,
+                "epoch_end_callback": self.epoch_end_callback,
+                "eval_end_callback": self.eval_end_callback}
+
+    # ---- control -----------------------------------------------------------------------
+    def flush(self, timeout: float | None = None) -> bool:
+        """flush(timeout=None) -> bool: waits until every batch reported so far has been
+        recorded (its update finished, or failed); False if ``timeout`` seconds passed
+        first. Needed only to read final values right after training."""
+        if self._watcher is None or self._pid != os.getpid():
+            return True
+        return self._watcher.flush(timeout)
+
+    def close(self) -> None:
+        """close(): stops the watcher thread after the batches already reported; a later
+        batch starts a new one."""
+        if self._watcher is not None and self._pid == os.getpid():
+            self._watcher.stop()
+        self._watcher = None
+        self._pid = None
+
+    # ---- helpers -----------------------------------------------------------------------
+    def _batch_samples(self, batch) -> int:
+        batches = batch if isinstance(batch, (list, tuple)) else [batch]
+        total = 0
+        for b in batches:
+            data = getattr(b, "data", None)
+            if not data:
+                if self.batch_size is None:
+                    raise MXNetError(
+                        "PrometheusReporter: the batch-end parameter carries no data batch "
+                        "(param.locals['data_batch']): pass batch_size=")
+                return self.batch_size
+            total += int(data[0].shape[0]) - int(getattr(b, "pad", 0) or 0)
+        return total
+
+    def _marker(self, module):
+        """Pushes an operation that reads every parameter of ``module`` (so it finishes
+        after this batch's updates) and returns its output (None for a module without arrays)."""
+        if module is None:
+            raise MXNetError("PrometheusReporter: the batch-end parameter carries no module "
+                             "(param.locals['self']): pass module=")
+        group = getattr(module, "_exec_group", None)
+        arrays = getattr(group, "param_arrays", None)
+        if arrays is None:
+            # A module without parameter arrays of its own: its outputs finish with the batch
+            # (its forward and backward), which is what can be observed of it.
+            arrays = module.get_outputs(merge_multi_context=False)
+        if arrays is not self._marked:
+            flat = [a for per_device in arrays
+                    for a in (per_device if isinstance(per_device, (list, tuple))
+                              else [per_device])]
+            self._views = [a.reshape((-1,))[0:1] for a in flat if a.size > 0]
+            self._handles = [v.handle for v in self._views]
+            self._mixed_dtypes = len({v.dtype for v in self._views}) > 1
+            self._concat = (_native.prepare("Concat", {"dim": "0",
+                                                       "num_args": str(len(self._views))})
+                            if len(self._views) > 1 else _native.prepare("_copy", {}))
+            self._marked = arrays
+        if not self._views:
+            return None
+        if self._mixed_dtypes:
+            # One element of each, cast now (after this batch's updates were pushed).
+            return self._concat.push(None, False,
+                                     *[v.astype("float64").handle for v in self._views])
+        # The operator pushed directly: this runs once per batch.
+        return self._concat.push(None, False, *self._handles)
+
+    def _report(self, family, metric) -> None:
+        for metric_name, value in metric.get_global_name_value():
+            family.labels(module=self.name, metric=str(metric_name)).set(float(value))
