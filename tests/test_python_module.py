@@ -251,3 +251,10 @@ def test_a_non_callable_grad_func_raises():
 def test_more_than_one_data_name_raises():
     with pytest.raises(MXNetError, match="data_names"):
         mx.mod.PythonLossModule(data_names=("a", "b"))
+
+
+def test_loss_backward_returns_a_future_of_the_gradient():
+    seq = _chain()
+    seq.forward(_batch(8))
+    assert seq._modules[2].backward().result(timeout=30) is None
+    assert seq._modules[2].get_input_grads()[0].shape == (N, C)

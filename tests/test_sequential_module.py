@@ -336,3 +336,35 @@ def test_duplicated_parameter_names_raise():
     seq.bind(data_shapes=[("data", (N, D))])
     with pytest.raises(MXNetError, match="duplicated parameter name 'fc1_"):
         seq.init_params()
+
+
+# ---- futures ---------------------------------------------------------------------------------
+def test_forward_returns_a_future_of_the_last_modules_outputs():
+    seq = _bind(_chain(loss=False))
+    batch = _batch(8)
+    fut = seq.forward(batch, is_train=False)
+    (out,) = fut.result(timeout=30)
+    expected = _np_chain(_np_params(seq), batch.data[0].asnumpy().astype(np.float64))
+    np.testing.assert_allclose(out.asnumpy(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_backward_and_update_return_futures_that_resolve():
+    seq = _bind(_chain())
+    seq.init_optimizer()
+    seq.forward(_batch(9))
+    assert seq.backward().result(timeout=30) is None
+    assert seq.update().result(timeout=30) is None
+
+
+def test_fit_async_trains_the_chain_under_asyncio():
+    import asyncio
+    x, y = _digits()
+    seq = mx.mod.SequentialModule()
+    seq.add(mx.mod.Module(_features(hidden=32), label_names=None))
+    seq.add(mx.mod.Module(_head(classes=10)), take_labels=True, auto_wiring=True)
+    mx.random.seed(7)
+    asyncio.run(seq.fit_async(mx.io.NDArrayIter(x, y, batch_size=50), num_epoch=5,
+                              optimizer_params={"learning_rate": 0.1, "momentum": 0.9},
+                              initializer=mx.init.Xavier()))
+    (_, acc), = seq.score(mx.io.NDArrayIter(x, y, batch_size=50), "acc")
+    assert acc > 0.8

@@ -9,11 +9,19 @@ import numpy as np
 
 from .. import ndarray as nd
 from ..base import MXNetError
+from ..future import Future, when_ready
 from ..initializer import Uniform
 from ..io import DataDesc
 from .base_module import BaseModule
 
 __all__ = ["PythonModule", "PythonLossModule"]
+
+
+def _done() -> Future:
+    """A resolved Future: what a call that pushes no work returns."""
+    fut = Future()
+    fut.set_result(None)
+    return fut
 
 
 def _descs(shapes, names, what, owner):
@@ -111,8 +119,9 @@ class PythonModule(BaseModule):
         """Marks the optimizer initialized: there are no parameters to update."""
         self.optimizer_initialized = True
 
-    def update(self) -> None:
-        """Does nothing: there are no parameters to update."""
+    def update(self) -> Future:
+        """Does nothing: there are no parameters to update (returns a resolved Future)."""
+        return _done()
 
     def update_metric(self, eval_metric, labels, pre_sliced=False) -> None:
         """Updates ``eval_metric`` with ``labels`` and the outputs of the last forward; a
@@ -205,9 +214,9 @@ class PythonLossModule(PythonModule):
     def _compute_output_shapes(self):
         return [(self._name + "_output", tuple(self._data_shapes[0].shape))]
 
-    def forward(self, data_batch, is_train=None) -> None:
+    def forward(self, data_batch, is_train=None) -> Future:
         """Keeps the scores (``data_batch.data[0]``) and, when given, the labels for
-        backward and ``update_metric``."""
+        backward and ``update_metric``; pushes nothing (returns a resolved Future)."""
         if not self.binded:
             raise MXNetError("PythonLossModule.forward: call bind first")
         if is_train is None:
@@ -219,6 +228,7 @@ class PythonLossModule(PythonModule):
             raise MXNetError("PythonLossModule.forward: a training batch needs labels "
                              "(data_batch.label is empty)")
         self._scores_grad = None
+        return _done()
 
     def get_outputs(self, merge_multi_context=True):
         """``[scores]``: the loss module passes its input through."""
@@ -226,8 +236,9 @@ class PythonLossModule(PythonModule):
             raise MXNetError("PythonLossModule.get_outputs: call forward first")
         return [self._scores]
 
-    def backward(self, out_grads=None) -> None:
-        """Computes the scores' gradient with ``grad_func`` (a loss takes no out_grads)."""
+    def backward(self, out_grads=None) -> Future:
+        """Computes the scores' gradient with ``grad_func`` (a loss takes no out_grads).
+        Returns a Future resolving to None once the gradient is written."""
         if out_grads is not None:
             raise MXNetError("PythonLossModule.backward: out_grads must be None for a loss "
                              "module")
@@ -238,6 +249,7 @@ class PythonLossModule(PythonModule):
             raise MXNetError("PythonLossModule.backward: call forward with a training batch "
                              "first")
         self._backward_impl()
+        return when_ready([self._scores_grad])
 
     def _backward_impl(self) -> None:
         """Sets ``self._scores_grad`` from ``self._scores`` and ``self._labels``; a subclass

@@ -5,13 +5,51 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 
 from ..base import MXNetError
+from ..future import Future
 from ..initializer import Uniform
 from ..io import DataDesc
 from .base_module import BaseModule
 
 __all__ = ["SequentialModule"]
+
+
+def _gather(results, value=None):
+    """One Future over the members' results of one call, resolving
+    to ``value()`` once they all have, or with the first error. None when a member returned
+    no Future: its work cannot be waited for here, so the caller waits on the arrays.
+
+    Like the members' futures it is armed when first looked at, and arming it arms them, so
+    a script that ignores it costs nothing."""
+    parts = list(results)
+    if not parts or not all(isinstance(r, Future) for r in parts):
+        return None
+    out = Future()
+
+    def arm():
+        lock = threading.Lock()
+        state = {"pending": len(parts), "error": None}
+
+        def part_done(fut):
+            with lock:
+                if fut.exception() is not None and state["error"] is None:
+                    state["error"] = fut.exception()
+                state["pending"] -= 1
+                last = state["pending"] == 0
+            if not last:
+                return
+            if state["error"] is not None:
+                out.set_exception(state["error"])
+            else:
+                out.set_result(value() if value is not None else None)
+
+        for part in parts:
+            part.add_done_callback(part_done)
+
+    out._arm_fn = arm
+    return out
 
 
 class SequentialModule(BaseModule):
@@ -220,13 +258,16 @@ class SequentialModule(BaseModule):
         self.optimizer_initialized = True
 
     # ---- computation ---------------------------------------------------------------------
-    def forward(self, data_batch, is_train=None) -> None:
-        """Runs each module's forward on the previous module's outputs."""
+    def forward(self, data_batch, is_train=None):
+        """Runs each module's forward on the previous module's outputs. Returns a Future of
+        the last module's outputs once every module's forward has run (None when no module
+        returns futures)."""
         self._check_ready("forward")
         # A shallow copy keeps bucket_key, pad and the labels while data changes per layer.
         data_batch = copy.copy(data_batch)
+        results = []
         for i, module in enumerate(self._modules):
-            module.forward(data_batch, is_train=is_train)
+            results.append(module.forward(data_batch, is_train=is_train))
             if i + 1 == len(self._modules):
                 break
             data_batch.data = module.get_outputs()
@@ -237,25 +278,30 @@ class SequentialModule(BaseModule):
                     names = [x[0] for x in module.output_shapes]
                 data_batch.provide_data = [DataDesc(name, tuple(x.shape))
                                            for name, x in zip(names, data_batch.data)]
+        last = self._modules[-1]
+        return _gather(results, last.get_outputs)
 
-    def backward(self, out_grads=None) -> None:
+    def backward(self, out_grads=None):
         """Runs the backward passes from the last module to the first, each module's input
-        gradients the output gradients of the one before."""
+        gradients the output gradients of the one before. Returns a Future resolving to None
+        once every module's gradients are written."""
         self._check_ready("backward")
+        results = []
         for i in range(len(self._modules) - 1, -1, -1):
             module = self._modules[i]
-            module.backward(out_grads=out_grads)
+            results.append(module.backward(out_grads=out_grads))
             if i == 0:
                 break
             out_grads = module.get_input_grads()
+        return _gather(results)
 
-    def update(self) -> None:
-        """Updates every module's parameters."""
+    def update(self):
+        """Updates every module's parameters. Returns a Future resolving to None once they
+        are all written."""
         self._check_ready("update")
         if not self.optimizer_initialized:
             raise MXNetError("update: call init_optimizer first")
-        for module in self._modules:
-            module.update()
+        return _gather([module.update() for module in self._modules])
 
     def get_outputs(self, merge_multi_context=True):
         """The last module's outputs."""
@@ -269,12 +315,12 @@ class SequentialModule(BaseModule):
             raise MXNetError("get_input_grads: bind with inputs_need_grad=True first")
         return self._modules[0].get_input_grads(merge_multi_context=merge_multi_context)
 
-    def update_metric(self, eval_metric, labels, pre_sliced=False) -> None:
-        """Updates ``eval_metric`` with the outputs of every module that takes labels."""
+    def update_metric(self, eval_metric, labels, pre_sliced=False):
+        """Updates ``eval_metric`` with the outputs of every module that takes labels.
+        Returns a Future resolving to None once its accumulators are written."""
         self._check_ready("update_metric")
-        for i, module in enumerate(self._modules):
-            if self._takes_labels(i):
-                module.update_metric(eval_metric, labels, pre_sliced)
+        return _gather([module.update_metric(eval_metric, labels, pre_sliced)
+                        for i, module in enumerate(self._modules) if self._takes_labels(i)])
 
     def install_monitor(self, mon) -> None:
         """Installs ``mon`` on every module's executors."""
