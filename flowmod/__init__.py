@@ -1,8 +1,8 @@
 """flowmod: an asynchronous dataflow engine for training neural networks with MXNet's
 Module API.
 
-``import flowmod as mx`` gives MXNet 1.9's names. README.md's status table says which
-namespaces this version provides; the others raise AttributeError saying so.
+``import flowmod as mx`` gives MXNet 1.9's names (``mx.nd``, ``mx.sym``, ``mx.mod``, ``mx.io``,
+...); the additions, ``mx.Future`` and ``mx.telemetry``, are described in README.md.
 """
 from __future__ import annotations
 
@@ -33,14 +33,3 @@ from .ndarray import waitall
 ndarray.random = random
 
 __version__ = "0.1.0"
-
-# MXNet namespaces that later versions of flowmod fill, with the MXNet names users import.
-_NOT_YET: dict[str, str] = {}
-
-
-def __getattr__(name: str):
-    if name in _NOT_YET:
-        raise AttributeError(
-            f"flowmod.{name} (MXNet's mxnet.{_NOT_YET[name]}) is not in flowmod {__version__}; "
-            f"README.md lists what this version provides")
-    raise AttributeError(f"module 'flowmod' has no attribute {name!r}")
