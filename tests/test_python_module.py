@@ -258,3 +258,16 @@ def test_loss_backward_returns_a_future_of_the_gradient():
     seq.forward(_batch(8))
     assert seq._modules[2].backward().result(timeout=30) is None
     assert seq._modules[2].get_input_grads()[0].shape == (N, C)
+
+
+def test_python_loss_example_trains_with_a_hinge_loss():
+    import os
+    import re
+    import subprocess
+    import sys
+    script = os.path.join(os.path.dirname(__file__), "..", "examples", "python_loss.py")
+    done = subprocess.run([sys.executable, script], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    accuracy = float(re.search(r"validation accuracy ([0-9.]+)", done.stdout).group(1))
+    assert accuracy >= 0.9

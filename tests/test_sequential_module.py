@@ -368,3 +368,17 @@ def test_fit_async_trains_the_chain_under_asyncio():
                               initializer=mx.init.Xavier()))
     (_, acc), = seq.score(mx.io.NDArrayIter(x, y, batch_size=50), "acc")
     assert acc > 0.8
+
+
+def test_sequential_module_example_reaches_ninety_percent():
+    import os
+    import re
+    import subprocess
+    import sys
+    script = os.path.join(os.path.dirname(__file__), "..", "examples", "sequential_module.py")
+    done = subprocess.run([sys.executable, script], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    accuracy = float(re.search(r"validation accuracy ([0-9.]+)", done.stdout).group(1))
+    assert accuracy >= 0.9
+    assert "predictions identical" in done.stdout
