@@ -364,3 +364,70 @@ def test_names_before_bind_come_from_the_default_bucket():
     mod = mx.mod.BucketingModule(_sym_gen, default_bucket_key=8)
     assert mod.data_names == ["data"]
     assert mod.output_names == ["softmax_output"]
+
+
+def test_buckets_over_two_devices_share_weights_per_device():
+    mod = mx.mod.BucketingModule(_sym_gen, default_bucket_key=8,
+                                 context=[mx.cpu(0), mx.cpu(1)])
+    mod.bind(data_shapes=[("data", (BATCH, 8, FEAT))],
+             label_shapes=[("softmax_label", (BATCH,))])
+    mx.random.seed(3)
+    mod.init_params(initializer=mx.init.Xavier())
+    mod.init_optimizer(optimizer="sgd", optimizer_params={"learning_rate": 0.5})
+    before = _params(mod)
+    batch = _batch(3, 1)
+    mod.forward_backward(batch)
+    mod.update()
+    for small, default in zip(mod._buckets[3]._exec_group.execs,
+                              mod._buckets[8]._exec_group.execs):
+        assert small.arg_dict["fc1_weight"] is default.arg_dict["fc1_weight"]
+    grads, _ = _np_grads(before, batch.data[0].asnumpy().astype(np.float64),
+                         batch.label[0].asnumpy())
+    after = _params(mod)
+    for name in before:
+        np.testing.assert_allclose(after[name], before[name] - 0.5 / BATCH * grads[name],
+                                   rtol=1e-4, atol=1e-5)
+    other = _batch(8, 2)
+    mod.forward(other, is_train=False)
+    _, prob = _np_forward(after, other.data[0].asnumpy().astype(np.float64))
+    np.testing.assert_allclose(mod.get_outputs()[0].asnumpy(), prob, rtol=1e-4, atol=1e-5)
+
+
+def test_fixed_parameters_stay_fixed_in_every_bucket():
+    mod = mx.mod.BucketingModule(_sym_gen, default_bucket_key=8, fixed_param_names=["fc1_weight"])
+    mod.bind(data_shapes=[("data", (BATCH, 8, FEAT))],
+             label_shapes=[("softmax_label", (BATCH,))])
+    mod.init_params(initializer=mx.init.Xavier())
+    mod.init_optimizer(optimizer="sgd", optimizer_params={"learning_rate": 0.5})
+    before = _params(mod)
+    for key in (3, 8):
+        mod.forward_backward(_batch(key, key))
+        mod.update()
+    after = _params(mod)
+    np.testing.assert_array_equal(after["fc1_weight"], before["fc1_weight"])
+    assert not np.allclose(after["fc2_weight"], before["fc2_weight"])
+
+
+def test_forward_returns_the_buckets_future_of_outputs():
+    mod = _bound()
+    fut = mod.forward(_batch(3, 0), is_train=False)
+    (out,) = fut.result(timeout=30)
+    assert out.shape == (BATCH, CLASSES)
+
+
+def test_fit_async_over_batches_of_several_keys_matches_fit():
+    import asyncio
+    batches = [_batch(k, s) for s, k in enumerate((8, 3, 5, 3, 8, 5, 2))]
+    results = []
+    for run in ("sync", "async"):
+        mod = mx.mod.BucketingModule(_sym_gen, default_bucket_key=8)
+        mx.random.seed(11)
+        kwargs = dict(num_epoch=2, optimizer="sgd", initializer=mx.init.Xavier(),
+                      optimizer_params={"learning_rate": 0.3, "momentum": 0.9})
+        if run == "sync":
+            mod.fit(_BucketIter(batches, 8), **kwargs)
+        else:
+            asyncio.run(mod.fit_async(_BucketIter(batches, 8), **kwargs))
+        results.append(_params(mod))
+    for name in results[0]:
+        np.testing.assert_array_equal(results[1][name], results[0][name])
