@@ -1,5 +1,7 @@
 """mx.rnn cells: unrolled graphs against numpy step functions, gradients against float64
 finite differences, MXNet's parameter and node names, weight packing, and bad arguments."""
+import os
+
 import numpy as np
 import pytest
 
@@ -251,7 +253,57 @@ def test_reset_restarts_step_names():
     assert out.list_outputs() == ["rnn_t0_out_output"]
 
 
-# ---- weight packing -------------------------------------------------------------------------------
+# ---- MXNet 1.9.1's checkpoint (tests/data/make_mxnet_rnn_checkpoint.py wrote it) -------------
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+def _mxnet_stack_net():
+    # A fresh name manager, as in the script that made the checkpoint: automatic names
+    # (split0, concat0) count from zero.
+    with mx.name.NameManager():
+        stack = mx.rnn.SequentialRNNCell()
+        stack.add(mx.rnn.LSTMCell(4, prefix="lstm_"))
+        stack.add(mx.rnn.GRUCell(3, prefix="gru_"))
+        outputs, states = stack.unroll(3, sym.Variable("data"),
+                                       begin_state=stack.begin_state(func=sym.Variable),
+                                       merge_outputs=True)
+        return sym.Group([outputs] + states)
+
+
+def _run_with(net, arrays):
+    shapes = {k: v.shape for k, v in arrays.items() if k in net.list_arguments()}
+    ex = net.simple_bind(mx.cpu(), grad_req="null", **shapes)
+    for name in net.list_arguments():
+        ex.arg_dict[name][:] = arrays[name]
+    return [o.asnumpy() for o in ex.forward()]
+
+
+def test_cells_build_the_graph_of_an_mxnet_checkpoint_and_reproduce_its_outputs():
+    loaded, arg_params, aux_params = mx.model.load_checkpoint(
+        os.path.join(DATA, "mxnet_lstm_gru"), 0)
+    record = mx.nd.load(os.path.join(DATA, "mxnet_lstm_gru_io.nd"))
+    net = _mxnet_stack_net()
+    assert net.list_arguments() == loaded.list_arguments()
+    assert net.list_outputs() == loaded.list_outputs()
+    assert sorted(arg_params) == sorted(n for n in net.list_arguments()
+                                        if "begin_state" not in n and n != "data")
+    assert aux_params == {}
+    arrays = {**arg_params, **{k: v for k, v in record.items() if not k.startswith("output")}}
+    for i, got in enumerate(_run_with(net, arrays)):
+        np.testing.assert_allclose(got, record[f"output{i}"].asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_an_mxnet_checkpoint_of_cells_runs_as_saved():
+    loaded, arg_params, _ = mx.model.load_checkpoint(os.path.join(DATA, "mxnet_lstm_gru"), 0)
+    record = mx.nd.load(os.path.join(DATA, "mxnet_lstm_gru_io.nd"))
+    assert loaded.get_internals().list_outputs() == \
+        _mxnet_stack_net().get_internals().list_outputs()
+    arrays = {**arg_params, **{k: v for k, v in record.items() if not k.startswith("output")}}
+    for i, got in enumerate(_run_with(loaded, arrays)):
+        np.testing.assert_allclose(got, record[f"output{i}"].asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+# ---- weight packing ---------------------------------------------------------------------------
 def test_lstm_unpack_splits_gates_and_pack_restores_them():
     cell = mx.rnn.LSTMCell(2, prefix="lstm_")
     rng = np.random.default_rng(4)
