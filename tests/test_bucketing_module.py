@@ -1,6 +1,9 @@
 """BucketingModule: buckets bound on demand share one set of weights and the default bucket's
 storage, training over batches of several keys matches numpy, checkpoints, and errors."""
+import json
 import os
+import subprocess
+import textwrap
 
 import numpy as np
 import pytest
@@ -431,3 +434,73 @@ def test_fit_async_over_batches_of_several_keys_matches_fit():
         results.append(_params(mod))
     for name in results[0]:
         np.testing.assert_array_equal(results[1][name], results[0][name])
+
+
+# ---- MXNet's files ---------------------------------------------------------------------------
+PEER_BUCKETING = """
+import json, sys
+import numpy as np
+import mxnet as mx
+FEAT, HIDDEN, CLASSES, BATCH = 4, 6, 3, 5
+def sym_gen(seq_len):
+    data = mx.sym.Variable("data")
+    flat = mx.sym.Reshape(data, shape=(-1, FEAT))
+    fc1 = mx.sym.FullyConnected(flat, name="fc1", num_hidden=HIDDEN)
+    steps = mx.sym.Reshape(fc1, shape=(-1, seq_len, HIDDEN))
+    act = mx.sym.Activation(mx.sym.mean(steps, axis=1), act_type="tanh", name="act")
+    fc2 = mx.sym.FullyConnected(act, name="fc2", num_hidden=CLASSES)
+    return mx.sym.SoftmaxOutput(fc2, name="softmax"), ("data",), ("softmax_label",)
+prefix, mode = sys.argv[1], sys.argv[2]
+x = np.random.RandomState(0).rand(BATCH, 3, FEAT).astype("float32")
+batch = mx.io.DataBatch([mx.nd.array(x)], [mx.nd.zeros((BATCH,))], bucket_key=3,
+                        provide_data=[mx.io.DataDesc("data", x.shape)],
+                        provide_label=[mx.io.DataDesc("softmax_label", (BATCH,))])
+if mode == "write":
+    mod = mx.mod.BucketingModule(sym_gen, default_bucket_key=8)
+    mod.bind([("data", (BATCH, 8, FEAT))], [("softmax_label", (BATCH,))])
+    mod.init_params(mx.init.Xavier())
+    mod.forward(batch, is_train=False)
+    out = mod.get_outputs()[0].asnumpy()
+    mod.save_checkpoint(prefix, 1)
+else:
+    mod = mx.mod.BucketingModule.load(prefix, 1, sym_gen=sym_gen, default_bucket_key=8)
+    mod.bind([("data", (BATCH, 8, FEAT))], [("softmax_label", (BATCH,))], for_training=False)
+    mod.forward(batch, is_train=False)
+    out = mod.get_outputs()[0].asnumpy()
+print(json.dumps(out.tolist()))
+"""
+
+
+def _peer(tmp_path, mode):
+    python = os.environ.get("FLOWMOD_PEER_MXNET")
+    if not python:
+        pytest.skip("set FLOWMOD_PEER_MXNET to a Python with mxnet 1.9.1 to check bucketing "
+                    "checkpoints against MXNet")
+    res = subprocess.run([python, "-c", textwrap.dedent(PEER_BUCKETING),
+                          str(tmp_path / "peer"), mode],
+                         capture_output=True, text=True, check=True)
+    return np.array(json.loads(res.stdout.strip().splitlines()[-1]))
+
+
+def _peer_batch():
+    x = np.random.RandomState(0).rand(BATCH, 3, FEAT).astype("float32")
+    return mx.io.DataBatch([mx.nd.array(x)], [mx.nd.zeros((BATCH,))], bucket_key=3,
+                           provide_data=[mx.io.DataDesc("data", x.shape)],
+                           provide_label=[mx.io.DataDesc("softmax_label", (BATCH,))])
+
+
+def test_checkpoint_written_by_mxnet_loads_and_predicts_the_same(tmp_path):
+    expected = _peer(tmp_path, "write")
+    mod = mx.mod.BucketingModule.load(str(tmp_path / "peer"), 1, sym_gen=_sym_gen,
+                                      default_bucket_key=8)
+    mod.bind([("data", (BATCH, 8, FEAT))], [("softmax_label", (BATCH,))], for_training=False)
+    mod.forward(_peer_batch(), is_train=False)
+    np.testing.assert_allclose(mod.get_outputs()[0].asnumpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_checkpoint_written_here_loads_in_mxnet(tmp_path):
+    mod = _bound()
+    mod.forward(_peer_batch(), is_train=False)
+    expected = mod.get_outputs()[0].asnumpy()
+    mod.save_checkpoint(str(tmp_path / "peer"), 1)
+    np.testing.assert_allclose(_peer(tmp_path, "read"), expected, rtol=1e-5, atol=1e-6)
