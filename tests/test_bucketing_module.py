@@ -504,3 +504,35 @@ def test_checkpoint_written_here_loads_in_mxnet(tmp_path):
     expected = mod.get_outputs()[0].asnumpy()
     mod.save_checkpoint(str(tmp_path / "peer"), 1)
     np.testing.assert_allclose(_peer(tmp_path, "read"), expected, rtol=1e-5, atol=1e-6)
+
+
+def _features_gen(seq_len):
+    data = mx.sym.Variable("data")
+    flat = mx.sym.Reshape(data, shape=(-1, FEAT))
+    fc1 = mx.sym.FullyConnected(flat, name="fc1", num_hidden=HIDDEN)
+    steps = mx.sym.Reshape(fc1, shape=(-1, seq_len, HIDDEN))
+    return mx.sym.Activation(mx.sym.mean(steps, axis=1), act_type="tanh"), ("data",), None
+
+
+def test_a_bucketing_module_without_labels_leads_a_sequential_module():
+    """Batches carry labels for the head; the bucketed first stage binds none."""
+    seq = mx.mod.SequentialModule()
+    seq.add(mx.mod.BucketingModule(_features_gen, default_bucket_key=8))
+    data = mx.sym.Variable("data")
+    head = mx.sym.SoftmaxOutput(mx.sym.FullyConnected(data, name="fc2", num_hidden=CLASSES),
+                                name="softmax")
+    seq.add(mx.mod.Module(head), take_labels=True, auto_wiring=True)
+    seq.bind([("data", (BATCH, 8, FEAT))], [("softmax_label", (BATCH,))])
+    mx.random.seed(3)
+    seq.init_params(initializer=mx.init.Xavier())
+    seq.init_optimizer(optimizer="sgd", optimizer_params={"learning_rate": 0.5})
+    before = _params(seq)
+    batch = _batch(3, 1)
+    seq.forward_backward(batch)
+    seq.update()
+    grads, _ = _np_grads(before, batch.data[0].asnumpy().astype(np.float64),
+                         batch.label[0].asnumpy())
+    after = _params(seq)
+    for name in before:
+        np.testing.assert_allclose(after[name], before[name] - 0.5 / BATCH * grads[name],
+                                   rtol=1e-4, atol=1e-5)

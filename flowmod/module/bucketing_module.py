@@ -283,13 +283,21 @@ class BucketingModule(BaseModule):
         data_shapes = getattr(data_batch, "provide_data", None)
         label_shapes = getattr(data_batch, "provide_label", None)
         if key not in self._buckets or not self._buckets[key].binded:
+            if key in self._buckets:
+                data_names = self._buckets[key].data_names
+                label_names = self._buckets[key].label_names
+            else:
+                _, data_names, label_names = self._call_sym_gen(key)
             if not data_shapes:
-                names = self._call_sym_gen(key)[1]
-                data_shapes = [DataDesc(n, tuple(a.shape)) for n, a in zip(names, data_batch.data)]
-            if not label_shapes and data_batch.label and self.for_training:
-                names = self._call_sym_gen(key)[2]
+                data_shapes = [DataDesc(n, tuple(a.shape))
+                               for n, a in zip(data_names, data_batch.data)]
+            if not label_names:
+                # A bucket without labels (the first stage of a SequentialModule, say)
+                # binds none, whatever the batch carries.
+                label_shapes = None
+            elif not label_shapes and data_batch.label:
                 label_shapes = [DataDesc(n, tuple(a.shape))
-                                for n, a in zip(names, data_batch.label)]
+                                for n, a in zip(label_names, data_batch.label)]
         self.switch_bucket(key, data_shapes, label_shapes or None)
 
     # ---- optimizer -----------------------------------------------------------------------
