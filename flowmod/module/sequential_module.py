@@ -98,8 +98,8 @@ class SequentialModule(BaseModule):
                              f"{sorted(self._meta_keys)}")
         if self.binded:
             raise MXNetError("SequentialModule.add: the chain is already bound; add every "
-                             "module before bind (or bind again with force_rebind=True after "
-                             "building a new SequentialModule)")
+                             "module before bind (build a new SequentialModule to extend a "
+                             "bound chain)")
         self._modules.append(module)
         self._metas.append(dict(kwargs))
         self.params_initialized = False
