@@ -122,11 +122,11 @@ class ZeroStates(mx.io.DataIter):
     """``base``'s batches with zero arrays added for the named begin states, for a flowmod
     whose mx.sym.zeros is unavailable: the states are then inputs of the graph."""
 
-    def __init__(self, base, state_shapes: dict):
+    def __init__(self, base, states: list):
         super().__init__(base.batch_size)
         self.base = base
         self.default_bucket_key = base.default_bucket_key
-        self.states = [mx.io.DataDesc(name, shape) for name, shape in state_shapes.items()]
+        self.states = states
         self.zeros = [mx.nd.zeros(d.shape) for d in self.states]
         self.provide_data = list(base.provide_data) + self.states
         self.provide_label = base.provide_label
@@ -189,9 +189,12 @@ def main() -> None:
         # Begin states fed as (zero) inputs; mx.sym.zeros would make them inside the graph.
         begin = cell.begin_state(func=mx.sym.Variable)
         state_names = tuple(s.name for s in begin)
-        shapes = {s.name: tuple(args.batch_size if d == 0 else d for d in info["shape"])
-                  for s, info in zip(begin, cell.state_info)}
-        train, val = ZeroStates(train, shapes), ZeroStates(val, shapes)
+        # The layout says where the batch axis is: 'NC' for a cell, 'LNC' for a fused stack.
+        states = [mx.io.DataDesc(s.name, tuple(args.batch_size if d == 0 else d
+                                               for d in info["shape"]),
+                                 layout=info["__layout__"])
+                  for s, info in zip(begin, cell.state_info)]
+        train, val = ZeroStates(train, states), ZeroStates(val, states)
 
     def sym_gen(seq_len):
         data = mx.sym.Variable("data")
