@@ -100,7 +100,8 @@ def make_cell(args):
         fused = getattr(mx.rnn, "FusedRNNCell", None)
         if fused is None:
             raise SystemExit("--fused needs mx.rnn.FusedRNNCell, which this flowmod lacks")
-        return fused(args.num_hidden, num_layers=args.num_layers, mode="lstm", prefix="lstm_")
+        return fused(args.num_hidden, num_layers=args.num_layers, mode="lstm",
+                     dropout=args.dropout if args.num_layers > 1 else 0.0, prefix="lstm_")
     stack = mx.rnn.SequentialRNNCell()
     for i in range(args.num_layers):
         stack.add(mx.rnn.LSTMCell(num_hidden=args.num_hidden, prefix=f"lstm_l{i}_"))
@@ -149,7 +150,7 @@ def main() -> None:
     parser.add_argument("--num-embed", type=int, default=128)
     parser.add_argument("--num-layers", type=int, default=1)
     parser.add_argument("--dropout", type=float, default=0.4,
-                        help="dropout on each LSTM layer's output")
+                        help="dropout on each LSTM layer's output (between layers with --fused)")
     parser.add_argument("--vocab-size", type=int, default=3000)
     parser.add_argument("--buckets", default="8,12,16,24,32",
                         help="comma-separated bucket lengths")

@@ -541,6 +541,18 @@ def test_sym_zeros_without_the_native_operator_says_what_to_do():
         sym.zeros((0, 3))
 
 
+@pytest.mark.skipif(not HAS_ZEROS_OP, reason="flowmod._native has no _zeros operator")
+def test_sym_fills_take_unknown_dimensions_from_their_consumer():
+    x = sym.Variable("x")
+    net = sym.Group([x + sym.zeros((0, 3)), x * sym.ones((2, 0)), x + sym.full((0, 0), 2.5)])
+    ex = net.simple_bind(mx.cpu(), grad_req="null", x=(2, 3))
+    ex.arg_dict["x"][:] = np.arange(6.0).reshape(2, 3)
+    outs = [o.asnumpy() for o in ex.forward()]
+    np.testing.assert_array_equal(outs[0], np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(outs[1], np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(outs[2], np.arange(6.0).reshape(2, 3) + 2.5)
+
+
 def test_sym_zeros_rejects_a_negative_shape():
     with pytest.raises(MXNetError, match=r"shape=\(-1, 3\)"):
         sym.zeros((-1, 3))
