@@ -575,9 +575,10 @@ def test_unroll_rejects_a_layout_without_a_time_axis():
         mx.rnn.RNNCell(HIDDEN).unroll(3, sym.Variable("data"), layout="NC")
 
 
-def test_unroll_rejects_a_negative_length():
-    with pytest.raises(MXNetError, match="length=-1"):
-        mx.rnn.RNNCell(HIDDEN).unroll(-1, sym.Variable("data"))
+@pytest.mark.parametrize("length", [-1, 0, 2.0])
+def test_unroll_rejects_a_length_that_is_not_a_positive_integer(length):
+    with pytest.raises(MXNetError, match=f"length={length!r}: expected a positive integer"):
+        mx.rnn.RNNCell(HIDDEN).unroll(length, sym.Variable("data"))
 
 
 def test_unroll_rejects_a_grouped_symbol():

@@ -39,8 +39,8 @@ def _cells_pack_weights(cells, args: dict) -> dict:
 
 
 def _check_length(length, owner: str) -> int:
-    if not isinstance(length, numbers.Integral) or isinstance(length, bool) or length < 0:
-        raise MXNetError(f"{owner}.unroll: length={length!r}: expected a non-negative integer")
+    if not isinstance(length, numbers.Integral) or isinstance(length, bool) or length < 1:
+        raise MXNetError(f"{owner}.unroll: length={length!r}: expected a positive integer")
     return int(length)
 
 
