@@ -171,3 +171,39 @@ def test_iterator_feeds_a_module_one_bucket():
 def test_iterator_rejects_bad_arguments(kwargs, match):
     with pytest.raises(MXNetError, match=match):
         mx.rnn.BucketSentenceIter(SENTENCES, **kwargs)
+
+
+@pytest.mark.skipif("_zeros" not in mx._native.list_ops(),
+                    reason="the cells' default begin states need the native _zeros")
+def test_bucketed_lstm_learns_a_sequence_whose_next_token_is_determined():
+    # Each sentence counts up from a random start (ids 1..9, wrapping), so a model that
+    # learns the successor reaches perplexity 1; the uniform guess is 10.
+    rng = np.random.default_rng(0)
+    sentences = [[1 + (s + k) % 9 for k in range(n)]
+                 for s, n in zip(rng.integers(0, 9, 400), rng.integers(3, 9, 400))]
+    random.seed(0)
+    np.random.seed(0)
+    mx.random.seed(0)
+    train = mx.rnn.BucketSentenceIter(sentences, 20, buckets=[4, 8], invalid_label=0)
+    cell = mx.rnn.LSTMCell(16, prefix="lstm_")
+
+    def sym_gen(seq_len):
+        embed = mx.sym.Embedding(mx.sym.Variable("data"), input_dim=10, output_dim=8,
+                                 name="embed")
+        cell.reset()
+        outputs, _ = cell.unroll(seq_len, embed, merge_outputs=True)
+        pred = mx.sym.FullyConnected(mx.sym.Reshape(outputs, shape=(-1, 16)), num_hidden=10,
+                                     name="pred")
+        label = mx.sym.Reshape(mx.sym.Variable("softmax_label"), shape=(-1,))
+        out = mx.sym.SoftmaxOutput(pred, label, use_ignore=True, ignore_label=0,
+                                   normalization="valid", name="softmax")
+        return out, ("data",), ("softmax_label",)
+
+    mod = mx.mod.BucketingModule(sym_gen, default_bucket_key=train.default_bucket_key)
+    mod.fit(train, num_epoch=15, optimizer="adam", optimizer_params={"learning_rate": 0.02},
+            initializer=mx.init.Xavier(), eval_metric=mx.metric.Perplexity(ignore_label=0))
+    (name, perplexity), = mod.score(train, mx.metric.Perplexity(ignore_label=0))
+    assert name == "perplexity" and perplexity < 1.5
+    assert set(mod.get_params()[0]) == {"embed_weight", "lstm_i2h_weight", "lstm_i2h_bias",
+                                        "lstm_h2h_weight", "lstm_h2h_bias", "pred_weight",
+                                        "pred_bias"}
