@@ -426,3 +426,37 @@ def test_blocking_fit_and_score_work_inside_a_running_asyncio_loop():
     mod, score = asyncio.run(cell())
     assert score[0][0] == "accuracy"
     _assert_params_equal(_params(mod), _reference_after(20, arg, aux))
+
+
+def test_keyboard_interrupt_under_trio_stops_fit_async_between_batches():
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals reach the main thread only")
+    x, y = _data()
+    arg, aux = _initial_params()
+    mod = mx.mod.Module(_mlp())
+    it = mx.io.NDArrayIter(x, y, batch_size=20)
+    seen = []
+
+    def on_batch(param):
+        seen.append(param.nbatch)
+        if len(seen) == 11:
+            signal.raise_signal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        trio.run(lambda: mod.fit_async(it, **_fit_kwargs(arg, aux, on_batch)))
+    assert len(seen) == 11
+    _assert_params_equal(_params(mod), _reference_after(11, arg, aux))
+
+
+def test_blocking_score_inside_a_fit_callback_shares_the_interrupt_guard():
+    x, y = _data()
+    arg, aux = _initial_params()
+    mod = mx.mod.Module(_mlp())
+    it = mx.io.NDArrayIter(x, y, batch_size=20)
+    val = mx.io.NDArrayIter(x[:100], y[:100], batch_size=20)
+    scores = []
+
+    def on_epoch(epoch, sym, arg_params, aux_params):
+        scores.append(mod.score(val, "acc")[0][1])
+    mod.fit(it, optimizer="sgd", optimizer_params=_OPT, arg_params=arg, aux_params=aux,
+            num_epoch=2, epoch_end_callback=on_epoch)
+    assert len(scores) == 2 and signal.getsignal(signal.SIGINT) is signal.default_int_handler

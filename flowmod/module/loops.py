@@ -392,17 +392,26 @@ def fit_core(self, train_data, eval_data=None, eval_metric="acc", epoch_end_call
 class _InterruptGuard:
     """Holds Ctrl-C back while a blocking loop pushes a batch: delivered at once while the
     loop waits, else at its next request. Only the main thread receives signals, and only a
-    default handler is replaced (so a program's own handler keeps working)."""
+    default handler is replaced (so a program's own handler keeps working). A loop run from
+    inside another (``score`` in a callback of ``fit``) shares the outer loop's guard."""
+
+    _active: "_InterruptGuard | None" = None
 
     def __init__(self):
         self.waiting = False
         self.pending = False
         self._previous = None
+        self._outer = None
 
     def __enter__(self) -> "_InterruptGuard":
-        if threading.current_thread() is threading.main_thread() and \
-                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        if _InterruptGuard._active is not None:
+            self._outer = _InterruptGuard._active
+            return self._outer
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             self._previous = signal.signal(signal.SIGINT, self._handle)
+            _InterruptGuard._active = self
         return self
 
     def _handle(self, signum, frame) -> None:
@@ -411,8 +420,10 @@ class _InterruptGuard:
         self.pending = True
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        if self._previous is None:
+            return
+        signal.signal(signal.SIGINT, self._previous)
+        _InterruptGuard._active = None
         if self.pending and exc[0] is None:
             raise KeyboardInterrupt
 
@@ -424,14 +435,14 @@ def _answer_sync(request, guard: _InterruptGuard):
     kind = type(request)
     if kind is _Checkpoint:
         return None
-    guard.waiting = True
+    was_waiting, guard.waiting = guard.waiting, True
     try:
         if kind is _Wait:
             return request.future.result()
         if kind is _Next:
             return request.source._next_or_end()
     finally:
-        guard.waiting = False
+        guard.waiting = was_waiting
     raise MXNetError(f"loop: unexpected request {request!r}")
 
 
@@ -463,13 +474,13 @@ def iter_sync(core: Generator):
             reply, error = None, None
             if type(request) is _Emit:
                 # The caller's own code runs here: Ctrl-C reaches it at once.
-                guard.waiting = True
+                was_waiting, guard.waiting = guard.waiting, True
                 try:
                     yield request.value
                 except BaseException as e:
                     error = e
                 finally:
-                    guard.waiting = False
+                    guard.waiting = was_waiting
                 continue
             try:
                 reply = _answer_sync(request, guard)
@@ -499,12 +510,35 @@ async def _answer_async(request):
     raise MXNetError(f"loop: unexpected request {request!r}")
 
 
+def _step(core: Generator, reply, error):
+    return core.throw(error) if error is not None else core.send(reply)
+
+
+_trio_protected_step = None
+
+
+def _stepper():
+    """How to advance a core in this event loop. Under trio, with KeyboardInterrupt held back
+    while the core runs: trio then delivers it at the next checkpoint, an await of the driver,
+    so Ctrl-C never lands between two pushes of a batch (asyncio turns Ctrl-C into the main
+    task's cancellation, which lands at an await already)."""
+    global _trio_protected_step
+    import sniffio
+    if sniffio.current_async_library() != "trio":
+        return _step
+    if _trio_protected_step is None:
+        import trio
+        _trio_protected_step = trio.lowlevel.enable_ki_protection(_step)
+    return _trio_protected_step
+
+
 async def run_async(core: Generator) -> Any:
     """Runs a core in the current trio or asyncio task, awaiting where the core waits."""
+    step = _stepper()
     reply, error = None, None
     while True:
         try:
-            request = core.throw(error) if error is not None else core.send(reply)
+            request = step(core, reply, error)
         except StopIteration as stop:
             return stop.value
         reply, error = None, None
@@ -516,11 +550,12 @@ async def run_async(core: Generator) -> Any:
 
 async def iter_async(core: Generator):
     """Runs a core that emits values, as an async generator of them."""
+    step = _stepper()
     reply, error = None, None
     try:
         while True:
             try:
-                request = core.throw(error) if error is not None else core.send(reply)
+                request = step(core, reply, error)
             except StopIteration:
                 return
             reply, error = None, None
