@@ -234,6 +234,8 @@ def test_trio_cancel_mid_epoch_leaves_the_parameters_of_the_last_update():
     assert trio.run(main)
     assert len(seen) == 27
     _assert_params_equal(_params(mod), _reference_after(27, arg, aux))
+    # The epoch's reader thread was stopped with it.
+    assert not [t for t in threading.enumerate() if t.name == "flowmod-prefetch"]
 
 
 def test_asyncio_cancel_mid_epoch_leaves_the_parameters_of_the_last_update():
@@ -460,3 +462,34 @@ def test_blocking_score_inside_a_fit_callback_shares_the_interrupt_guard():
     mod.fit(it, optimizer="sgd", optimizer_params=_OPT, arg_params=arg, aux_params=aux,
             num_epoch=2, epoch_end_callback=on_epoch)
     assert len(scores) == 2 and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_loader_error_mid_epoch_is_raised_by_fit():
+    x, y = _data()
+
+    class Broken(mx.io.NDArrayIter):
+        def next(self):
+            if self.cursor >= 100:
+                raise OSError("disk went away at sample 120")
+            return super().next()
+    mod = mx.mod.Module(_mlp())
+    with pytest.raises(OSError, match="disk went away"):
+        mod.fit(Broken(x, y, batch_size=20), optimizer="sgd", num_epoch=1)
+    with pytest.raises(OSError, match="disk went away"):
+        trio.run(lambda: mod.fit_async(Broken(x, y, batch_size=20), optimizer="sgd",
+                                       num_epoch=1, force_init=True))
+
+
+def test_operator_error_during_fit_is_raised_naming_the_operator():
+    idx = mx.sym.Variable("data")
+    table = mx.sym.Variable("table_weight", shape=(4, 2))
+    loss = mx.sym.MakeLoss(mx.sym.sum(mx.sym.take(table, idx, mode="raise", name="lookup")))
+    mod = mx.mod.Module(loss, data_names=["data"], label_names=[])
+    bad = mx.io.NDArrayIter(np.array([[0, 1, 2]] * 3 + [[0, 5, 1]] * 3, dtype=np.float32),
+                            batch_size=1)
+
+    async def main():
+        await mod.fit_async(bad, optimizer="sgd", num_epoch=1, eval_metric=mx.metric.Loss(),
+                            initializer=mx.init.One())
+    with pytest.raises(MXNetError, match="take"):
+        trio.run(main)
