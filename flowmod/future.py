@@ -255,7 +255,10 @@ class _ArrayWaiter:
                 except MXNetError as e:
                     error = e
                     break
-            fut._resolve(value, error)
+            try:
+                fut._resolve(value, error)
+            except MXNetError:  # resolved by hand meanwhile: that value stands
+                pass
 
     def _after_fork_in_child(self) -> None:
         # The thread does not exist in the child; futures armed there start a new one.
@@ -283,7 +286,13 @@ def _fences(arrays: list) -> list:
         by_dtype.setdefault((arr.context, arr.dtype), []).append(arr.reshape(-1)[0:1])
     fences = whole
     for views in by_dtype.values():
-        fences.append(views[0].copy() if len(views) == 1 else nd.concat(*views, dim=0))
+        if len(views) == 1:
+            fences.append(views[0].copy())
+            continue
+        try:
+            fences.append(nd.concat(*views, dim=0))
+        except MXNetError:  # a type concat does not take: one fence per array
+            fences.extend(v.copy() for v in views)
     return fences
 
 
