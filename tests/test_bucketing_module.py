@@ -536,3 +536,20 @@ def test_a_bucketing_module_without_labels_leads_a_sequential_module():
     for name in before:
         np.testing.assert_allclose(after[name], before[name] - 0.5 / BATCH * grads[name],
                                    rtol=1e-4, atol=1e-5)
+
+
+def test_a_bucket_with_other_parameters_raises_naming_them():
+    def gen(key):
+        if key == 8:
+            return _sym_gen(key)
+        data = mx.sym.Variable("data")
+        out = mx.sym.FullyConnected(mx.sym.Reshape(data, shape=(-1, key * FEAT)),
+                                    name="other", num_hidden=CLASSES)
+        return mx.sym.SoftmaxOutput(out, name="softmax"), ("data",), ("softmax_label",)
+    mod = mx.mod.BucketingModule(gen, default_bucket_key=8)
+    mod.bind(data_shapes=[("data", (BATCH, 8, FEAT))], label_shapes=[("softmax_label", (BATCH,))])
+    mod.init_params()
+    with pytest.raises(MXNetError, match=r"bucket 3 has the parameters \['other_weight', "
+                                         r"'other_bias'\]"):
+        mod.forward(_batch(3, 0))
+    assert mod._curr_bucket_key == 8

@@ -266,6 +266,13 @@ class BucketingModule(BaseModule):
                 raise MXNetError(f"switch_bucket: bucket {bucket_key!r} is not bound yet; "
                                  f"give its data_shapes")
             default = self._buckets[self._default_bucket_key]
+            if module._param_names != default._param_names:
+                # The shared optimizer keys its states by a parameter's position.
+                raise MXNetError(f"switch_bucket: bucket {bucket_key!r} has the parameters "
+                                 f"{module._param_names}, the default bucket "
+                                 f"{self._default_bucket_key!r} has {default._param_names}; "
+                                 f"every bucket's symbol needs the same parameters in the "
+                                 f"same order")
             module.bind(data_shapes, label_shapes, self._curr_module.for_training,
                         self._curr_module.inputs_need_grad, force_rebind=False,
                         shared_module=default, grad_req=self._grad_req)
