@@ -527,11 +527,26 @@ def test_default_begin_state_is_zeros_with_the_batch_size_inferred():
     outputs, _ = cell.unroll(STEPS, sym.Variable("data"), merge_outputs=True)
     assert outputs.list_arguments() == ["data", "lstm_i2h_weight", "lstm_i2h_bias",
                                         "lstm_h2h_weight", "lstm_h2h_bias"]
-    _, v, outs = _bind(outputs, {"data": (BATCH, STEPS, FEATURES)}, np.random.default_rng(13),
-                       dtype=np.float64)
+    _, v, outs = _bind(outputs, {"data": (BATCH, STEPS, FEATURES)}, np.random.default_rng(13))
+    v = {k: np.asarray(a, dtype=np.float32).astype(np.float64) for k, a in v.items()}
     zeros = np.zeros((BATCH, HIDDEN))
     ref, _ = _numpy_unroll(_lstm_step, v, "lstm_", [v["data"][:, t] for t in range(STEPS)],
                            [zeros, zeros])
+    np.testing.assert_allclose(outs[0], np.stack(ref, axis=1), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not HAS_ZEROS_OP, reason="flowmod._native has no _zeros operator")
+def test_begin_state_keyword_arguments_reach_the_fill():
+    # Zeros are float32 unless asked otherwise, as in MXNet: a float64 graph asks.
+    cell = mx.rnn.GRUCell(HIDDEN, prefix="gru_")
+    begin = cell.begin_state(dtype="float64")
+    assert begin[0].attr("__layout__") == "NC"
+    outputs, _ = cell.unroll(STEPS, sym.Variable("data"), begin_state=begin,
+                             merge_outputs=True)
+    _, v, outs = _bind(outputs, {"data": (BATCH, STEPS, FEATURES)}, np.random.default_rng(14),
+                       dtype=np.float64)
+    ref, _ = _numpy_unroll(_gru_step, v, "gru_", [v["data"][:, t] for t in range(STEPS)],
+                           [np.zeros((BATCH, HIDDEN))])
     np.testing.assert_allclose(outs[0], np.stack(ref, axis=1), rtol=1e-10)
 
 
