@@ -23,6 +23,8 @@ import time
 from collections import deque
 from typing import Any, AsyncIterator, Generator
 
+import numpy as np
+
 from .. import metric as _metric
 from .. import ndarray as nd
 from ..base import MXNetError
@@ -210,7 +212,7 @@ def predict_core(self, eval_data, num_batch=None, merge_batches=True, reset=True
                  is_async=False) -> Generator:
     """BaseModule.predict's loop."""
     self._check_ready("predict")
-    if isinstance(eval_data, (NDArray, __import__("numpy").ndarray)):
+    if isinstance(eval_data, (NDArray, np.ndarray)):
         if not isinstance(eval_data, NDArray):
             eval_data = nd.array(eval_data)
         self.forward(DataBatch([eval_data]))
