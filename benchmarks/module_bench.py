@@ -1,13 +1,22 @@
 """Training throughput of the same models through flowmod's Module, PyTorch eager and MXNet
 1.9.1's Module, in one table.
 
-    python benchmarks/module_bench.py [--epochs 3] [--only mlp100,mlp32,mlp1024,lenet]
+    python benchmarks/module_bench.py [--epochs 3] [--repeat 3] [--only mlp100,mlp32,...]
 
 Each run trains one model with SGD (momentum 0.9) on synthetic data held in host memory,
 updating an accuracy metric every batch, in a fresh process: one warm-up epoch, then
 --epochs timed epochs (the clock stops after the last update has run). Samples/s and the
 process's peak RSS are printed. Peers run in their venvs (../shared/peers/make-venvs.sh):
 FLOWMOD_PEER_TORCH and FLOWMOD_PEER_MXNET point at their Pythons.
+
+The "+ telemetry" column trains the same way with flowmod.telemetry on: a PrometheusReporter
+as fit's callbacks and the metrics endpoint scraped every second by a background thread, as
+a Prometheus would; its figure in parentheses is the change of throughput it makes. flowmod
+runs with and without telemetry alternate --repeat times and the best of each is kept, so
+that a machine busy with other work distorts the comparison as little as it can. As such a
+machine blurs differences of a few percent, "telemetry CPU" adds what the telemetry itself
+took in that run: the training thread's CPU time in the reporter, the watcher thread's, and
+the collection of each scrape within the timed window, as a share of the run's duration.
 
 Rows: MLP 784-128-64-10 at batch 100 and 32, MLP 784-1024-64-10 at batch 1000, LeNet
 (conv 20 5x5, max pool, conv 50 5x5, max pool, fc 500, fc 10; tanh) at batch 64.
@@ -32,14 +41,14 @@ CONFIGS = {
 COMMON = """
 import json, resource, sys, time
 import numpy as np
-model, hidden, batch, samples, epochs = json.loads(sys.argv[1])
+model, hidden, batch, samples, epochs, telemetry = json.loads(sys.argv[1])
 rng = np.random.default_rng(0)
 shape = (samples, 784) if model == "mlp" else (samples, 1, 28, 28)
 x = rng.random(shape, dtype=np.float32)
 y = rng.integers(0, 10, samples).astype(np.float32)
-def report(seconds):
+def report(seconds, *extra):
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps([samples * epochs / seconds, rss]))
+    print(json.dumps([samples * epochs / seconds, rss, *extra]))
 """
 
 MODULE_CODE = COMMON + """
@@ -62,16 +71,61 @@ def lenet():
     h = mx.sym.Activation(mx.sym.FullyConnected(mx.sym.Flatten(h), num_hidden=500),
                           act_type="tanh")
     return mx.sym.SoftmaxOutput(mx.sym.FullyConnected(h, num_hidden=10), name="softmax")
+callbacks = {{}}
+if telemetry:
+    # The reporter on, and the endpoint scraped every second, as a Prometheus would.
+    import threading, urllib.request
+    from flowmod import telemetry as tm
+    from prometheus_client import REGISTRY, generate_latest
+    server, _ = tm.start_http_server(0)
+    url = f"http://127.0.0.1:{{server.server_port}}/metrics"
+    reporter = tm.PrometheusReporter("bench")
+    callbacks = reporter.callbacks()
+    inner, callback_cpu, scrapes = callbacks["batch_end_callback"], [0.0], []
+    def timed_callback(param):
+        # CPU time of the training thread spent in the reporter (a wall clock would count
+        # time the machine's other work took).
+        t0 = time.thread_time()
+        inner(param)
+        callback_cpu[0] += time.thread_time() - t0
+    callbacks["batch_end_callback"] = timed_callback
+    def scrape():
+        while True:
+            time.sleep(1.0)
+            urllib.request.urlopen(url, timeout=10).read()
+            scrapes.append(time.perf_counter())
+    threading.Thread(target=scrape, daemon=True).start()
+    def thread_cpu(thread):
+        with open(f"/proc/self/task/{{thread.native_id}}/schedstat") as f:
+            return int(f.read().split()[0]) * 1e-9
 it = mx.io.NDArrayIter(x, y, batch_size=batch)
 mod = mx.mod.Module(mlp() if model == "mlp" else lenet(), context=mx.cpu())
 opt = {{"learning_rate": 0.01, "momentum": 0.9}}
 mod.fit(it, num_epoch=1, optimizer="sgd", optimizer_params=opt,
-        initializer=mx.init.Xavier())
+        initializer=mx.init.Xavier(), **callbacks)
 mx.nd.waitall()
+if telemetry:
+    reporter.flush()
+    callback_cpu[0], watcher_cpu = 0.0, thread_cpu(reporter._watcher._thread)
 t = time.perf_counter()
-mod.fit(it, begin_epoch=1, num_epoch=1 + epochs, optimizer="sgd", optimizer_params=opt)
+mod.fit(it, begin_epoch=1, num_epoch=1 + epochs, optimizer="sgd", optimizer_params=opt,
+        **callbacks)
 mx.nd.waitall()
-report(time.perf_counter() - t)
+seconds = time.perf_counter() - t
+if not telemetry:
+    report(seconds)
+else:
+    reporter.flush()
+    watcher_cpu = thread_cpu(reporter._watcher._thread) - watcher_cpu
+    timed_scrapes = sum(t <= s <= t + seconds for s in scrapes)
+    t0 = time.thread_time()
+    for _ in range(20):
+        generate_latest(REGISTRY)
+    scrape_cpu = (time.thread_time() - t0) / 20
+    # The CPU telemetry took, as a share of the timed run: the training thread's time in
+    # the reporter, the watcher thread's, and the collection of each scrape in the window.
+    report(seconds, (callback_cpu[0] + watcher_cpu + timed_scrapes * scrape_cpu) / seconds,
+           timed_scrapes)
 """
 
 TORCH_CODE = COMMON + """
@@ -110,9 +164,9 @@ report(time.perf_counter() - t)
 """
 
 
-def run(python, code, config, epochs):
+def run(python, code, config, epochs, telemetry=False):
     model, hidden, batch, samples = config
-    args = json.dumps([model, hidden, batch, samples, epochs])
+    args = json.dumps([model, hidden, batch, samples, epochs, telemetry])
     res = subprocess.run([python, "-c", textwrap.dedent(code), args], capture_output=True,
                          text=True)
     if res.returncode != 0:
@@ -122,34 +176,53 @@ def run(python, code, config, epochs):
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def best(results):
+    results = [r for r in results if r is not None]
+    return max(results, key=lambda r: r[0]) if results else None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="alternating flowmod runs without and with telemetry")
     parser.add_argument("--only", default=",".join(CONFIGS))
     args = parser.parse_args()
-    peers = [("flowmod", sys.executable, MODULE_CODE.format(lib="flowmod")),
-             ("PyTorch", os.environ.get("FLOWMOD_PEER_TORCH"), TORCH_CODE),
+    flowmod_code = MODULE_CODE.format(lib="flowmod")
+    peers = [("PyTorch", os.environ.get("FLOWMOD_PEER_TORCH"), TORCH_CODE),
              ("MXNet 1.9.1", os.environ.get("FLOWMOD_PEER_MXNET"),
               MODULE_CODE.format(lib="mxnet"))]
+    names = ["flowmod", "+ telemetry", "telemetry CPU"] + [name for name, _, _ in peers]
     print(f"{os.cpu_count()} cores; {args.epochs} timed epochs after one warm-up; "
-          f"samples/s (ratio to PyTorch) and peak RSS")
-    print(f"{'model':28s}" + "".join(f"{name:>28s}" for name, _, _ in peers))
+          f"samples/s (ratio to PyTorch; for telemetry, its change of throughput) and peak "
+          f"RSS; flowmod best of {args.repeat}")
+    print(f"{'model':28s}" + "".join(f"{name:>28s}" for name in names))
     for key in args.only.split(","):
         config = CONFIGS[key]
         model, hidden, batch, _ = config
         label = (f"MLP 784-{'-'.join(map(str, hidden))}-10" if model == "mlp" else "LeNet") + \
             f" b{batch}"
-        results = []
-        for name, python, code in peers:
-            results.append(run(python, code, config, args.epochs) if python else None)
-        torch = results[1][0] if results[1] else None
+        plain, with_telemetry = [], []
+        for _ in range(max(1, args.repeat)):
+            plain.append(run(sys.executable, flowmod_code, config, args.epochs))
+            with_telemetry.append(run(sys.executable, flowmod_code, config, args.epochs, True))
+        plain, with_telemetry = best(plain), best(with_telemetry)
+        results = [run(python, code, config, args.epochs) if python else None
+                   for _, python, code in peers]
+        torch = results[0][0] if results[0] else None
         cells = []
-        for res in results:
+        for i, res in enumerate([plain, with_telemetry, with_telemetry] + results):
             if res is None:
                 cells.append(f"{'n/a':>28s}")
                 continue
-            ratio = f" ({res[0] / torch:4.2f}x)" if torch else ""
-            cells.append(f"{res[0]:>10,.0f}{ratio:>8s} {res[1]:6.0f} MB".rjust(28))
+            if i == 2:
+                cells.append(f"{res[2]:.2%} ({res[3]} scrapes)".rjust(28))
+                continue
+            if i == 1:
+                note = f" ({res[0] / plain[0] - 1:+.1%})" if plain else ""
+            else:
+                note = f" ({res[0] / torch:4.2f}x)" if torch else ""
+            cells.append(f"{res[0]:>10,.0f}{note:>9s} {res[1]:6.0f} MB".rjust(28))
         print(f"{label:28s}" + "".join(cells))
 
 

@@ -457,3 +457,15 @@ def test_reporter_asks_for_the_module_without_one(registry):
     reporter = telemetry.PrometheusReporter("bare", batch_size=4, registry=registry)
     with pytest.raises(MXNetError, match="module="):
         reporter(BatchEndParam(epoch=0, nbatch=0, eval_metric=None, locals={}))
+
+
+def test_reporter_thread_ends_with_the_reporter(registry):
+    mod = mx.mod.Module(mlp(), context=mx.cpu())
+    reporter = telemetry.PrometheusReporter("short-lived", registry=registry)
+    mod.fit(data(), num_epoch=1, batch_end_callback=reporter)
+    thread = reporter._watcher._thread
+    assert thread.is_alive()
+    del reporter
+    gc.collect()
+    thread.join(HANG_GUARD)
+    assert not thread.is_alive()

@@ -1,10 +1,11 @@
 """A Module callback that reports training progress to Prometheus.
 
 Module calls are asynchronous: when ``fit`` calls a batch-end callback, the batch has been
-pushed to the engine, not computed. So the reporter times batches by their completion: at
-each batch end it pushes one tiny operation that reads one element of every parameter (so
-it runs after the batch's update of each of them) and hands the result to a watcher thread,
-which waits for it with the GIL released and records the batch then. The training thread
+pushed to the engine, not computed. So the reporter times batches by their completion: it
+hands the future of the batch's update (which ``fit`` keeps in its loop) to a watcher
+thread, which waits for it with the GIL released and records the batch then. Called
+without that future, it pushes one tiny operation that reads one element of every
+parameter (so it runs after the batch's update of each of them) and waits for that. The training thread
 never waits for a batch; it reads metric values (which waits for the engine) only where
 ``fit`` has already waited, at the end of an epoch and of an evaluation, and otherwise at
 most once every ``metric_interval`` seconds.
@@ -16,9 +17,11 @@ import os
 import queue
 import threading
 import time
+import weakref
 
 from .. import _native
 from ..base import MXNetError
+from ..future import Future
 from .exposition import enable
 
 __all__ = ["PrometheusReporter"]
@@ -27,8 +30,9 @@ _STOP = object()
 
 
 class _Batch:
-    """A batch handed to the watcher: its marker (a native array handle, or None), when it
-    could start (None: not timed) and its sample count."""
+    """A batch handed to the watcher: its marker (fit's Future of the batch's update, a
+    native array handle, or None), when it could start (None: not timed) and its sample
+    count."""
     __slots__ = ("marker", "start", "samples")
 
     def __init__(self, marker, start: float | None, samples: int):
@@ -37,14 +41,26 @@ class _Batch:
         self.samples = samples
 
 
+def _done(marker) -> bool:
+    if marker is None:
+        return True
+    if isinstance(marker, Future):
+        return marker.done()
+    return marker.version > 0
+
+
 class _CompletionWatcher:
     """Records batches, in order, as their markers finish on the engine.
 
     The watcher's clock is read once it holds the GIL again, which a busy training thread
-    may delay by up to the interpreter's switch interval; batches found finished together
-    are recorded together, sharing the time since the previous record equally, so that
-    short batches are not reported as a few long ones and many instantaneous ones.
+    may delay by up to the interpreter's switch interval, so it looks at most once every
+    ``RESOLUTION`` seconds: batches found finished together are recorded together, sharing
+    the time since the previous record equally. Short batches are thus reported as the
+    average of those that finished in the same few milliseconds (not as a few long ones and
+    many instantaneous ones), and waking once per batch would cost more than the batch.
     """
+
+    RESOLUTION = 0.02
 
     def __init__(self, metrics, module_name: str):
         self._samples = metrics.samples.labels(module=module_name)
@@ -78,12 +94,13 @@ class _CompletionWatcher:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if (not isinstance(nxt, _Batch) or nxt.start is None or
-                        (nxt.marker is not None and nxt.marker.version == 0)):
+                if not isinstance(nxt, _Batch) or nxt.start is None or not _done(nxt.marker):
                     held = nxt
                     break
+                # Done already: asking the engine again would hand the GIL to the training
+                # thread and wait to get it back.
                 group.append(nxt)
-                finished.append(self._wait(nxt))
+                finished.append(True)
             done = time.perf_counter()
             ok = [b for b, good in zip(group, finished) if good]
             if ok:
@@ -96,13 +113,17 @@ class _CompletionWatcher:
                     self._duration.observe(share)
             previous_done = done
             del item, group, ok
+            time.sleep(self.RESOLUTION)
 
     @staticmethod
     def _wait(batch: _Batch) -> bool:
-        if batch.marker is None:
+        marker = batch.marker
+        if marker is None:
             return True
+        if isinstance(marker, Future):
+            return marker.exception() is None
         try:
-            batch.marker.wait_to_read()
+            marker.wait_to_read()
         except MXNetError:
             return False  # the batch failed: it processed nothing
         return True
@@ -197,11 +218,18 @@ class PrometheusReporter:
         # The first batch of an epoch follows the epoch's evaluation and reset: it has no
         # start time to measure from, so it is counted but not timed.
         start = None if param.nbatch == 0 else self._last_end
-        marker = self._marker(module)
+        update = local.get("upd")
+        if isinstance(update, Future):
+            # fit's future of this batch's update, armed when the update was pushed.
+            marker = update
+        else:
+            marker = self._marker(module)
         if self._pid != os.getpid():
             # First use, or in a forked child, where the parent's thread does not exist.
             self._watcher = _CompletionWatcher(self._metrics, self.name)
             self._pid = os.getpid()
+            # The thread ends with the reporter (after the batches it was handed).
+            weakref.finalize(self, self._watcher.stop)
         self._watcher.submit(_Batch(marker, start, samples))
 
         if param.eval_metric is not None:
