@@ -107,8 +107,34 @@ def _view(buffer: NDArray, shape, dtype) -> NDArray | None:
     return NDArray._wrap(flat.reshape(list(shape)), buffer._ctx)
 
 
+def _fill_dims(shape: str) -> list:
+    """The dimensions of a shape attribute ("(0, 200)") as strings."""
+    return [d.strip() for d in shape.strip("()[] ").split(",") if d.strip()]
+
+
 class Executor:
     """A bound symbol. Made by ``Symbol.bind`` and ``Symbol.simple_bind``."""
+
+    def _fill_shapes(self, symbol, nodes) -> dict:
+        """Shapes for the operators without inputs whose ``shape`` has a 0 (``mx.sym.zeros``
+        of an RNN's begin state): the plan infers forward only, so their unknown dimensions
+        come from inferring the whole graph over the bound arrays' shapes."""
+        pending = [n for n in nodes if n.op is not None and not n.inputs
+                   and "0" in _fill_dims(n.params().get("shape", ""))]
+        if not pending:
+            return {}
+        seeds = {}
+        for node in nodes:
+            if node.op is None:
+                value = self.arg_dict.get(node.name, self.aux_dict.get(node.name))
+                seeds[id(node)] = tuple(value.shape)
+        shapes, _ = symbol._run_inference(seeds, {}, nodes)
+        resolved = {}
+        for node in pending:
+            shape = shapes[(id(node), 0)]
+            if shape is not None and all(d >= 0 for d in shape):
+                resolved[id(node)] = tuple(int(d) for d in shape)
+        return resolved
 
     def __init__(self, symbol, ctx, args, grads, grad_req, aux, shared_exec=None,
                  group2ctx=None):
@@ -125,6 +151,7 @@ class Executor:
         self.aux_dict = {n: aux[n] for n in self._aux_names}
         nodes = symbol._nodes()
         index = {id(n): i for i, n in enumerate(nodes)}
+        fill_shapes = self._fill_shapes(symbol, nodes)
         specs, bindings = [], []
         for node in nodes:
             if node.op is None:
@@ -135,7 +162,10 @@ class Executor:
                 bindings.append((value._h, None if grad is None else grad._h, req))
             else:
                 home = _home(node, ctx, self._group2ctx)
-                specs.append((node.op, node.name, node.params(),
+                params = node.params()
+                if id(node) in fill_shapes:
+                    params["shape"] = str(fill_shapes[id(node)])
+                specs.append((node.op, node.name, params,
                               [(index[id(src)], i) for src, i, _ in node.inputs],
                               home.device_id if home != ctx else -1))
                 bindings.append((None, None, "null"))
