@@ -97,50 +97,15 @@ def make_cell(args):
     """The recurrent stack: LSTMCells (names lstm_l<i>_...), each followed by dropout, or
     one FusedRNNCell."""
     if args.fused:
-        fused = getattr(mx.rnn, "FusedRNNCell", None)
-        if fused is None:
-            raise SystemExit("--fused needs mx.rnn.FusedRNNCell, which this flowmod lacks")
-        return fused(args.num_hidden, num_layers=args.num_layers, mode="lstm",
-                     dropout=args.dropout if args.num_layers > 1 else 0.0, prefix="lstm_")
+        return mx.rnn.FusedRNNCell(args.num_hidden, num_layers=args.num_layers, mode="lstm",
+                                   dropout=args.dropout if args.num_layers > 1 else 0.0,
+                                   prefix="lstm_")
     stack = mx.rnn.SequentialRNNCell()
     for i in range(args.num_layers):
         stack.add(mx.rnn.LSTMCell(num_hidden=args.num_hidden, prefix=f"lstm_l{i}_"))
         if args.dropout > 0:
             stack.add(mx.rnn.DropoutCell(args.dropout, prefix=f"lstm_d{i}_"))
     return stack
-
-
-def native_zeros() -> bool:
-    """Whether mx.sym.zeros can make the cells' begin states (it needs the native _zeros)."""
-    try:
-        mx.sym.zeros((0, 1))
-    except mx.MXNetError:
-        return False
-    return True
-
-
-class ZeroStates(mx.io.DataIter):
-    """``base``'s batches with zero arrays added for the named begin states, for a flowmod
-    whose mx.sym.zeros is unavailable: the states are then inputs of the graph."""
-
-    def __init__(self, base, states: list):
-        super().__init__(base.batch_size)
-        self.base = base
-        self.default_bucket_key = base.default_bucket_key
-        self.states = states
-        self.zeros = [mx.nd.zeros(d.shape) for d in self.states]
-        self.provide_data = list(base.provide_data) + self.states
-        self.provide_label = base.provide_label
-
-    def reset(self) -> None:
-        self.base.reset()
-
-    def next(self):
-        batch = self.base.next()
-        return mx.io.DataBatch(batch.data + self.zeros, batch.label, pad=batch.pad,
-                               bucket_key=batch.bucket_key,
-                               provide_data=list(batch.provide_data) + self.states,
-                               provide_label=batch.provide_label)
 
 
 def main() -> None:
@@ -185,17 +150,6 @@ def main() -> None:
                                     invalid_label=0)
     cell = make_cell(args)
     layout = "TNC" if args.fused else "NTC"
-    state_names: tuple = ()
-    if not native_zeros():
-        # Begin states fed as (zero) inputs; mx.sym.zeros would make them inside the graph.
-        begin = cell.begin_state(func=mx.sym.Variable)
-        state_names = tuple(s.name for s in begin)
-        # The layout says where the batch axis is: 'NC' for a cell, 'LNC' for a fused stack.
-        states = [mx.io.DataDesc(s.name, tuple(args.batch_size if d == 0 else d
-                                               for d in info["shape"]),
-                                 layout=info["__layout__"])
-                  for s, info in zip(begin, cell.state_info)]
-        train, val = ZeroStates(train, states), ZeroStates(val, states)
 
     def sym_gen(seq_len):
         data = mx.sym.Variable("data")
@@ -204,9 +158,7 @@ def main() -> None:
                                  name="embed")
         if args.fused:
             embed = mx.sym.transpose(embed, axes=(1, 0, 2))
-        begin = [mx.sym.Variable(n) for n in state_names] or None
-        outputs, _ = cell.unroll(seq_len, inputs=embed, begin_state=begin, layout=layout,
-                                 merge_outputs=True)
+        outputs, _ = cell.unroll(seq_len, inputs=embed, layout=layout, merge_outputs=True)
         if args.fused:
             outputs = mx.sym.transpose(outputs, axes=(1, 0, 2))
         pred = mx.sym.Reshape(outputs, shape=(-1, args.num_hidden))
@@ -214,7 +166,7 @@ def main() -> None:
         label = mx.sym.Reshape(label, shape=(-1,))
         pred = mx.sym.SoftmaxOutput(data=pred, label=label, use_ignore=True, ignore_label=0,
                                     normalization="valid", name="softmax")
-        return pred, ("data",) + state_names, ("softmax_label",)
+        return pred, ("data",), ("softmax_label",)
 
     model = mx.mod.BucketingModule(sym_gen=sym_gen,
                                    default_bucket_key=train.default_bucket_key,

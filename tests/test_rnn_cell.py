@@ -6,12 +6,10 @@ import numpy as np
 import pytest
 
 import flowmod as mx
-from flowmod import _native
 from flowmod.base import MXNetError
 
 sym = mx.sym
 BATCH, STEPS, FEATURES, HIDDEN = 3, 4, 5, 6
-HAS_ZEROS_OP = "_zeros" in _native.list_ops()
 
 
 # ---- numpy references ------------------------------------------------------------------------
@@ -521,7 +519,6 @@ def test_modified_base_cell_refuses_direct_use():
 
 
 # ---- default begin states (mx.sym.zeros) -------------------------------------------------------
-@pytest.mark.skipif(not HAS_ZEROS_OP, reason="flowmod._native has no _zeros operator")
 def test_default_begin_state_is_zeros_with_the_batch_size_inferred():
     cell = mx.rnn.LSTMCell(HIDDEN, prefix="lstm_")
     outputs, _ = cell.unroll(STEPS, sym.Variable("data"), merge_outputs=True)
@@ -535,7 +532,6 @@ def test_default_begin_state_is_zeros_with_the_batch_size_inferred():
     np.testing.assert_allclose(outs[0], np.stack(ref, axis=1), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.skipif(not HAS_ZEROS_OP, reason="flowmod._native has no _zeros operator")
 def test_begin_state_keyword_arguments_reach_the_fill():
     # Zeros are float32 unless asked otherwise, as in MXNet: a float64 graph asks.
     cell = mx.rnn.GRUCell(HIDDEN, prefix="gru_")
@@ -548,24 +544,6 @@ def test_begin_state_keyword_arguments_reach_the_fill():
     ref, _ = _numpy_unroll(_gru_step, v, "gru_", [v["data"][:, t] for t in range(STEPS)],
                            [np.zeros((BATCH, HIDDEN))])
     np.testing.assert_allclose(outs[0], np.stack(ref, axis=1), rtol=1e-10)
-
-
-@pytest.mark.skipif(HAS_ZEROS_OP, reason="flowmod._native registers _zeros")
-def test_sym_zeros_without_the_native_operator_says_what_to_do():
-    with pytest.raises(MXNetError, match=r"_zeros.*begin_state\(func=mx.sym.Variable\)"):
-        sym.zeros((0, 3))
-
-
-@pytest.mark.skipif(not HAS_ZEROS_OP, reason="flowmod._native has no _zeros operator")
-def test_sym_fills_take_unknown_dimensions_from_their_consumer():
-    x = sym.Variable("x")
-    net = sym.Group([x + sym.zeros((0, 3)), x * sym.ones((2, 0)), x + sym.full((0, 0), 2.5)])
-    ex = net.simple_bind(mx.cpu(), grad_req="null", x=(2, 3))
-    ex.arg_dict["x"][:] = np.arange(6.0).reshape(2, 3)
-    outs = [o.asnumpy() for o in ex.forward()]
-    np.testing.assert_array_equal(outs[0], np.arange(6.0).reshape(2, 3))
-    np.testing.assert_array_equal(outs[1], np.arange(6.0).reshape(2, 3))
-    np.testing.assert_array_equal(outs[2], np.arange(6.0).reshape(2, 3) + 2.5)
 
 
 def test_sym_zeros_rejects_a_negative_shape():

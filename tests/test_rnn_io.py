@@ -173,8 +173,6 @@ def test_iterator_rejects_bad_arguments(kwargs, match):
         mx.rnn.BucketSentenceIter(SENTENCES, **kwargs)
 
 
-@pytest.mark.skipif("_zeros" not in mx._native.list_ops(),
-                    reason="the cells' default begin states need the native _zeros")
 def test_bucketed_lstm_learns_a_sequence_whose_next_token_is_determined():
     # Each sentence counts up from a random start (ids 1..9, wrapping), so a model that
     # learns the successor reaches perplexity 1; the uniform guess is 10.

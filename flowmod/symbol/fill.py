@@ -30,10 +30,6 @@ def _check_shape(fn: str, shape) -> tuple:
 
 def _fill_node(fn: str, op: str, shape, dtype, kwargs) -> Symbol:
     shape = _check_shape(fn, shape)
-    if op not in OP_FUNCTIONS:
-        raise MXNetError(f"mx.sym.{fn} needs the native operator {op}, which flowmod._native "
-                         f"does not register; give RNN cells their begin states explicitly "
-                         f"(cell.begin_state(func=mx.sym.Variable))")
     dtype = np.dtype(np.float32 if dtype is None else dtype).name
     return OP_FUNCTIONS[op](shape=shape, dtype=dtype, **kwargs)
 
