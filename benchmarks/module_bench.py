@@ -203,9 +203,11 @@ def main():
         label = (f"MLP 784-{'-'.join(map(str, hidden))}-10" if model == "mlp" else "LeNet") + \
             f" b{batch}"
         plain, with_telemetry = [], []
-        for _ in range(max(1, args.repeat)):
-            plain.append(run(sys.executable, flowmod_code, config, args.epochs))
-            with_telemetry.append(run(sys.executable, flowmod_code, config, args.epochs, True))
+        for i in range(max(1, args.repeat)):
+            # Alternating which goes first, so that neither always runs on a warmer machine.
+            for telemetry in ((False, True) if i % 2 == 0 else (True, False)):
+                (with_telemetry if telemetry else plain).append(
+                    run(sys.executable, flowmod_code, config, args.epochs, telemetry))
         plain, with_telemetry = best(plain), best(with_telemetry)
         results = [run(python, code, config, args.epochs) if python else None
                    for _, python, code in peers]

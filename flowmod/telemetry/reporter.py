@@ -220,7 +220,9 @@ class PrometheusReporter:
         start = None if param.nbatch == 0 else self._last_end
         update = local.get("upd")
         if isinstance(update, Future):
-            # fit's future of this batch's update, armed when the update was pushed.
+            # fit's future of this batch's update. Looking at it arms it (fit already has):
+            # it then covers this batch's writes, not later ones.
+            update.done()
             marker = update
         else:
             marker = self._marker(module)
