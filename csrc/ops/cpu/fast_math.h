@@ -32,6 +32,28 @@ inline float Expm1Float(float x) {
   return two_n * q + (two_n - 1.0f);
 }
 
+// exp(x) for float from the same reduction: 2^n (1 + expm1(r)), relative error of a few ulps
+// (1 + expm1(r) lies in [0.7, 1.5], so nothing cancels). Clamped like Expm1Float.
+inline float ExpFloat(float x) {
+  x = x > -87.0f ? x : -87.0f;
+  x = x < 88.0f ? x : 88.0f;
+  constexpr float kRound = 12582912.0f;
+  const float n = (x * 1.44269504088896341f + kRound) - kRound;
+  const float r = (x - n * 0.693145751953125f) - n * 1.42860682030941723e-06f;
+  float p = 1.0f / 40320;
+  p = p * r + 1.0f / 5040;
+  p = p * r + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  const float q = r + r * r * p;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float two_n;
+  std::memcpy(&two_n, &bits, sizeof two_n);
+  return two_n * (1.0f + q);
+}
+
 // tanh(x) = -m / (2 + m) with m = expm1(-2|x|), signed like x.
 inline float TanhFloat(float x) {
   const float m = Expm1Float(-2.0f * std::fabs(x));
