@@ -19,9 +19,8 @@ looks at them costs nothing.
 """
 from __future__ import annotations
 
+import functools
 import logging
-import os
-import queue
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any, Generator
@@ -222,80 +221,6 @@ async def _wait_asyncio(fut: Future) -> None:
 
 
 # ---- futures over engine work ------------------------------------------------------------
-class _ArrayWaiter:
-    """One thread that waits, in order, for the fences of array futures and resolves them.
-
-    A fence is one small array written by one operation that reads every array of the future,
-    so it is ready exactly when their writes pushed before it are done; waiting for it
-    releases the GIL. Futures over engine Vars use ``engine.on_complete`` directly.
-    """
-
-    def __init__(self) -> None:
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
-
-    def submit(self, fences: list, fut: Future, value: Any) -> None:
-        if self._thread is None:
-            with self._start_lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, daemon=True,
-                                                    name="flowmod-future-waiter")
-                    self._thread.start()
-        self._queue.put((fences, fut, value))
-
-    def _run(self) -> None:
-        get = self._queue.get
-        while True:
-            fences, fut, value = get()
-            error = None
-            for fence in fences:
-                try:
-                    fence.wait_to_read()
-                except MXNetError as e:
-                    error = e
-                    break
-            try:
-                fut._resolve(value, error)
-            except MXNetError:  # resolved by hand meanwhile: that value stands
-                pass
-
-    def _after_fork_in_child(self) -> None:
-        # The thread does not exist in the child; futures armed there start a new one.
-        self._queue = queue.SimpleQueue()
-        self._thread = None
-        self._start_lock = threading.Lock()
-
-
-_waiter = _ArrayWaiter()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_waiter._after_fork_in_child)
-
-
-def _fences(arrays: list) -> list:
-    """Small arrays each written by one operation reading ``arrays`` (one per device and
-    dtype), pushed
-    now: they order after every write of ``arrays`` pushed so far, and after nothing later."""
-    from . import ndarray as nd
-    by_dtype: dict = {}
-    whole = []
-    for arr in arrays:
-        if arr.size == 0:
-            whole.append(arr)  # nothing to read a fence element from: wait for it as it is
-            continue
-        by_dtype.setdefault((arr.context, arr.dtype), []).append(arr.reshape(-1)[0:1])
-    fences = whole
-    for views in by_dtype.values():
-        if len(views) == 1:
-            fences.append(views[0].copy())
-            continue
-        try:
-            fences.append(nd.concat(*views, dim=0))
-        except MXNetError:  # a type concat does not take: one fence per array
-            fences.extend(v.copy() for v in views)
-    return fences
-
-
 def _split(items: Iterable) -> tuple[list, list]:
     from .ndarray import NDArray
     arrays, variables = [], []
@@ -311,7 +236,15 @@ def _split(items: Iterable) -> tuple[list, list]:
 
 
 def _arm_over(fut: Future, arrays: list, variables: list, value: Any) -> None:
-    pending = [len(variables) + (1 if arrays else 0)]
+    """Resolves ``fut`` to ``value`` once the engine has completed the writes of every array
+    and var pushed so far (or with the first error), from completion callbacks: no thread
+    waits and nothing polls."""
+    targets = {id(a._h): a._h.on_complete for a in arrays}   # a view twice is waited once
+    targets.update((id(v), functools.partial(_engine.on_complete, v)) for v in variables)
+    if not targets:
+        fut._resolve(value, None)
+        return
+    pending = [len(targets)]
     errors: list = []
     lock = threading.Lock()
 
@@ -322,20 +255,13 @@ def _arm_over(fut: Future, arrays: list, variables: list, value: Any) -> None:
             pending[0] -= 1
             last = pending[0] == 0
         if last:
-            fut._resolve(value if not errors else None, errors[0] if errors else None)
+            try:
+                fut._resolve(value if not errors else None, errors[0] if errors else None)
+            except MXNetError:  # resolved by hand meanwhile: that value stands
+                pass
 
-    if pending[0] == 0:
-        fut._resolve(value, None)
-        return
-    if arrays:
-        if not variables:
-            _waiter.submit(_fences(arrays), fut, value)
-            return
-        inner = Future()
-        inner.add_done_callback(lambda f: part_done(f._error))
-        _waiter.submit(_fences(arrays), inner, None)
-    for var in variables:
-        _engine.on_complete(var, part_done)
+    for register in targets.values():
+        register(part_done)
 
 
 def when_ready(items: Iterable, value: Any = None) -> Future:

@@ -228,13 +228,13 @@ void PushBulk(py::sequence entries, int dev_type, int dev_id, int lane, int prio
   });
 }
 
-void OnComplete(py::handle var, py::object callback) {
-  if (!IsVar(var.ptr()))
-    throw py::type_error("var=" + std::string(py::repr(var)) + ": expected a flowmod.engine.Var");
+}  // namespace
+
+void CallOnComplete(eng::Var* var, py::object callback, std::shared_ptr<const void> keep_alive) {
   if (!PyCallable_Check(callback.ptr()))
     throw py::type_error("callback=" + std::string(py::repr(callback)) + ": expected a callable");
   auto ref = std::make_shared<PyRef>(std::move(callback));
-  auto run = [ref](const eng::ErrorInfo* error) {
+  auto run = [ref, keep = std::move(keep_alive)](const eng::ErrorInfo* error) {
     if (PythonFinalizing()) return;
     py::gil_scoped_acquire gil;
     py::object fn = ref->Take();
@@ -244,7 +244,15 @@ void OnComplete(py::handle var, py::object callback) {
       e.discard_as_unraisable("flowmod.engine.on_complete callback");
     }
   };
-  PushMaybeReleasing([&] { TheEngine()->OnComplete(VarOf(var.ptr()), std::move(run)); });
+  PushMaybeReleasing([&] { TheEngine()->OnComplete(var, std::move(run)); });
+}
+
+namespace {
+
+void OnComplete(py::handle var, py::object callback) {
+  if (!IsVar(var.ptr()))
+    throw py::type_error("var=" + std::string(py::repr(var)) + ": expected a flowmod.engine.Var");
+  CallOnComplete(VarOf(var.ptr()), std::move(callback), nullptr);
 }
 
 py::tuple StatsTuple() {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/py_types.h"
 #include "ndarray/ndarray.h"
 #include "ops/op_registry.h"
 #include "storage/host_pool.h"
@@ -92,6 +93,14 @@ void BindNDArray(py::module_& m) {
              py::gil_scoped_release nogil;
              CopyToHost(a, ptr);
            })
+      .def("on_complete",
+           [](const NDArray& a, py::object callback) {
+             // The copy keeps the storage (and its var) alive until the callback has run.
+             CallOnComplete(a.var(), std::move(callback), std::make_shared<const NDArray>(a));
+           },
+           py::arg("callback"),
+           "Calls callback(error_or_None) on the engine's callback thread once the writes of "
+           "this array pushed so far are done.")
       .def("wait_to_read", [](const NDArray& a) {
         eng::Var* v = a.var();
         py::gil_scoped_release nogil;

@@ -5,6 +5,7 @@
 #include <Python.h>
 #include <pybind11/pybind11.h>
 
+#include <memory>
 #include <string>
 
 #include "engine.h"
@@ -38,6 +39,11 @@ inline const NativeOp& NativeOpOf(PyObject* o) { return *reinterpret_cast<Native
 
 // A new NativeOp object owning `op`.
 pybind11::object WrapNativeOp(NativeOp op);
+
+// Calls `callback(error_or_None)` on the engine's callback thread once the writes of `var`
+// pushed so far are done; `keep_alive` (the array owning the var, say) is held until then.
+void CallOnComplete(engine::Var* var, pybind11::object callback,
+                    std::shared_ptr<const void> keep_alive);
 
 // Creates both types and adds them to `m` as Var and NativeOp.
 void RegisterTypes(pybind11::module_& m);
