@@ -300,6 +300,107 @@ void MaxPoolBackward(const PoolGeom& g, const T* x, const T* y, const T* dy, T* 
   }
 }
 
+// Max pooling whose windows tile the input without overlapping: kernel 2x2 (or 2 in 1-D),
+// stride equal to the kernel, no padding, every window inside the input. Each input element
+// lies in at most one window, so the backward pass writes every gradient element once instead
+// of clearing the gradient and scattering into it, and both passes run over fixed-size
+// windows in loops that vectorize. The results are those of the general kernels above: the
+// same comparisons in the same (row-major) order; rows and columns past the last window get
+// no gradient.
+struct TiledMax {
+  int kh = 0, kw = 0;  // 0: the windows overlap, are padded or are clipped
+};
+
+TiledMax TiledWindows(const PoolAttrs& a, const PoolGeom& g) {
+  if (a.type != PoolType::kMax || a.global_pool) return {};
+  const size_t nd = a.kernel.size();
+  for (size_t i = 0; i < nd; ++i)
+    if (a.pad[i] != 0 || a.stride[i] != a.kernel[i]) return {};
+  const int64_t kh = nd == 2 ? a.kernel[0] : 1, kw = a.kernel.back();
+  if (g.Ho * kh > g.H || g.Wo * kw > g.W) return {};
+  return {static_cast<int>(kh), static_cast<int>(kw)};
+}
+
+template <int KH, int KW, typename T>
+void MaxPoolTiledForward(const PoolGeom& g, const T* x, T* y) {
+  const int64_t W = g.W, Ho = g.Ho, Wo = g.Wo;
+  for (int64_t n = 0; n < g.planes; ++n) {
+    const T* in = x + n * g.H * W;
+    T* out = y + n * Ho * Wo;
+    for (int64_t oh = 0; oh < Ho; ++oh) {
+      const T* r = in + oh * KH * W;
+      T* o = out + oh * Wo;
+      for (int64_t ow = 0; ow < Wo; ++ow) {
+        T best = Lowest<T>();
+        for (int i = 0; i < KH; ++i)
+          for (int j = 0; j < KW; ++j) {
+            const T v = r[i * W + ow * KW + j];
+            best = v > best ? v : best;
+          }
+        o[ow] = best;
+      }
+    }
+  }
+}
+
+// The gradient of each 2-wide window (of KH = 1 or 2 rows) goes to its first element equal
+// to the output, picked by comparisons combined without branches so that the loop over
+// windows vectorizes. kAdd: the gradient is added to dx (req add); else dx is overwritten.
+template <int KH, bool kAdd, typename T>
+void MaxPoolTiledBackward(const PoolGeom& g, const T* x, const T* y, const T* dy, T* dx) {
+  static_assert(KH == 1 || KH == 2);
+  const int64_t H = g.H, W = g.W, Ho = g.Ho, Wo = g.Wo;
+  // The second row of a 1-row window: never a match, never written.
+  auto put = [](T* __restrict d, bool hit, T gv) {
+    const T v = hit ? gv : T(0);
+    // 0 + gradient, not the gradient itself: the general kernel's sum, to the sign of zero.
+    if constexpr (kAdd) *d += v;
+    else *d = T(0) + v;
+  };
+  for (int64_t n = 0; n < g.planes; ++n) {
+    const T* in = x + n * H * W;
+    T* grad = dx + n * H * W;
+    for (int64_t oh = 0; oh < Ho; ++oh) {
+      const T* __restrict r0 = in + oh * KH * W;
+      const T* __restrict r1 = r0 + (KH - 1) * W;
+      T* __restrict d0 = grad + oh * KH * W;
+      T* __restrict d1 = d0 + (KH - 1) * W;
+      const T* __restrict out = y + (n * Ho + oh) * Wo;
+      const T* __restrict og = dy + (n * Ho + oh) * Wo;
+      for (int64_t ow = 0; ow < Wo; ++ow) {
+        const T best = out[ow], gv = og[ow];
+        const bool a = r0[2 * ow] == best, b = r0[2 * ow + 1] == best;
+        put(d0 + 2 * ow, a, gv);
+        put(d0 + 2 * ow + 1, !a & b, gv);
+        if constexpr (KH == 2) {
+          const bool c = r1[2 * ow] == best, e = r1[2 * ow + 1] == best;
+          put(d1 + 2 * ow, !a & !b & c, gv);
+          put(d1 + 2 * ow + 1, !a & !b & !c & e, gv);
+        }
+      }
+      if (!kAdd)
+        for (int i = 0; i < KH; ++i) std::fill(d0 + i * W + Wo * 2, d0 + (i + 1) * W, T(0));
+    }
+    if (!kAdd) std::fill(grad + Ho * KH * W, grad + H * W, T(0));
+  }
+}
+
+template <typename T>
+bool MaxPoolTiledForwardFor(const TiledMax& t, const PoolGeom& g, const T* x, T* y) {
+  if (t.kh == 2 && t.kw == 2) MaxPoolTiledForward<2, 2>(g, x, y);
+  else if (t.kh == 1 && t.kw == 2) MaxPoolTiledForward<1, 2>(g, x, y);
+  else return false;
+  return true;
+}
+
+template <bool kAdd, typename T>
+bool MaxPoolTiledBackwardFor(const TiledMax& t, const PoolGeom& g, const T* x, const T* y, const T* dy, T* dx) {
+  if (t.kh == 2 && t.kw == 2) MaxPoolTiledBackward<2, kAdd>(g, x, y, dy, dx);
+  else if (t.kh == 1 && t.kw == 2) MaxPoolTiledBackward<1, kAdd>(g, x, y, dy, dx);
+  else return false;
+  return true;
+}
+
 template <typename T, int P>
 void SumPoolBackward(const PoolGeom& g, const T* x, const T* y, const T* dy, T* dx, bool average) {
   using A = typename Acc<T>::type;
@@ -338,6 +439,7 @@ void PoolingForward(const OpContext&, const OpAttrs& attrs, std::span<const Tens
   FLOWMOD_FLOAT_SWITCH(in[0].dtype, T, {
     const T* x = in[0].ptr<T>();
     T* y = out[0].ptr<T>();
+    if (MaxPoolTiledForwardFor(TiledWindows(a, g), g, x, y)) return;
     switch (a.type) {
       case PoolType::kMax: MaxPoolForward<T>(g, x, y); break;
       case PoolType::kAvg: SumPoolForward<T, 1>(g, x, y, true); break;
@@ -360,6 +462,10 @@ void PoolingBackward(const OpContext&, const OpAttrs& attrs, const BackwardIO& i
     const T* y = io.outputs[0].ptr<T>();
     const T* dy = io.out_grads[0].ptr<T>();
     T* dx = io.in_grads[0].ptr<T>();
+    const TiledMax tiled = TiledWindows(a, g);
+    if (io.req[0] == OpReq::kAdd ? MaxPoolTiledBackwardFor<true>(tiled, g, x, y, dy, dx)
+                                 : MaxPoolTiledBackwardFor<false>(tiled, g, x, y, dy, dx))
+      return;
     if (io.req[0] == OpReq::kWrite) std::fill(dx, dx + io.inputs[0].size(), T(0));
     switch (a.type) {
       case PoolType::kMax: MaxPoolBackward<T>(g, x, y, dy, dx, g.small_windows); break;
