@@ -350,13 +350,6 @@ template <int KH, bool kAdd, typename T>
 void MaxPoolTiledBackward(const PoolGeom& g, const T* x, const T* y, const T* dy, T* dx) {
   static_assert(KH == 1 || KH == 2);
   const int64_t H = g.H, W = g.W, Ho = g.Ho, Wo = g.Wo;
-  // The second row of a 1-row window: never a match, never written.
-  auto put = [](T* __restrict d, bool hit, T gv) {
-    const T v = hit ? gv : T(0);
-    // 0 + gradient, not the gradient itself: the general kernel's sum, to the sign of zero.
-    if constexpr (kAdd) *d += v;
-    else *d = T(0) + v;
-  };
   for (int64_t n = 0; n < g.planes; ++n) {
     const T* in = x + n * H * W;
     T* grad = dx + n * H * W;
@@ -369,13 +362,28 @@ void MaxPoolTiledBackward(const PoolGeom& g, const T* x, const T* y, const T* dy
       const T* __restrict og = dy + (n * Ho + oh) * Wo;
       for (int64_t ow = 0; ow < Wo; ++ow) {
         const T best = out[ow], gv = og[ow];
-        const bool a = r0[2 * ow] == best, b = r0[2 * ow + 1] == best;
-        put(d0 + 2 * ow, a, gv);
-        put(d0 + 2 * ow + 1, !a & b, gv);
+        const bool a = r0[2 * ow] == best, hb = r0[2 * ow + 1] == best;
+        const bool b = !a & hb;
+        const T va = a ? gv : T(0), vb = b ? gv : T(0);
+        // 0 + gradient, not the gradient itself: the general kernel's sum, to the sign of zero.
+        if constexpr (kAdd) {
+          d0[2 * ow] += va;
+          d0[2 * ow + 1] += vb;
+        } else {
+          d0[2 * ow] = T(0) + va;
+          d0[2 * ow + 1] = T(0) + vb;
+        }
         if constexpr (KH == 2) {
-          const bool c = r1[2 * ow] == best, e = r1[2 * ow + 1] == best;
-          put(d1 + 2 * ow, !a & !b & c, gv);
-          put(d1 + 2 * ow + 1, !a & !b & !c & e, gv);
+          const bool hc = r1[2 * ow] == best, he = r1[2 * ow + 1] == best;
+          const bool c = !a & !hb & hc, e = !a & !hb & !hc & he;
+          const T vc = c ? gv : T(0), ve = e ? gv : T(0);
+          if constexpr (kAdd) {
+            d1[2 * ow] += vc;
+            d1[2 * ow + 1] += ve;
+          } else {
+            d1[2 * ow] = T(0) + vc;
+            d1[2 * ow + 1] = T(0) + ve;
+          }
         }
       }
       if (!kAdd)
