@@ -68,7 +68,7 @@ class LRScheduler:
 
     def __call__(self, num_update: int) -> float:
         """The learning rate at ``num_update``; every schedule defines it."""
-        raise NotImplementedError(
+        raise TypeError(
             f"{type(self).__name__} does not define __call__: LRScheduler is the base class of "
             f"the schedules; use FactorScheduler, MultiFactorScheduler, PolyScheduler or "
             f"CosineScheduler, or define __call__(num_update) in a subclass")

@@ -338,7 +338,7 @@ def test_num_update_counting():
 
 
 def test_base_update_and_deprecated():
-    with pytest.raises(NotImplementedError, match="base class"):
+    with pytest.raises(TypeError, match="base class"):
         opt.Optimizer().update(0, nd.ones((1,)), nd.ones((1,)), None)
     with pytest.raises(DeprecationWarning):
         opt.Optimizer().set_lr_scale({})

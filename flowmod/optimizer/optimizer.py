@@ -233,7 +233,7 @@ class Optimizer:
     def update(self, index, weight, grad, state):
         """Updates ``weight`` in place from ``grad`` and ``state``; each optimizer defines
         its rule."""
-        raise NotImplementedError(
+        raise TypeError(
             f"{type(self).__name__} does not define update(index, weight, grad, state): "
             f"Optimizer is the base class; create one of {sorted(Optimizer.opt_registry)}")
 
