@@ -65,8 +65,9 @@ void BindExecutor(py::module_& m) {
            "array or None (ones) per output, or is empty.")
       .def("measure_kernels", &GraphExecutor::MeasureKernels, py::arg("is_train"), py::arg("reps"),
            py::call_guard<py::gil_scoped_release>(),
-           "measure_kernels(is_train, reps) -> [(name, seconds)]: waits for pushed work, then times\n"
-           "each forward and backward kernel run directly (best of reps), for benchmarks.")
+           "measure_kernels(is_train, reps) -> [(name, seconds)]: waits for pushed work, then runs\n"
+           "every forward and backward kernel directly, reps passes in order, and gives each\n"
+           "kernel's mean time per pass, for benchmarks.")
       .def_property_readonly("outputs", &GraphExecutor::outputs)
       .def_property_readonly("has_backward", &GraphExecutor::has_backward)
       .def_property_readonly("stats", [](const GraphExecutor& e) {

@@ -83,8 +83,8 @@ class GraphExecutor {
 
   // Waits for all pushed work, then runs the pass (every forward and backward kernel, in
   // order) `reps` times on the calling thread without the engine, timing each kernel. Returns
-  // the kernels' names and times in seconds from the fastest pass: what a pass costs in
-  // kernels alone, for measuring the engine's overhead.
+  // the kernels' names and mean times in seconds per pass: what a pass costs in kernels alone,
+  // for measuring the engine's overhead.
   std::vector<std::pair<std::string, double>> MeasureKernels(bool is_train, int reps);
 
   const std::vector<NDArray>& outputs() const { return outputs_; }
