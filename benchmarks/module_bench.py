@@ -15,7 +15,8 @@ a Prometheus would; its figure in parentheses is the change of throughput it mak
 runs with and without telemetry alternate --repeat times and the best of each is kept, so
 that a machine busy with other work distorts the comparison as little as it can. As such a
 machine blurs differences of a few percent, "telemetry CPU" adds what the telemetry itself
-took in that run: the training thread's CPU time in the reporter, the watcher thread's, and
+took in that run: the training thread's CPU time in the reporter, the engine callback
+thread's in noting each batch done, the folding of finished batches into the families and
 the collection of each scrape within the timed window, as a share of the run's duration.
 
 Rows: MLP 784-128-64-10 at batch 100 and 32, MLP 784-1024-64-10 at batch 1000, LeNet
@@ -95,9 +96,26 @@ if telemetry:
             urllib.request.urlopen(url, timeout=10).read()
             scrapes.append(time.perf_counter())
     threading.Thread(target=scrape, daemon=True).start()
-    def thread_cpu(thread):
-        with open(f"/proc/self/task/{{thread.native_id}}/schedstat") as f:
-            return int(f.read().split()[0]) * 1e-9
+    # CPU time of the engine's callback thread in noting batches done, and of scrapes in
+    # folding the finished batches into the families.
+    from flowmod.telemetry import reporter as reporter_impl
+    done_cpu, fold_cpu = [0.0], [0.0]
+    finished, fold = reporter_impl._Batch.finished, reporter_impl._Tally.fold
+    def timed_finished(self, error):
+        t0 = time.thread_time()
+        finished(self, error)
+        done_cpu[0] += time.thread_time() - t0
+    def timed_future_done(self, future):
+        t0 = time.thread_time()
+        finished(self, future.exception())
+        done_cpu[0] += time.thread_time() - t0
+    def timed_fold(self):
+        t0 = time.thread_time()
+        fold(self)
+        fold_cpu[0] += time.thread_time() - t0
+    reporter_impl._Batch.finished = timed_finished
+    reporter_impl._Batch.future_done = timed_future_done
+    reporter_impl._Tally.fold = timed_fold
 it = mx.io.NDArrayIter(x, y, batch_size=batch)
 mod = mx.mod.Module(mlp() if model == "mlp" else lenet(), context=mx.cpu())
 opt = {{"learning_rate": 0.01, "momentum": 0.9}}
@@ -106,7 +124,7 @@ mod.fit(it, num_epoch=1, optimizer="sgd", optimizer_params=opt,
 mx.nd.waitall()
 if telemetry:
     reporter.flush()
-    callback_cpu[0], watcher_cpu = 0.0, thread_cpu(reporter._watcher._thread)
+    callback_cpu[0] = done_cpu[0] = fold_cpu[0] = 0.0
 t = time.perf_counter()
 mod.fit(it, begin_epoch=1, num_epoch=1 + epochs, optimizer="sgd", optimizer_params=opt,
         **callbacks)
@@ -116,15 +134,16 @@ if not telemetry:
     report(seconds)
 else:
     reporter.flush()
-    watcher_cpu = thread_cpu(reporter._watcher._thread) - watcher_cpu
     timed_scrapes = sum(t <= s <= t + seconds for s in scrapes)
     t0 = time.thread_time()
     for _ in range(20):
         generate_latest(REGISTRY)
     scrape_cpu = (time.thread_time() - t0) / 20
     # The CPU telemetry took, as a share of the timed run: the training thread's time in
-    # the reporter, the watcher thread's, and the collection of each scrape in the window.
-    report(seconds, (callback_cpu[0] + watcher_cpu + timed_scrapes * scrape_cpu) / seconds,
+    # the reporter, the callback thread's in noting batches done, folding them, and the
+    # collection of each scrape in the window.
+    used = callback_cpu[0] + done_cpu[0] + fold_cpu[0] + timed_scrapes * scrape_cpu
+    report(seconds, used / seconds,
            timed_scrapes)
 """
 

@@ -370,9 +370,14 @@ def test_reporter_records_a_batch_only_when_its_update_has_run(registry):
     reporter = telemetry.PrometheusReporter("completion", registry=registry)
     batch = next(iter(train))
     engine.wait_all()
-    # Every compute worker held: the batch below is pushed, and cannot run yet.
+    # Every compute worker held until the checks below: the batch is pushed, and cannot run.
+    release = threading.Event()
     for _ in range(engine.num_workers()):
-        engine.push_native(engine.NativeOp.sleep(1.0), [], [engine.Var()])
+        engine.push(lambda: release.wait(HANG_GUARD), [], [engine.Var()], name="hold")
+    deadline = time.monotonic() + HANG_GUARD
+    while engine.stats().lane(mx.cpu()).running < engine.num_workers():
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
     mod.forward_backward(batch)
     mod.update()
     mod.update_metric(mx.metric.create("acc"), batch.label)
@@ -381,6 +386,7 @@ def test_reporter_records_a_batch_only_when_its_update_has_run(registry):
     # The callback returned without waiting for the batch: the workers are still asleep.
     assert engine.stats().lane(mx.cpu()).running == engine.num_workers()
     assert value(scrape(registry), "flowmod_training_batches_total", module="completion") == 0
+    release.set()
     assert reporter.flush(HANG_GUARD)
     assert value(scrape(registry), "flowmod_training_batches_total", module="completion") == 1
 
@@ -459,13 +465,71 @@ def test_reporter_asks_for_the_module_without_one(registry):
         reporter(BatchEndParam(epoch=0, nbatch=0, eval_metric=None, locals={}))
 
 
-def test_reporter_thread_ends_with_the_reporter(registry):
+def test_reporter_starts_no_thread_and_goes_with_its_owner(registry):
     mod = mx.mod.Module(mlp(), context=mx.cpu())
+    train = data()
+    mod.bind(train.provide_data, train.provide_label)
+    mod.init_params()
+    before = {t.ident for t in threading.enumerate()}
     reporter = telemetry.PrometheusReporter("short-lived", registry=registry)
-    mod.fit(data(), num_epoch=1, batch_end_callback=reporter)
-    thread = reporter._watcher._thread
-    assert thread.is_alive()
+    mod.fit(train, num_epoch=1, batch_end_callback=reporter)
+    assert reporter.flush(HANG_GUARD)
+    assert {t.ident for t in threading.enumerate()} <= before
+    folding = telemetry.enable(registry).folding
+    assert reporter in folding.reporters
     del reporter
     gc.collect()
-    thread.join(HANG_GUARD)
-    assert not thread.is_alive()
+    assert len(folding.reporters) == 0
+    assert value(scrape(registry), "flowmod_training_batches_total", module="short-lived") == 10
+
+
+def test_folding_times_batches_from_their_start_or_the_previous_end(registry):
+    from flowmod.telemetry.reporter import _Batch, _Tally
+    tally = _Tally(telemetry.enable(registry), "fold")
+
+    def batch(start, end, ok=True, samples=10):
+        b = _Batch(tally, start, samples)
+        b.end, b.ok = end, ok
+        tally._pending.append(b)
+        return b
+
+    batch(0.0, 1.0)
+    batch(0.5, 1.0005)        # queued behind the first and noted with it: they share
+    batch(2.0, 2.5)           # started after the previous ended
+    batch(None, 3.0)          # untimed (an epoch's first batch): counted, not timed
+    batch(2.9, 3.2)           # could start only when the untimed one ended
+    batch(3.1, 3.3, ok=False)  # failed: neither counted nor timed, but it held the engine
+    batch(3.2, 3.5)
+    waiting = batch(3.4, None)
+    batch(3.6, 3.7)           # finished, but behind one that has not: not folded yet
+    tally.fold()
+    samples = scrape(registry)
+    assert value(samples, "flowmod_training_batches_total", module="fold") == 6
+    assert value(samples, "flowmod_training_samples_total", module="fold") == 60
+    expected = [1.0005 / 2, 1.0005 / 2, 0.5, 0.2, 0.2]
+    assert value(samples, "flowmod_training_batch_duration_seconds_count",
+                 module="fold") == len(expected)
+    assert value(samples, "flowmod_training_batch_duration_seconds_sum",
+                 module="fold") == pytest.approx(sum(expected))
+    le_half = value(samples, "flowmod_training_batch_duration_seconds_bucket", module="fold",
+                    le="0.4096")
+    assert le_half == 2  # the two 0.2 s batches; 0.5 s ones fall in the next bucket
+    waiting.end = 3.65
+    tally.fold()
+    samples = scrape(registry)
+    assert value(samples, "flowmod_training_batches_total", module="fold") == 8
+    assert value(samples, "flowmod_training_batch_duration_seconds_count",
+                 module="fold") == len(expected) + 2
+
+
+def test_scrapes_record_finished_batches_without_a_flush(registry):
+    mod = mx.mod.Module(mlp(), context=mx.cpu())
+    reporter = telemetry.PrometheusReporter("unflushed", registry=registry)
+    mod.fit(data(), num_epoch=1, batch_end_callback=reporter)
+    engine.wait_all()
+    deadline = time.monotonic() + HANG_GUARD
+    # The callback thread notes each batch after the engine finishes it.
+    while time.monotonic() < deadline and value(
+            scrape(registry), "flowmod_training_batches_total", module="unflushed") < 10:
+        time.sleep(0.01)
+    assert value(scrape(registry), "flowmod_training_batches_total", module="unflushed") == 10

@@ -2,22 +2,23 @@
 
 Module calls are asynchronous: when ``fit`` calls a batch-end callback, the batch has been
 pushed to the engine, not computed. So the reporter times batches by their completion: it
-hands the future of the batch's update (which ``fit`` keeps in its loop) to a watcher
-thread, which waits for it with the GIL released and records the batch then. Called
-without that future, it pushes one tiny operation that reads one element of every
-parameter (so it runs after the batch's update of each of them) and waits for that. The training thread
-never waits for a batch; it reads metric values (which waits for the engine) only where
-``fit`` has already waited, at the end of an epoch and of an evaluation, and otherwise at
-most once every ``metric_interval`` seconds.
+asks to be told when the future of the batch's update (which ``fit`` keeps in its loop)
+resolves, and the engine's callback thread notes the time then. Called without that future,
+it pushes one tiny operation that reads one element of every parameter (so it runs after
+the batch's update of each of them) and is told when that finishes. Finished batches are
+folded into the Prometheus families when the registry is collected (a scrape), so no thread
+waits and nothing is done per batch beyond noting it. The training thread never waits for a
+batch; it reads metric values (which waits for the engine) only where ``fit`` has already
+waited, at the end of an epoch and of an evaluation, and otherwise at most once every
+``metric_interval`` seconds.
 """
 from __future__ import annotations
 
 import numbers
 import os
-import queue
 import threading
 import time
-import weakref
+from collections import deque
 
 from .. import _native
 from ..base import MXNetError
@@ -26,115 +27,130 @@ from .exposition import enable
 
 __all__ = ["PrometheusReporter"]
 
-_STOP = object()
-
 
 class _Batch:
-    """A batch handed to the watcher: its marker (fit's Future of the batch's update, a
-    native array handle, or None), when it could start (None: not timed) and its sample
-    count."""
-    __slots__ = ("marker", "start", "samples")
+    """A batch reported: when it could start (None: not timed), its sample count and, once
+    its marker finished on the engine, when that was noted and whether it succeeded."""
+    __slots__ = ("tally", "start", "samples", "end", "ok")
 
-    def __init__(self, marker, start: float | None, samples: int):
-        self.marker = marker
+    def __init__(self, tally: "_Tally", start: float | None, samples: int):
+        self.tally = tally
         self.start = start
         self.samples = samples
+        self.end: float | None = None
+        self.ok = True
+
+    def future_done(self, future: Future) -> None:
+        self.finished(future.exception())
+
+    def finished(self, error) -> None:
+        """Runs on the engine's callback thread (or at once, for a marker already done)."""
+        self.ok = error is None
+        self.end = time.perf_counter()
+        self.tally.finished()
 
 
-def _done(marker) -> bool:
-    if marker is None:
-        return True
-    if isinstance(marker, Future):
-        return marker.done()
-    return marker.version > 0
+class _Tally:
+    """The batches a reporter has noted and not yet folded into its families, in order.
 
-
-class _CompletionWatcher:
-    """Records batches, in order, as their markers finish on the engine.
-
-    The watcher's clock is read once it holds the GIL again, which a busy training thread
-    may delay by up to the interpreter's switch interval, so it looks at most once every
-    ``RESOLUTION`` seconds: batches found finished together are recorded together, sharing
-    the time since the previous record equally. Short batches are thus reported as the
-    average of those that finished in the same few milliseconds (not as a few long ones and
-    many instantaneous ones), and waking once per batch would cost more than the batch.
+    Completion times are noted when the callback thread holds the GIL, which a busy training
+    thread may delay by up to the interpreter's switch interval; batches noted finished
+    within ``BURST`` seconds of each other, each queued behind the one before, were released
+    together, and share the time since the first of them could start equally. Short
+    batches are thus reported as the average of those delivered together, not as a few long
+    ones and many instantaneous ones.
     """
 
-    RESOLUTION = 0.02
+    BURST = 1e-3
+    # A backlog this long is folded by the callback thread, so memory stays bounded when no
+    # one scrapes.
+    MAX_BACKLOG = 4096
 
     def __init__(self, metrics, module_name: str):
         self._samples = metrics.samples.labels(module=module_name)
         self._batches = metrics.batches.labels(module=module_name)
-        self._duration = metrics.batch_duration.labels(module=module_name)
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="flowmod-telemetry",
-                                        daemon=True)
-        self._thread.start()
+        self._durations = metrics.batch_duration
+        self._module = module_name
+        self._pending: deque[_Batch] = deque()
+        self._fold_lock = threading.Lock()
+        self._previous_end: float | None = None
+        self._noted = 0  # batches handed in (training thread)
+        self._done = 0   # of them finished (callback thread)
+        self._changed = threading.Condition()
+        self._flushing = 0
 
-    def submit(self, batch: _Batch) -> None:
-        self._queue.put(batch)
-
-    def _run(self) -> None:
-        previous_done = None
-        held = None  # an item taken from the queue but not yet handled
-        while True:
-            item = held if held is not None else self._queue.get()
-            held = None
-            if item is _STOP:
-                return
-            if isinstance(item, threading.Event):
-                item.set()  # every batch submitted before the flush has been recorded
-                continue
-            group = [item]
-            finished = [self._wait(item)]
-            # The batches whose markers are already done finished with this one (an untimed
-            # batch is recorded alone, so that the next ones are timed).
-            while item.start is not None:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if not isinstance(nxt, _Batch) or nxt.start is None or not _done(nxt.marker):
-                    held = nxt
-                    break
-                # Done already: asking the engine again would hand the GIL to the training
-                # thread and wait to get it back.
-                group.append(nxt)
-                finished.append(True)
-            done = time.perf_counter()
-            ok = [b for b, good in zip(group, finished) if good]
-            if ok:
-                self._samples.inc(sum(b.samples for b in ok))
-                self._batches.inc(len(ok))
-            if item.start is not None and ok:
-                began = item.start if previous_done is None else max(item.start, previous_done)
-                share = max(0.0, done - began) / len(group)
-                for _ in ok:
-                    self._duration.observe(share)
-            previous_done = done
-            del item, group, ok
-            time.sleep(self.RESOLUTION)
-
-    @staticmethod
-    def _wait(batch: _Batch) -> bool:
-        marker = batch.marker
+    def note(self, marker, start: float | None, samples: int) -> None:
+        batch = _Batch(self, start, samples)
+        self._pending.append(batch)
+        self._noted += 1
         if marker is None:
-            return True
-        if isinstance(marker, Future):
-            return marker.exception() is None
-        try:
-            marker.wait_to_read()
-        except MXNetError:
-            return False  # the batch failed: it processed nothing
-        return True
+            batch.finished(None)
+        elif isinstance(marker, Future):
+            marker.add_done_callback(batch.future_done)
+        else:
+            marker.on_complete(batch.finished)
+
+    def finished(self) -> None:
+        with self._changed:
+            self._done += 1
+            if self._flushing:
+                self._changed.notify_all()
+        if len(self._pending) >= self.MAX_BACKLOG:
+            self.fold()
+
+    def fold(self) -> None:
+        """Records the leading run of finished batches in the families."""
+        with self._fold_lock:
+            pending = self._pending
+            samples = batches = 0
+            durations: list[float] = []
+            previous = self._previous_end
+            group_began, group = None, 0  # the burst being gathered
+
+            def close_group(end: float) -> None:
+                if group:
+                    durations.extend([max(0.0, end - group_began) / group] * group)
+
+            while pending and pending[0].end is not None:
+                b = pending.popleft()
+                if b.ok:
+                    samples += b.samples
+                    batches += 1
+                if b.ok and b.start is not None:
+                    began = b.start if previous is None else max(b.start, previous)
+                    if group and b.start <= previous and b.end - previous < self.BURST:
+                        group += 1
+                    else:
+                        close_group(previous)
+                        group_began, group = began, 1
+                else:
+                    close_group(previous)
+                    group = 0
+                previous = b.end
+            close_group(previous)
+            self._previous_end = previous
+            if batches:
+                self._samples.inc(samples)
+                self._batches.inc(batches)
+            if durations:
+                self._durations.observe(self._module, durations)
 
     def flush(self, timeout: float | None) -> bool:
-        event = threading.Event()
-        self._queue.put(event)
-        return event.wait(timeout)
-
-    def stop(self) -> None:
-        self._queue.put(_STOP)
+        """Waits until every batch noted so far has finished, then folds them."""
+        target = self._noted
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            self._flushing += 1
+            try:
+                while self._done < target:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        return False
+                    self._changed.wait(left)
+            finally:
+                self._flushing -= 1
+        self.fold()
+        return True
 
 
 class PrometheusReporter:
@@ -189,7 +205,7 @@ class PrometheusReporter:
         self.module = module
         self._metrics = enable(registry)
         self._epoch_gauge = self._metrics.epoch.labels(module=name)
-        self._watcher: _CompletionWatcher | None = None
+        self._tally: _Tally | None = None
         self._pid = None
         self._last_epoch = None
         self._last_end: float | None = None
@@ -227,12 +243,11 @@ class PrometheusReporter:
         else:
             marker = self._marker(module)
         if self._pid != os.getpid():
-            # First use, or in a forked child, where the parent's thread does not exist.
-            self._watcher = _CompletionWatcher(self._metrics, self.name)
+            # First use, or in a forked child, whose engine never finishes the parent's work.
+            self._tally = _Tally(self._metrics, self.name)
             self._pid = os.getpid()
-            # The thread ends with the reporter (after the batches it was handed).
-            weakref.finalize(self, self._watcher.stop)
-        self._watcher.submit(_Batch(marker, start, samples))
+            self._metrics.folding.reporters.add(self)
+        self._tally.note(marker, start, samples)
 
         if param.eval_metric is not None:
             self._train_metric = param.eval_metric
@@ -271,18 +286,16 @@ class PrometheusReporter:
     def flush(self, timeout: float | None = None) -> bool:
         """flush(timeout=None) -> bool: waits until every batch reported so far has been
         recorded (its update finished, or failed); False if ``timeout`` seconds passed
-        first. Needed only to read final values right after training."""
-        if self._watcher is None or self._pid != os.getpid():
+        first. A scrape records the batches finished before it without this; it is needed
+        only to read final values right after training."""
+        if self._tally is None or self._pid != os.getpid():
             return True
-        return self._watcher.flush(timeout)
+        return self._tally.flush(timeout)
 
-    def close(self) -> None:
-        """close(): stops the watcher thread after the batches already reported; a later
-        batch starts a new one."""
-        if self._watcher is not None and self._pid == os.getpid():
-            self._watcher.stop()
-        self._watcher = None
-        self._pid = None
+    def _fold(self) -> None:
+        """Called when the registry is collected: records the batches finished so far."""
+        if self._tally is not None and self._pid == os.getpid():
+            self._tally.fold()
 
     # ---- helpers -----------------------------------------------------------------------
     def _batch_samples(self, batch) -> int:
