@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, Generator
 
@@ -49,7 +50,7 @@ class Future:
     """
 
     __slots__ = ("_state", "_value", "_error", "_callbacks", "_lock", "_event", "_arm_fn",
-                 "__weakref__")
+                 "_resolved_at", "__weakref__")
 
     def __init__(self) -> None:
         self._state = _PENDING
@@ -59,6 +60,8 @@ class Future:
         self._lock = threading.Lock()
         self._event: threading.Event | None = None
         self._arm_fn: Callable[[], None] | None = None
+        # time.perf_counter() when resolved (telemetry times batches by it).
+        self._resolved_at: float | None = None
 
     # ---- resolving -------------------------------------------------------------------------
     def set_result(self, value: Any) -> None:
@@ -77,6 +80,7 @@ class Future:
             if self._state is _DONE:
                 raise MXNetError("Future: already resolved; a future is resolved once")
             self._value, self._error = value, error
+            self._resolved_at = time.perf_counter()
             self._state = _DONE
             callbacks, self._callbacks = self._callbacks, []
             event = self._event
@@ -308,6 +312,7 @@ def _metric_arrays(eval_metric) -> list:
 
 def _resolved(value: Any = None) -> Future:
     fut = Future()
-    fut._state = _DONE
     fut._value = value
+    fut._resolved_at = time.perf_counter()
+    fut._state = _DONE
     return fut

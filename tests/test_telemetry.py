@@ -533,3 +533,29 @@ def test_scrapes_record_finished_batches_without_a_flush(registry):
             scrape(registry), "flowmod_training_batches_total", module="unflushed") < 10:
         time.sleep(0.01)
     assert value(scrape(registry), "flowmod_training_batches_total", module="unflushed") == 10
+
+
+def test_reporter_times_batches_by_their_update_future(registry):
+    from flowmod.future import Future
+    reporter = telemetry.PrometheusReporter("futures", registry=registry, batch_size=8)
+    first, second, failed = Future(), Future(), Future()
+    for nbatch, upd in enumerate((first, second, failed)):
+        reporter(BatchEndParam(epoch=0, nbatch=nbatch, eval_metric=None,
+                               locals={"upd": upd, "self": None}))
+    # Pending futures: nothing is recorded, and a flush with a timeout says so.
+    assert not reporter.flush(0.05)
+    assert value(scrape(registry), "flowmod_training_batches_total", module="futures") == 0
+    first.set_result(None)
+    assert value(scrape(registry), "flowmod_training_batches_total", module="futures") == 1
+    assert not reporter.flush(0.0)
+    second.set_result(None)
+    failed.set_exception(MXNetError("the update failed"))
+    assert reporter.flush(HANG_GUARD)
+    samples = scrape(registry)
+    # The failed batch processed nothing; the first is not timed (the epoch's first batch).
+    assert value(samples, "flowmod_training_batches_total", module="futures") == 2
+    assert value(samples, "flowmod_training_samples_total", module="futures") == 16
+    assert value(samples, "flowmod_training_batch_duration_seconds_count",
+                 module="futures") == 1
+    assert 0 <= value(samples, "flowmod_training_batch_duration_seconds_sum",
+                      module="futures") <= second._resolved_at - first._resolved_at + 1e-3

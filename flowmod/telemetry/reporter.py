@@ -2,12 +2,12 @@
 
 Module calls are asynchronous: when ``fit`` calls a batch-end callback, the batch has been
 pushed to the engine, not computed. So the reporter times batches by their completion: it
-asks to be told when the future of the batch's update (which ``fit`` keeps in its loop)
-resolves, and the engine's callback thread notes the time then. Called without that future,
-it pushes one tiny operation that reads one element of every parameter (so it runs after
-the batch's update of each of them) and is told when that finishes. Finished batches are
-folded into the Prometheus families when the registry is collected (a scrape), so no thread
-waits and nothing is done per batch beyond noting it. The training thread never waits for a
+keeps the future of the batch's update (which ``fit`` keeps in its loop), which notes when
+it resolved. Called without that future, it pushes one tiny operation that reads one
+element of every parameter (so it runs after the batch's update of each of them) and is
+told by the engine's callback thread when that finishes. Finished batches are folded into
+the Prometheus families when the registry is collected (a scrape), so no thread waits and
+nothing is done per batch beyond noting it. The training thread never waits for a
 batch; it reads metric values (which waits for the engine) only where ``fit`` has already
 waited, at the end of an epoch and of an evaluation, and otherwise at most once every
 ``metric_interval`` seconds.
@@ -29,22 +29,33 @@ __all__ = ["PrometheusReporter"]
 
 
 class _Batch:
-    """A batch reported: when it could start (None: not timed), its sample count and, once
-    its marker finished on the engine, when that was noted and whether it succeeded."""
-    __slots__ = ("tally", "start", "samples", "end", "ok")
+    """A batch reported: when it could start (None: not timed), its sample count, and when
+    its marker finished on the engine (``end``) and whether it succeeded. A batch marked by a
+    Future reads both from it when folded (the future notes when it resolved); one marked by
+    a native array is told by the engine's callback thread."""
+    __slots__ = ("tally", "start", "samples", "future", "end", "ok")
 
-    def __init__(self, tally: "_Tally", start: float | None, samples: int):
+    def __init__(self, tally: "_Tally", start: float | None, samples: int,
+                 future: Future | None = None):
         self.tally = tally
         self.start = start
         self.samples = samples
+        self.future = future
         self.end: float | None = None
         self.ok = True
 
-    def future_done(self, future: Future) -> None:
-        self.finished(future.exception())
+    def settled(self) -> bool:
+        """Whether the marker has finished (then ``end`` and ``ok`` are set)."""
+        if self.end is None:
+            future = self.future
+            if future is None or not future.done():
+                return False
+            self.ok = future._error is None
+            self.end = future._resolved_at
+        return True
 
     def finished(self, error) -> None:
-        """Runs on the engine's callback thread (or at once, for a marker already done)."""
+        """Runs on the engine's callback thread (or at once, for a batch without a marker)."""
         self.ok = error is None
         self.end = time.perf_counter()
         self.tally.finished()
@@ -62,9 +73,10 @@ class _Tally:
     """
 
     BURST = 1e-3
-    # A backlog this long is folded by the callback thread, so memory stays bounded when no
-    # one scrapes.
-    MAX_BACKLOG = 4096
+    # A backlog this long is folded as the next batch is noted: the batches (and the futures
+    # they hold) then never pile up between scrapes, where thousands of live objects would
+    # grow the heap enough to set off full garbage collections in the training thread.
+    MAX_BACKLOG = 64
 
     def __init__(self, metrics, module_name: str):
         self._samples = metrics.samples.labels(module=module_name)
@@ -74,29 +86,29 @@ class _Tally:
         self._pending: deque[_Batch] = deque()
         self._fold_lock = threading.Lock()
         self._previous_end: float | None = None
-        self._noted = 0  # batches handed in (training thread)
-        self._done = 0   # of them finished (callback thread)
         self._changed = threading.Condition()
         self._flushing = 0
 
     def note(self, marker, start: float | None, samples: int) -> None:
+        if len(self._pending) >= self.MAX_BACKLOG:
+            self.fold()
+        if isinstance(marker, Future):
+            # Nothing runs when it resolves: fold() reads the future.
+            self._pending.append(_Batch(self, start, samples, marker))
+            return
         batch = _Batch(self, start, samples)
         self._pending.append(batch)
-        self._noted += 1
         if marker is None:
             batch.finished(None)
-        elif isinstance(marker, Future):
-            marker.add_done_callback(batch.future_done)
         else:
             marker.on_complete(batch.finished)
 
     def finished(self) -> None:
-        with self._changed:
-            self._done += 1
-            if self._flushing:
+        # A flush sets _flushing before it looks at the batches, and this runs after `end`
+        # is set: either the flush sees the batch finished or it is notified.
+        if self._flushing:
+            with self._changed:
                 self._changed.notify_all()
-        if len(self._pending) >= self.MAX_BACKLOG:
-            self.fold()
 
     def fold(self) -> None:
         """Records the leading run of finished batches in the families."""
@@ -111,7 +123,7 @@ class _Tally:
                 if group:
                     durations.extend([max(0.0, end - group_began) / group] * group)
 
-            while pending and pending[0].end is not None:
+            while pending and pending[0].settled():
                 b = pending.popleft()
                 if b.ok:
                     samples += b.samples
@@ -137,17 +149,29 @@ class _Tally:
 
     def flush(self, timeout: float | None) -> bool:
         """Waits until every batch noted so far has finished, then folds them."""
-        target = self._noted
         deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
         with self._changed:
             self._flushing += 1
-            try:
-                while self._done < target:
-                    left = None if deadline is None else deadline - time.monotonic()
-                    if left is not None and left <= 0:
+        try:
+            for batch in list(self._pending):
+                if batch.future is not None:
+                    try:
+                        batch.future.exception(left())
+                    except TimeoutError:
                         return False
-                    self._changed.wait(left)
-            finally:
+                    continue
+                with self._changed:
+                    while batch.end is None:
+                        wait = left()
+                        if wait == 0.0:
+                            return False
+                        self._changed.wait(wait)
+        finally:
+            with self._changed:
                 self._flushing -= 1
         self.fold()
         return True
