@@ -24,6 +24,7 @@
 
 #include "ops/blas.h"
 #include "ops/cpu/fast_math.h"
+#include "ops/cpu/target_clones.h"
 #include "ops/op_registry.h"
 #include "ops/op_util.h"
 
@@ -199,6 +200,88 @@ inline T Tanh(T x) {
   else return std::tanh(x);
 }
 
+// One LSTM step for one batch row, its four gates (i, f, g, o) H wide each. The gate blocks
+// come as separate restrict-qualified pointers, so that the loop over j vectorizes; the
+// helpers are always inlined, so that the loops are compiled for each target clone below.
+//
+// Forward: the pre-activations become the activated gates, c = f c_prev + i g, h = o tanh(c).
+template <class T>
+[[gnu::always_inline]] inline void LstmRowForward(int64_t H, T* __restrict gi, T* __restrict gf, T* __restrict gg, T* __restrict go,
+                           const T* __restrict cp, T* __restrict cn, T* __restrict hn) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T i = Sigmoid<T>(gi[j]), f = Sigmoid<T>(gf[j]), u = Tanh<T>(gg[j]), o = Sigmoid<T>(go[j]);
+    const T c = f * cp[j] + i * u;
+    gi[j] = i;
+    gf[j] = f;
+    gg[j] = u;
+    go[j] = o;
+    cn[j] = c;
+    hn[j] = o * Tanh<T>(c);
+  }
+}
+
+// Backward: from the activated gates, the cell states c_prev and c, and the gradient of h
+// (dh from the next step plus dy from the output), the gradients of the gate pre-activations;
+// dc, the gradient of c from the next step, becomes that of c_prev.
+template <class T>
+[[gnu::always_inline]] inline void LstmRowBackward(int64_t H, const T* __restrict gi, const T* __restrict gf, const T* __restrict gg,
+                            const T* __restrict go, const T* __restrict cp, const T* __restrict cn,
+                            const T* __restrict dy, const T* __restrict dh, T* __restrict dc, T* __restrict di,
+                            T* __restrict df, T* __restrict du, T* __restrict d_o) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T i = gi[j], f = gf[j], u = gg[j], o = go[j];
+    const T tc = Tanh<T>(cn[j]);
+    const T dht = dh[j] + dy[j];
+    const T dct = dc[j] + dht * o * (T(1) - tc * tc);
+    di[j] = dct * u * i * (T(1) - i);
+    df[j] = dct * cp[j] * f * (T(1) - f);
+    du[j] = dct * i * (T(1) - u * u);
+    d_o[j] = dht * tc * o * (T(1) - o);
+    dc[j] = dct * f;
+  }
+}
+
+// One LSTM step over a batch of N rows: gates g (N x 4H), cell states (N x H), h and dy with
+// rows ldh and ldy apart, gate gradients dg (N x 4H).
+template <class T>
+[[gnu::always_inline]] inline void LstmCellForwardRows(int64_t N, int64_t H, T* g, const T* c_prev, T* c, T* h, int64_t ldh) {
+  for (int64_t b = 0; b < N; ++b) {
+    T* gr = g + b * 4 * H;
+    LstmRowForward(H, gr, gr + H, gr + 2 * H, gr + 3 * H, c_prev + b * H, c + b * H, h + b * ldh);
+  }
+}
+
+template <class T>
+[[gnu::always_inline]] inline void LstmCellBackwardRows(int64_t N, int64_t H, const T* g, const T* c_prev, const T* c, const T* dy,
+                                 int64_t ldy, const T* dh, T* dc, T* dg) {
+  for (int64_t b = 0; b < N; ++b) {
+    const T* gr = g + b * 4 * H;
+    T* dr = dg + b * 4 * H;
+    LstmRowBackward(H, gr, gr + H, gr + 2 * H, gr + 3 * H, c_prev + b * H, c + b * H, dy + b * ldy, dh + b * H,
+                    dc + b * H, dr, dr + H, dr + 2 * H, dr + 3 * H);
+  }
+}
+
+// The float cells are bound by their exponentials: the machine's widest vectors (see
+// target_clones.h).
+FLOWMOD_TARGET_CLONES void LstmCellForward(int64_t N, int64_t H, float* g, const float* c_prev, float* c, float* h,
+                                           int64_t ldh) {
+  LstmCellForwardRows(N, H, g, c_prev, c, h, ldh);
+}
+void LstmCellForward(int64_t N, int64_t H, double* g, const double* c_prev, double* c, double* h, int64_t ldh) {
+  LstmCellForwardRows(N, H, g, c_prev, c, h, ldh);
+}
+
+FLOWMOD_TARGET_CLONES void LstmCellBackward(int64_t N, int64_t H, const float* g, const float* c_prev,
+                                            const float* c, const float* dy, int64_t ldy, const float* dh,
+                                            float* dc, float* dg) {
+  LstmCellBackwardRows(N, H, g, c_prev, c, dy, ldy, dh, dc, dg);
+}
+void LstmCellBackward(int64_t N, int64_t H, const double* g, const double* c_prev, const double* c,
+                      const double* dy, int64_t ldy, const double* dh, double* dc, double* dg) {
+  LstmCellBackwardRows(N, H, g, c_prev, c, dy, ldy, dh, dc, dg);
+}
+
 // C (m x n, row stride ldc) = A · Bᵀ (+ C when accumulate), A m x k, B n x k.
 template <class T>
 void GemmNT(int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb, T* c,
@@ -294,26 +377,7 @@ void Forward(const OpContext& ctx, const RNNAttrs& a, std::span<const TensorRef>
         GemmNT<T>(N, GH, H, hp, ldh, wh, H, gt, GH, true);
         if (a.mode == Mode::kLstm) {
           const T* cp = s == 0 ? c0 + sidx * N * H : ex + StepTime(d, s - 1, z.T) * N * H;
-          T* ct = ex + t * N * H;
-          for (int64_t b = 0; b < N; ++b) {
-            T* gr = gt + b * GH;
-            const T* cprev = cp + b * H;
-            T* crow = ct + b * H;
-            T* hout = ht + b * DH;
-            for (int64_t j = 0; j < H; ++j) {
-              const T i = Sigmoid<T>(gr[j]);
-              const T f = Sigmoid<T>(gr[H + j]);
-              const T gg = Tanh<T>(gr[2 * H + j]);
-              const T o = Sigmoid<T>(gr[3 * H + j]);
-              const T cn = f * cprev[j] + i * gg;
-              gr[j] = i;
-              gr[H + j] = f;
-              gr[2 * H + j] = gg;
-              gr[3 * H + j] = o;
-              crow[j] = cn;
-              hout[j] = o * Tanh<T>(cn);
-            }
-          }
+          LstmCellForward(N, H, gt, cp, ex + t * N * H, ht, DH);
         } else {
           const bool relu = a.mode == Mode::kRelu;
           for (int64_t b = 0; b < N; ++b) {
@@ -432,28 +496,8 @@ void Backward(const RNNAttrs& a, const BackwardIO& io) {
         const T* dyt = dy + t * N * DH + d * H;
         T* dgt = dgx.data() + t * N * GH;
         if (a.mode == Mode::kLstm) {
-          const T* ct = ex + t * N * H;
           const T* cp = s == 0 ? c0 + sidx * N * H : ex + StepTime(d, s - 1, z.T) * N * H;
-          for (int64_t b = 0; b < N; ++b) {
-            const T* gr = gt + b * GH;
-            T* dr = dgt + b * GH;
-            const T* crow = ct + b * H;
-            const T* cprev = cp + b * H;
-            T* dhr = dh.data() + b * H;
-            T* dcr = dc.data() + b * H;
-            const T* dyr = dyt + b * DH;
-            for (int64_t j = 0; j < H; ++j) {
-              const T i = gr[j], f = gr[H + j], gg = gr[2 * H + j], o = gr[3 * H + j];
-              const T tc = Tanh<T>(crow[j]);
-              const T dht = dhr[j] + dyr[j];
-              const T dct = dcr[j] + dht * o * (T(1) - tc * tc);
-              dr[j] = dct * gg * i * (T(1) - i);
-              dr[H + j] = dct * cprev[j] * f * (T(1) - f);
-              dr[2 * H + j] = dct * i * (T(1) - gg * gg);
-              dr[3 * H + j] = dht * tc * o * (T(1) - o);
-              dcr[j] = dct * f;
-            }
-          }
+          LstmCellBackward(N, H, gt, cp, ex + t * N * H, dyt, DH, dh.data(), dc.data(), dgt);
           // dh(t-1) = dgates · U.
           blas::Gemm(false, false, N, H, GH, T(1), dgt, GH, wh, H, T(0), dh.data(), H);
         } else if (a.mode == Mode::kGru) {
