@@ -150,7 +150,9 @@ struct OpDef {
   }
   std::vector<std::string> OutputNames(const OpAttrs& a) const;
   bool NeedsRng(const OpAttrs& a) const { return needs_rng_if ? needs_rng_if(a) : needs_rng; }
-  bool IgnoresOutGrad(const OpAttrs& a) const { return ignores_out_grad_if ? ignores_out_grad_if(a) : ignores_out_grad; }
+  bool IgnoresOutGrad(const OpAttrs& a) const {
+    return ignores_out_grad_if ? ignores_out_grad_if(a) : ignores_out_grad;
+  }
 };
 
 class Registry {

@@ -204,7 +204,9 @@ OpDef MakeSoftmaxOutput(const std::string& name) {
   def.forward = &SoftmaxOutputForward;
   // Ignores the head gradient unless out_grad=True (see the top of the file).
   def.backward = &SoftmaxOutputBackward;
-  def.ignores_out_grad_if = [](const OpAttrs& attrs) { return !static_cast<const SoftmaxOutputAttrs&>(attrs).out_grad; };
+  def.ignores_out_grad_if = [](const OpAttrs& attrs) {
+    return !static_cast<const SoftmaxOutputAttrs&>(attrs).out_grad;
+  };
   def.inplace = {{0, 0}};
   return def;
 }
