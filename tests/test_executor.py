@@ -154,6 +154,35 @@ def test_softmax_output_gradient_is_cross_entropy_gradient():
                                atol=1e-8)
 
 
+def test_loss_head_ignores_its_head_gradient_and_other_readers_of_its_output():
+    # SoftmaxOutput's gradient is the cross-entropy gradient whatever reaches its output; the
+    # executor gives it no head gradient, also when the output feeds another head (whose
+    # gradient then writes the buffer first). With out_grad=True the head gradient is used.
+    rng = np.random.default_rng(4)
+    values = None
+
+    def grads(net, out_grads=None):
+        nonlocal values
+        ex = net.simple_bind(mx.cpu(), data=(4, 6), type_dict={"data": np.float64},
+                             grad_req={n: "write" for n in net.list_arguments() if n != "softmax_label"})
+        if values is None:
+            values = {n: rng.uniform(-1, 1, a.shape) for n, a in ex.arg_dict.items()}
+            values["softmax_label"] = np.array([0, 2, 1, 2])
+        for n, a in ex.arg_dict.items():
+            a[:] = values[n]
+        outs = ex.forward(is_train=True)
+        ex.backward(None if out_grads is None else
+                    [mx.nd.array(np.full(o.shape, g), dtype=np.float64) for o, g in zip(outs, out_grads)])
+        return ex.grad_dict["fc1_weight"].asnumpy().copy()
+
+    sm = sym.SoftmaxOutput(_mlp(hidden=(5,)), name="softmax")
+    alone = grads(sm)
+    np.testing.assert_array_equal(grads(sm, [3.0]), alone)
+    np.testing.assert_array_equal(grads(sym.Group([sm, sym.tanh(sm) * 2.0]), [3.0, -1.5]), alone)
+    scaled = sym.SoftmaxOutput(_mlp(hidden=(5,)), out_grad=True, name="softmax")
+    np.testing.assert_allclose(grads(scaled, [3.0]), 3.0 * alone, rtol=1e-12)
+
+
 def _random_graph(rng, n_vars=3, n_ops=12, shape=(2, 3)):
     """A random DAG of same-shape operators over n_vars variables, with 1-3 heads."""
     entries = [sym.Variable(f"v{i}") for i in range(n_vars)]

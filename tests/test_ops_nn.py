@@ -285,6 +285,18 @@ def test_softmax_dtype_and_float16():
     assert outs[0].dtype == np.float64 and grads[0].dtype == np.float32
 
 
+@pytest.mark.parametrize("op", ["softmax", "softmin"])
+def test_float32_softmax_over_wide_rows(op):
+    # Rows of float32 run in vector clones: 1003 covers full vectors of every width and a
+    # remainder; entries far below the maximum underflow to 0.
+    x = randn(4, 1003).astype(np.float32) * 4
+    x[1, ::7] = -200 if op == "softmax" else 200
+    (y,) = forward(op, [x], axis=-1)
+    p = np_softmax(-x.astype(np.float64) if op == "softmin" else x.astype(np.float64), -1, 1.0)
+    np.testing.assert_allclose(y, p, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(y.sum(axis=1), 1, rtol=1e-5)
+
+
 def test_softmax_on_a_view():
     big = randn(5, 4, dtype=np.float32)
     y = nd.softmax(nd.array(big)[1:3], axis=1)

@@ -144,6 +144,35 @@ def test_gradients_without_state_outputs_match_finite_differences(mode):
     check_gradient("RNN", inputs, state_size=2, num_layers=2, mode=mode, rtol=1e-5, atol=1e-7)
 
 
+def lstm_gradients(inputs, dtype, hidden, head_grads):
+    """The LSTM's outputs and the gradients of its arguments, computed in `dtype`."""
+    arrays = [nd.array(x, dtype=dtype) for x in inputs]
+    attrs = _attrs(dict(state_size=hidden, num_layers=2, bidirectional=True, mode="lstm", state_outputs=True))
+    outs = [nd.NDArray._wrap(h, None) for h in _native.invoke("RNN", [a._h for a in arrays], attrs, [], True, True)]
+    heads = [nd.array(g, dtype=dtype) for g in head_grads]
+    grads = [nd.zeros(x.shape, dtype=dtype) for x in inputs]
+    _native.invoke_backward("RNN", attrs, [h._h for h in heads], [a._h for a in arrays], [o._h for o in outs],
+                            [g._h for g in grads], ["write"] * 4, True)
+    return [o.asnumpy() for o in outs[:3]], [g.asnumpy() for g in grads]
+
+
+def test_float32_lstm_wider_than_a_vector_matches_float64():
+    # The float cells run in vector clones: a width of 37 covers full vectors of every width
+    # and a remainder; the float64 kernel is the reference for outputs and gradients alike.
+    H = 37
+    inputs = make_inputs("lstm", 2, True, T=5, N=3, I=7, H=H, scale=0.3)
+    heads = [rng.standard_normal(s) for s in [(5, 3, 2 * H), (4, 3, H), (4, 3, H)]]
+    outs32, grads32 = lstm_gradients(inputs, np.float32, H, heads)
+    outs64, grads64 = lstm_gradients(inputs, np.float64, H, heads)
+    ref_out, ref_hy, ref_cy = rnn_ref(*inputs, "lstm", 2, True, H)
+    for got, want in zip(outs64, [ref_out, ref_hy, ref_cy]):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    for got, want in zip(outs32, outs64):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    for got, want in zip(grads32, grads64):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+
+
 def test_rnn_relu_gradient_away_from_the_kink():
     inputs = make_inputs("rnn_relu", 1, False, T=3, N=2, I=3, H=2, scale=0.3)
     check_gradient("RNN", inputs, state_size=2, num_layers=1, mode="rnn_relu", state_outputs=True,

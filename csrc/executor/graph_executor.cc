@@ -325,8 +325,12 @@ GraphExecutor::GraphExecutor(std::vector<NodeSpec> nodes, std::vector<std::pair<
   for (size_t k = 0; k < heads_.size(); ++k) {
     const int e = entry_of(heads_[k]);
     if (!needs[e]) continue;
-    head_grads_[k].req = grad_req_for(e);
     grad_entry(e, head_step);
+    // A node whose backward never reads its outputs' gradients (a loss head) gets none from
+    // here: the copy is skipped, and another reader of the output writes the buffer first.
+    const int n = entry_node[e];
+    if (!is_var_entry(e) && op[n].def->IgnoresOutGrad(*op[n].attrs)) continue;
+    head_grads_[k].req = grad_req_for(e);
   }
   int step = head_step;
   for (int n = n_nodes - 1; n >= 0; --n) {

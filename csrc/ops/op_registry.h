@@ -131,6 +131,12 @@ struct OpDef {
   // input's storage. The executor writes in place only when nothing reads the input later
   // (no other node, and no backward kernel), so backward kernels need not allow for it.
   std::vector<std::pair<int, int>> inplace;
+  // The backward kernel never reads the gradients of the outputs: the loss heads, whose
+  // gradient is that of the loss they stand for. The executor then fills no gradient for
+  // such a node's graph outputs. `ignores_out_grad_if`, when set, decides from the attributes
+  // instead (SoftmaxOutput: unless out_grad=True).
+  bool ignores_out_grad = false;
+  std::function<bool(const OpAttrs&)> ignores_out_grad_if;
 
   // Convenience accessors that apply the attribute-dependent overrides.
   std::vector<std::string> Arguments(const OpAttrs& a) const { return list_inputs ? list_inputs(a) : inputs; }
@@ -144,6 +150,9 @@ struct OpDef {
   }
   std::vector<std::string> OutputNames(const OpAttrs& a) const;
   bool NeedsRng(const OpAttrs& a) const { return needs_rng_if ? needs_rng_if(a) : needs_rng; }
+  bool IgnoresOutGrad(const OpAttrs& a) const {
+    return ignores_out_grad_if ? ignores_out_grad_if(a) : ignores_out_grad;
+  }
 };
 
 class Registry {

@@ -204,6 +204,9 @@ OpDef MakeSoftmaxOutput(const std::string& name) {
   def.forward = &SoftmaxOutputForward;
   // Ignores the head gradient unless out_grad=True (see the top of the file).
   def.backward = &SoftmaxOutputBackward;
+  def.ignores_out_grad_if = [](const OpAttrs& attrs) {
+    return !static_cast<const SoftmaxOutputAttrs&>(attrs).out_grad;
+  };
   def.inplace = {{0, 0}};
   return def;
 }
@@ -290,6 +293,7 @@ OpDef MakeRegression(const std::string& name) {
   def.forward = &RegressionForward<kReg>;
   // Ignores the head gradient (see the top of the file).
   def.backward = &RegressionBackward<kReg>;
+  def.ignores_out_grad = true;
   def.inplace = {{0, 0}};
   return def;
 }
@@ -353,6 +357,7 @@ OpDef MakeMakeLoss() {
   def.forward = &IdentityForward;
   // Ignores the head gradient: the output is the loss itself (see the top of the file).
   def.backward = &MakeLossBackward;
+  def.ignores_out_grad = true;
   def.inplace = {{0, 0}};
   return def;
 }
@@ -391,6 +396,7 @@ OpDef MakeIdentityLike(const std::string& name, BackwardFn backward) {
   };
   def.forward = &IdentityForward;
   def.backward = std::move(backward);
+  def.ignores_out_grad = true;  // ones (make_loss) or zeros (BlockGrad), whatever the head gradient
   def.inplace = {{0, 0}};
   return def;
 }

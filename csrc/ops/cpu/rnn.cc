@@ -18,12 +18,14 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "ops/blas.h"
 #include "ops/cpu/fast_math.h"
+#include "ops/cpu/target_clones.h"
 #include "ops/op_registry.h"
 #include "ops/op_util.h"
 
@@ -199,6 +201,95 @@ inline T Tanh(T x) {
   else return std::tanh(x);
 }
 
+// One LSTM step for one batch row, its four gates (i, f, g, o) H wide each. The gate blocks
+// come as separate restrict-qualified pointers, so that the loop over j vectorizes; the
+// helpers are always inlined, so that the loops are compiled for each target clone below.
+//
+// Forward: the pre-activations plus their biases become the activated gates,
+// c = f c_prev + i g, h = o tanh(c).
+template <class T>
+[[gnu::always_inline]] inline void LstmRowForward(int64_t H, T* __restrict gi, T* __restrict gf, T* __restrict gg,
+                                                  T* __restrict go, const T* __restrict bias, const T* __restrict cp,
+                                                  T* __restrict cn, T* __restrict hn) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T i = Sigmoid<T>(gi[j] + bias[j]), f = Sigmoid<T>(gf[j] + bias[H + j]);
+    const T u = Tanh<T>(gg[j] + bias[2 * H + j]), o = Sigmoid<T>(go[j] + bias[3 * H + j]);
+    const T c = f * cp[j] + i * u;
+    gi[j] = i;
+    gf[j] = f;
+    gg[j] = u;
+    go[j] = o;
+    cn[j] = c;
+    hn[j] = o * Tanh<T>(c);
+  }
+}
+
+// Backward: from the activated gates, the cell states c_prev and c, and the gradient of h
+// (dh from the next step plus dy from the output), the gradients of the gate pre-activations;
+// dc, the gradient of c from the next step, becomes that of c_prev.
+template <class T>
+[[gnu::always_inline]] inline void LstmRowBackward(int64_t H, const T* __restrict gi, const T* __restrict gf,
+                                                   const T* __restrict gg, const T* __restrict go,
+                                                   const T* __restrict cp, const T* __restrict cn,
+                                                   const T* __restrict dy, const T* __restrict dh, T* __restrict dc,
+                                                   T* __restrict di, T* __restrict df, T* __restrict du,
+                                                   T* __restrict d_o) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T i = gi[j], f = gf[j], u = gg[j], o = go[j];
+    const T tc = Tanh<T>(cn[j]);
+    const T dht = dh[j] + dy[j];
+    const T dct = dc[j] + dht * o * (T(1) - tc * tc);
+    di[j] = dct * u * i * (T(1) - i);
+    df[j] = dct * cp[j] * f * (T(1) - f);
+    du[j] = dct * i * (T(1) - u * u);
+    d_o[j] = dht * tc * o * (T(1) - o);
+    dc[j] = dct * f;
+  }
+}
+
+// One LSTM step over a batch of N rows: gates g (N x 4H), their biases (4H, forward), cell
+// states (N x H), h and dy with rows ldh and ldy apart, gate gradients dg (N x 4H).
+template <class T>
+[[gnu::always_inline]] inline void LstmCellForwardRows(int64_t N, int64_t H, T* g, const T* bias, const T* c_prev, T* c,
+                                                       T* h, int64_t ldh) {
+  for (int64_t b = 0; b < N; ++b) {
+    T* gr = g + b * 4 * H;
+    LstmRowForward(H, gr, gr + H, gr + 2 * H, gr + 3 * H, bias, c_prev + b * H, c + b * H, h + b * ldh);
+  }
+}
+
+template <class T>
+[[gnu::always_inline]] inline void LstmCellBackwardRows(int64_t N, int64_t H, const T* g, const T* c_prev, const T* c,
+                                                        const T* dy, int64_t ldy, const T* dh, T* dc, T* dg) {
+  for (int64_t b = 0; b < N; ++b) {
+    const T* gr = g + b * 4 * H;
+    T* dr = dg + b * 4 * H;
+    LstmRowBackward(H, gr, gr + H, gr + 2 * H, gr + 3 * H, c_prev + b * H, c + b * H, dy + b * ldy, dh + b * H,
+                    dc + b * H, dr, dr + H, dr + 2 * H, dr + 3 * H);
+  }
+}
+
+// The float cells are bound by their exponentials: the machine's widest vectors (see
+// target_clones.h).
+FLOWMOD_TARGET_CLONES void LstmCellForward(int64_t N, int64_t H, float* g, const float* bias, const float* c_prev,
+                                           float* c, float* h, int64_t ldh) {
+  LstmCellForwardRows(N, H, g, bias, c_prev, c, h, ldh);
+}
+void LstmCellForward(int64_t N, int64_t H, double* g, const double* bias, const double* c_prev, double* c, double* h,
+                     int64_t ldh) {
+  LstmCellForwardRows(N, H, g, bias, c_prev, c, h, ldh);
+}
+
+FLOWMOD_TARGET_CLONES void LstmCellBackward(int64_t N, int64_t H, const float* g, const float* c_prev,
+                                            const float* c, const float* dy, int64_t ldy, const float* dh,
+                                            float* dc, float* dg) {
+  LstmCellBackwardRows(N, H, g, c_prev, c, dy, ldy, dh, dc, dg);
+}
+void LstmCellBackward(int64_t N, int64_t H, const double* g, const double* c_prev, const double* c,
+                      const double* dy, int64_t ldy, const double* dh, double* dc, double* dg) {
+  LstmCellBackwardRows(N, H, g, c_prev, c, dy, ldy, dh, dc, dg);
+}
+
 // C (m x n, row stride ldc) = A · Bᵀ (+ C when accumulate), A m x k, B n x k.
 template <class T>
 void GemmNT(int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb, T* c,
@@ -233,6 +324,7 @@ void Forward(const OpContext& ctx, const RNNAttrs& a, std::span<const TensorRef>
   const int64_t H = z.H, N = z.N, GH = z.GH, DH = z.D * H, TN = z.T * z.N;
   const bool dropout = a.p > 0 && ctx.is_train;
   std::vector<T> hh(a.mode == Mode::kGru ? N * GH : 0);  // gru: U h + b_h of one step
+  std::vector<T> bias(a.mode == Mode::kLstm ? GH : 0);    // lstm: b_i + b_h
   for (int64_t l = 0; l < z.L; ++l) {
     const T* x = l == 0 ? in[0].ptr<T>() : ws + lay.x[l - 1];
     T* y = l + 1 == z.L ? out[0].ptr<T>() : ws + lay.y[l];
@@ -244,16 +336,21 @@ void Forward(const OpContext& ctx, const RNNAttrs& a, std::span<const TensorRef>
       const T* bh = params + c.bh;
       T* g = ws + c.gates;
       T* ex = ws + c.extra;
-      // Input projections of every step in one product, the biases written first.
-      for (int64_t r = 0; r < TN; ++r) {
-        T* row = g + r * GH;
-        if (a.mode == Mode::kGru) {
-          std::copy_n(bi, GH, row);
-        } else {
-          for (int64_t j = 0; j < GH; ++j) row[j] = bi[j] + bh[j];
+      // Input projections of every step in one product. The LSTM cell adds both biases as it
+      // activates the gates; the other modes start from the biases.
+      if (a.mode == Mode::kLstm) {
+        for (int64_t j = 0; j < GH; ++j) bias[j] = bi[j] + bh[j];
+      } else {
+        for (int64_t r = 0; r < TN; ++r) {
+          T* row = g + r * GH;
+          if (a.mode == Mode::kGru) {
+            std::copy_n(bi, GH, row);
+          } else {
+            for (int64_t j = 0; j < GH; ++j) row[j] = bi[j] + bh[j];
+          }
         }
       }
-      GemmNT<T>(TN, GH, c.in, x, c.in, wi, c.in, g, GH, true);
+      GemmNT<T>(TN, GH, c.in, x, c.in, wi, c.in, g, GH, a.mode != Mode::kLstm);
       const int64_t sidx = l * z.D + d;
       for (int64_t s = 0; s < z.T; ++s) {
         const int64_t t = StepTime(d, s, z.T);
@@ -294,26 +391,7 @@ void Forward(const OpContext& ctx, const RNNAttrs& a, std::span<const TensorRef>
         GemmNT<T>(N, GH, H, hp, ldh, wh, H, gt, GH, true);
         if (a.mode == Mode::kLstm) {
           const T* cp = s == 0 ? c0 + sidx * N * H : ex + StepTime(d, s - 1, z.T) * N * H;
-          T* ct = ex + t * N * H;
-          for (int64_t b = 0; b < N; ++b) {
-            T* gr = gt + b * GH;
-            const T* cprev = cp + b * H;
-            T* crow = ct + b * H;
-            T* hout = ht + b * DH;
-            for (int64_t j = 0; j < H; ++j) {
-              const T i = Sigmoid<T>(gr[j]);
-              const T f = Sigmoid<T>(gr[H + j]);
-              const T gg = Tanh<T>(gr[2 * H + j]);
-              const T o = Sigmoid<T>(gr[3 * H + j]);
-              const T cn = f * cprev[j] + i * gg;
-              gr[j] = i;
-              gr[H + j] = f;
-              gr[2 * H + j] = gg;
-              gr[3 * H + j] = o;
-              crow[j] = cn;
-              hout[j] = o * Tanh<T>(cn);
-            }
-          }
+          LstmCellForward(N, H, gt, bias.data(), cp, ex + t * N * H, ht, DH);
         } else {
           const bool relu = a.mode == Mode::kRelu;
           for (int64_t b = 0; b < N; ++b) {
@@ -384,8 +462,10 @@ void Backward(const RNNAttrs& a, const BackwardIO& io) {
   if (req_params == OpReq::kWrite) std::fill_n(dparams, lay.param_size, T(0));
   const bool weights = req_params != OpReq::kNull;
 
-  std::vector<T> dgx(TN * GH), dgh(a.mode == Mode::kGru ? TN * GH : 0);
-  std::vector<T> dy_below(z.L > 1 ? TN * DH : 0), dy_this(z.L > 1 ? TN * DH : 0);
+  // Scratch that every step writes before reading: left uninitialized.
+  auto scratch = [](int64_t n) { return std::make_unique_for_overwrite<T[]>(static_cast<size_t>(n)); };
+  auto dgx = scratch(TN * GH), dgh = scratch(a.mode == Mode::kGru ? TN * GH : 0);
+  auto dy_below = scratch(z.L > 1 ? TN * DH : 0), dy_this = scratch(z.L > 1 ? TN * DH : 0);
   std::vector<T> dh(N * H), dc(a.mode == Mode::kLstm ? N * H : 0);
   const T* dy = io.out_grads[0].ptr<T>();
   for (int64_t l = z.L - 1; l >= 0; --l) {
@@ -401,7 +481,7 @@ void Backward(const RNNAttrs& a, const BackwardIO& io) {
         dx_accumulate = req_data == OpReq::kAdd;
       }
     } else {
-      dx = dy_below.data();
+      dx = dy_below.get();
     }
     for (int64_t d = 0; d < z.D; ++d) {
       const Layout::Cell& c = lay.cells[l * z.D + d];
@@ -410,7 +490,7 @@ void Backward(const RNNAttrs& a, const BackwardIO& io) {
       const T* g = ws + c.gates;
       const T* ex = ws + c.extra;
       const int64_t sidx = l * z.D + d;
-      T* dgh_p = a.mode == Mode::kGru ? dgh.data() : dgx.data();
+      T* dgh_p = a.mode == Mode::kGru ? dgh.get() : dgx.get();
       if (dhy) std::copy_n(dhy + sidx * N * H, N * H, dh.data());
       else std::fill(dh.begin(), dh.end(), T(0));
       if (!dc.empty()) {
@@ -430,35 +510,15 @@ void Backward(const RNNAttrs& a, const BackwardIO& io) {
         }
         const T* gt = g + t * N * GH;
         const T* dyt = dy + t * N * DH + d * H;
-        T* dgt = dgx.data() + t * N * GH;
+        T* dgt = dgx.get() + t * N * GH;
         if (a.mode == Mode::kLstm) {
-          const T* ct = ex + t * N * H;
           const T* cp = s == 0 ? c0 + sidx * N * H : ex + StepTime(d, s - 1, z.T) * N * H;
-          for (int64_t b = 0; b < N; ++b) {
-            const T* gr = gt + b * GH;
-            T* dr = dgt + b * GH;
-            const T* crow = ct + b * H;
-            const T* cprev = cp + b * H;
-            T* dhr = dh.data() + b * H;
-            T* dcr = dc.data() + b * H;
-            const T* dyr = dyt + b * DH;
-            for (int64_t j = 0; j < H; ++j) {
-              const T i = gr[j], f = gr[H + j], gg = gr[2 * H + j], o = gr[3 * H + j];
-              const T tc = Tanh<T>(crow[j]);
-              const T dht = dhr[j] + dyr[j];
-              const T dct = dcr[j] + dht * o * (T(1) - tc * tc);
-              dr[j] = dct * gg * i * (T(1) - i);
-              dr[H + j] = dct * cprev[j] * f * (T(1) - f);
-              dr[2 * H + j] = dct * i * (T(1) - gg * gg);
-              dr[3 * H + j] = dht * tc * o * (T(1) - o);
-              dcr[j] = dct * f;
-            }
-          }
+          LstmCellBackward(N, H, gt, cp, ex + t * N * H, dyt, DH, dh.data(), dc.data(), dgt);
           // dh(t-1) = dgates · U.
           blas::Gemm(false, false, N, H, GH, T(1), dgt, GH, wh, H, T(0), dh.data(), H);
         } else if (a.mode == Mode::kGru) {
           const T* nt = ex + t * N * H;
-          T* dht_h = dgh.data() + t * N * GH;
+          T* dht_h = dgh.get() + t * N * GH;
           for (int64_t b = 0; b < N; ++b) {
             const T* gr = gt + b * GH;
             T* drx = dgt + b * GH;
@@ -503,7 +563,7 @@ void Backward(const RNNAttrs& a, const BackwardIO& io) {
       if (req_c != OpReq::kNull) StoreState(io.in_grads[3].ptr<T>() + sidx * N * H, dc.data(), N * H, req_c);
       if (dx) {
         // d(input) = dgates_x · W over every step; the second direction adds to the first.
-        blas::Gemm(false, false, TN, in_w, GH, T(1), dgx.data(), GH, wi, in_w,
+        blas::Gemm(false, false, TN, in_w, GH, T(1), dgx.get(), GH, wi, in_w,
                    (d > 0 || dx_accumulate) ? T(1) : T(0), dx, in_w);
       }
       if (weights) {
@@ -511,7 +571,7 @@ void Backward(const RNNAttrs& a, const BackwardIO& io) {
         T* dwh = dparams + c.wh;
         // dW = dgates_xᵀ · x and dU = dgates_hᵀ · h(t-1), each one product over all steps
         // but the first, whose h(t-1) is the initial state.
-        blas::Gemm(true, false, GH, in_w, TN, T(1), dgx.data(), GH, x, in_w, T(1), dwi, in_w);
+        blas::Gemm(true, false, GH, in_w, TN, T(1), dgx.get(), GH, x, in_w, T(1), dwi, in_w);
         const int64_t first = StepTime(d, 0, z.T);
         if (z.T > 1) {
           // Steps 1.. of direction 0 read outputs 0..T-2; of direction 1, steps T-2..0 read 1..T-1.
@@ -523,7 +583,7 @@ void Backward(const RNNAttrs& a, const BackwardIO& io) {
         T* dbi = dparams + c.bi;
         T* dbh = dparams + c.bh;
         for (int64_t r = 0; r < TN; ++r) {
-          const T* rx = dgx.data() + r * GH;
+          const T* rx = dgx.get() + r * GH;
           const T* rh = dgh_p + r * GH;
           for (int64_t j = 0; j < GH; ++j) {
             dbi[j] += rx[j];
@@ -539,7 +599,7 @@ void Backward(const RNNAttrs& a, const BackwardIO& io) {
         for (int64_t i = 0; i < TN * DH; ++i) dy_below[i] *= m[i];
       }
       std::swap(dy_below, dy_this);
-      dy = dy_this.data();
+      dy = dy_this.get();
     }
   }
 }

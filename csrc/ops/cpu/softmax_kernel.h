@@ -33,6 +33,43 @@ inline View AxisView(const Shape& shape, int axis) {
   return v;
 }
 
+// Softmax of one contiguous row of n values (of -x for kNeg) into floats, written to
+// vectorize: the max and the sum in kLanes lanes, the exponentials without library calls.
+// Below -87 the exponential underflows to 0, as std::exp's does; NaN stays NaN. Always
+// inlined, so that it is compiled for each target clone of FloatRows.
+template <bool kNeg, class DType>
+[[gnu::always_inline]] inline void FloatRow(const DType* x, float* y, int64_t n) {
+  constexpr int kLanes = 16;
+  constexpr float kLowest = -std::numeric_limits<float>::infinity();
+  auto val = [](DType v) { return kNeg ? -static_cast<float>(v) : static_cast<float>(v); };
+  float lane[kLanes];
+  for (float& m : lane) m = kLowest;
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int k = 0; k < kLanes; ++k) {
+      const float a = val(x[j + k]);
+      lane[k] = lane[k] > a ? lane[k] : a;
+    }
+  float mx = kLowest;
+  for (float m : lane) mx = std::max(mx, m);
+  for (; j < n; ++j) mx = std::max(mx, val(x[j]));
+  for (j = 0; j < n; ++j) {
+    const float d = val(x[j]) - mx;
+    y[j] = d != d ? d : d < -87.0f ? 0.0f : ExpFloat(d);
+  }
+  for (float& s : lane) s = 0;
+  for (j = 0; j + kLanes <= n; j += kLanes)
+    for (int k = 0; k < kLanes; ++k) lane[k] += y[j + k];
+  float sum = 0;
+  for (float s : lane) sum += s;
+  for (; j < n; ++j) sum += y[j];
+  for (j = 0; j < n; ++j) y[j] /= sum;
+}
+
+// FloatRow over `rows` rows of float data (softmin with negate), bound by its exponentials: in
+// the machine's widest vectors (softmax_kernel.cc, see target_clones.h).
+void FloatRows(const float* x, float* y, int64_t rows, int64_t n, bool negate);
+
 // out = softmax(x / temperature) along the middle axis, with x = -in for softmin (kNeg) and
 // the logarithm of it for log_softmax (kLog). `length`, when not null, holds one count per
 // (outer, inner) position: only the first `length` entries along the axis take part, and the
@@ -74,35 +111,10 @@ void Forward(const DType* in, OType* out, View v, double temperature, const LTyp
 
   if constexpr (std::is_same_v<A, float> && kKeep && !kLog) {
     if (inner == 1 && !scaled) {
-      // The common case (softmax over the last axis of float data), written to vectorize:
-      // the max and the sum in 8 lanes, the exponentials without library calls.
-      constexpr int kLanes = 8;
-      for (int64_t o = 0; o < v.outer; ++o) {
-        const DType* x = in + o * n;
-        OType* y = out + o * n;
-        float lane[kLanes];
-        for (float& m : lane) m = kLowest;
-        int64_t j = 0;
-        for (; j + kLanes <= n; j += kLanes)
-          for (int k = 0; k < kLanes; ++k) {
-            const float a = val(x[j + k]);
-            lane[k] = lane[k] > a ? lane[k] : a;
-          }
-        float mx = kLowest;
-        for (float m : lane) mx = std::max(mx, m);
-        for (; j < n; ++j) mx = std::max(mx, static_cast<float>(val(x[j])));
-        for (j = 0; j < n; ++j) {
-          // Below -87 the exponential underflows to 0, as std::exp's does; NaN stays NaN.
-          const float d = val(x[j]) - mx;
-          y[j] = d != d ? d : d < -87.0f ? 0.0f : ExpFloat(d);
-        }
-        for (float& s : lane) s = 0;
-        for (j = 0; j + kLanes <= n; j += kLanes)
-          for (int k = 0; k < kLanes; ++k) lane[k] += y[j + k];
-        float sum = 0;
-        for (float s : lane) sum += s;
-        for (; j < n; ++j) sum += y[j];
-        for (j = 0; j < n; ++j) y[j] /= sum;
+      if constexpr (std::is_same_v<DType, float>) {
+        FloatRows(in, out, v.outer, n, kNeg);
+      } else {
+        for (int64_t o = 0; o < v.outer; ++o) FloatRow<kNeg>(in + o * n, out + o * n, n);
       }
       return;
     }
