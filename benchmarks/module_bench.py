@@ -15,9 +15,9 @@ a Prometheus would; its figure in parentheses is the change of throughput it mak
 runs with and without telemetry alternate --repeat times and the best of each is kept, so
 that a machine busy with other work distorts the comparison as little as it can. As such a
 machine blurs differences of a few percent, "telemetry CPU" adds what the telemetry itself
-took in that run: the training thread's CPU time in the reporter, the engine callback
-thread's in noting batches done, the folding of finished batches into the families and the
-collection of each scrape within the timed window, as a share of the run's duration.
+took in that run: the training thread's CPU time in the reporter, the folding of finished
+batches into the families and the collection of each scrape within the timed window, as a
+share of the run's duration.
 
 Rows: MLP 784-128-64-10 at batch 100 and 32, MLP 784-1024-64-10 at batch 1000, LeNet
 (conv 20 5x5, max pool, conv 50 5x5, max pool, fc 500, fc 10; tanh) at batch 64.
@@ -98,25 +98,18 @@ if telemetry:
             urllib.request.urlopen(url, timeout=10).read()
             scrapes.append(time.perf_counter())
     threading.Thread(target=scrape, daemon=True).start()
-    # CPU time of the engine's callback thread in noting batches done (batches marked by a
-    # native array; fit's carry a future, read when folded), and of folding the finished
-    # batches into the families (in scrapes and the final flush; a fold inside the callback
-    # is in callback_cpu already).
+    # CPU time of folding the finished batches into the families (in scrapes and the final
+    # flush; a fold inside the callback is in callback_cpu already).
     from flowmod.telemetry import reporter as reporter_impl
-    done_cpu, fold_cpu = [0.0], [0.0]
-    finished, fold = reporter_impl._Batch.finished, reporter_impl._Tally.fold
+    fold_cpu = [0.0]
+    fold = reporter_impl._Tally.fold
     in_callback = threading.local()
-    def timed_finished(self, error):
-        t0 = time.thread_time()
-        finished(self, error)
-        done_cpu[0] += time.thread_time() - t0
     def timed_fold(self):
         if getattr(in_callback, "active", False):
             return fold(self)
         t0 = time.thread_time()
         fold(self)
         fold_cpu[0] += time.thread_time() - t0
-    reporter_impl._Batch.finished = timed_finished
     reporter_impl._Tally.fold = timed_fold
 it = mx.io.NDArrayIter(x, y, batch_size=batch)
 mod = mx.mod.Module(mlp() if model == "mlp" else lenet(), context=mx.cpu())
@@ -126,7 +119,7 @@ mod.fit(it, num_epoch=1, optimizer="sgd", optimizer_params=opt,
 mx.nd.waitall()
 if telemetry:
     reporter.flush()
-    callback_cpu[0] = done_cpu[0] = fold_cpu[0] = 0.0
+    callback_cpu[0] = fold_cpu[0] = 0.0
 t = time.perf_counter()
 mod.fit(it, begin_epoch=1, num_epoch=1 + epochs, optimizer="sgd", optimizer_params=opt,
         **callbacks)
@@ -142,9 +135,8 @@ else:
         generate_latest(REGISTRY)
     scrape_cpu = (time.thread_time() - t0) / 20
     # The CPU telemetry took, as a share of the timed run: the training thread's time in
-    # the reporter, the callback thread's in noting batches done, folding them, and the
-    # collection of each scrape in the window.
-    used = callback_cpu[0] + done_cpu[0] + fold_cpu[0] + timed_scrapes * scrape_cpu
+    # the reporter, folding the batches, and the collection of each scrape in the window.
+    used = callback_cpu[0] + fold_cpu[0] + timed_scrapes * scrape_cpu
     report(seconds, used / seconds,
            timed_scrapes)
 """

@@ -4,8 +4,8 @@ Module calls are asynchronous: when ``fit`` calls a batch-end callback, the batc
 pushed to the engine, not computed. So the reporter times batches by their completion: it
 keeps the future of the batch's update (which ``fit`` keeps in its loop), which notes when
 it resolved. Called without that future, it pushes one tiny operation that reads one
-element of every parameter (so it runs after the batch's update of each of them) and is
-told by the engine's callback thread when that finishes. Finished batches are folded into
+element of every parameter (so it runs after the batch's update of each of them) and keeps
+the future of its output. Finished batches are folded into
 the Prometheus families when the registry is collected (a scrape), so no thread waits and
 nothing is done per batch beyond noting it. The training thread never waits for a
 batch; it reads metric values (which waits for the engine) only where ``fit`` has already
@@ -22,22 +22,20 @@ from collections import deque
 
 from .. import _native
 from ..base import MXNetError
-from ..future import Future
+from ..future import Future, _resolved, when_ready
+from ..ndarray import NDArray
 from .exposition import enable
 
 __all__ = ["PrometheusReporter"]
 
 
 class _Batch:
-    """A batch reported: when it could start (None: not timed), its sample count, and when
-    its marker finished on the engine (``end``) and whether it succeeded. A batch marked by a
-    Future reads both from it when folded (the future notes when it resolved); one marked by
-    a native array is told by the engine's callback thread."""
-    __slots__ = ("tally", "start", "samples", "future", "end", "ok")
+    """A batch reported: when it could start (None: not timed), its sample count and the
+    future it finishes with; once that has resolved, when (``end``) and whether it
+    succeeded (``ok``)."""
+    __slots__ = ("start", "samples", "future", "end", "ok")
 
-    def __init__(self, tally: "_Tally", start: float | None, samples: int,
-                 future: Future | None = None):
-        self.tally = tally
+    def __init__(self, start: float | None, samples: int, future: Future):
         self.start = start
         self.samples = samples
         self.future = future
@@ -45,27 +43,21 @@ class _Batch:
         self.ok = True
 
     def settled(self) -> bool:
-        """Whether the marker has finished (then ``end`` and ``ok`` are set)."""
+        """Whether the future has resolved (then ``end`` and ``ok`` are set)."""
         if self.end is None:
             future = self.future
-            if future is None or not future.done():
+            if not future.done():
                 return False
             self.ok = future._error is None
             self.end = future._resolved_at
         return True
 
-    def finished(self, error) -> None:
-        """Runs on the engine's callback thread (or at once, for a batch without a marker)."""
-        self.ok = error is None
-        self.end = time.perf_counter()
-        self.tally.finished()
-
 
 class _Tally:
     """The batches a reporter has noted and not yet folded into its families, in order.
 
-    Completion times are noted when the callback thread holds the GIL, which a busy training
-    thread may delay by up to the interpreter's switch interval; batches noted finished
+    A future resolves on the engine's callback thread once that holds the GIL, which a busy
+    training thread may delay by up to the interpreter's switch interval; batches resolved
     within ``BURST`` seconds of each other, each queued behind the one before, were released
     together, and share the time since the first of them could start equally. Short
     batches are thus reported as the average of those delivered together, not as a few long
@@ -86,29 +78,12 @@ class _Tally:
         self._pending: deque[_Batch] = deque()
         self._fold_lock = threading.Lock()
         self._previous_end: float | None = None
-        self._changed = threading.Condition()
-        self._flushing = 0
 
-    def note(self, marker, start: float | None, samples: int) -> None:
+    def note(self, future: Future, start: float | None, samples: int) -> None:
         if len(self._pending) >= self.MAX_BACKLOG:
             self.fold()
-        if isinstance(marker, Future):
-            # Nothing runs when it resolves: fold() reads the future.
-            self._pending.append(_Batch(self, start, samples, marker))
-            return
-        batch = _Batch(self, start, samples)
-        self._pending.append(batch)
-        if marker is None:
-            batch.finished(None)
-        else:
-            marker.on_complete(batch.finished)
-
-    def finished(self) -> None:
-        # A flush sets _flushing before it looks at the batches, and this runs after `end`
-        # is set: either the flush sees the batch finished or it is notified.
-        if self._flushing:
-            with self._changed:
-                self._changed.notify_all()
+        # Nothing runs when the future resolves: fold() reads it.
+        self._pending.append(_Batch(start, samples, future))
 
     def fold(self) -> None:
         """Records the leading run of finished batches in the families."""
@@ -150,29 +125,12 @@ class _Tally:
     def flush(self, timeout: float | None) -> bool:
         """Waits until every batch noted so far has finished, then folds them."""
         deadline = None if timeout is None else time.monotonic() + timeout
-
-        def left() -> float | None:
-            return None if deadline is None else max(0.0, deadline - time.monotonic())
-
-        with self._changed:
-            self._flushing += 1
-        try:
-            for batch in list(self._pending):
-                if batch.future is not None:
-                    try:
-                        batch.future.exception(left())
-                    except TimeoutError:
-                        return False
-                    continue
-                with self._changed:
-                    while batch.end is None:
-                        wait = left()
-                        if wait == 0.0:
-                            return False
-                        self._changed.wait(wait)
-        finally:
-            with self._changed:
-                self._flushing -= 1
+        for batch in list(self._pending):
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                batch.future.exception(left)
+            except TimeoutError:
+                return False
         self.fold()
         return True
 
@@ -263,15 +221,15 @@ class PrometheusReporter:
             # fit's future of this batch's update. Looking at it arms it (fit already has):
             # it then covers this batch's writes, not later ones.
             update.done()
-            marker = update
+            finished = update
         else:
-            marker = self._marker(module)
+            finished = self._marker(module)
         if self._pid != os.getpid():
             # First use, or in a forked child, whose engine never finishes the parent's work.
             self._tally = _Tally(self._metrics, self.name)
             self._pid = os.getpid()
             self._metrics.folding.reporters.add(self)
-        self._tally.note(marker, start, samples)
+        self._tally.note(finished, start, samples)
 
         if param.eval_metric is not None:
             self._train_metric = param.eval_metric
@@ -338,7 +296,8 @@ class PrometheusReporter:
 
     def _marker(self, module):
         """Pushes an operation that reads every parameter of ``module`` (so it finishes
-        after this batch's updates) and returns its output (None for a module without arrays)."""
+        after this batch's updates) and returns the future of its output (one already
+        resolved for a module without arrays)."""
         if module is None:
             raise MXNetError("PrometheusReporter: the batch-end parameter carries no module "
                              "(param.locals['self']): pass module=")
@@ -360,13 +319,15 @@ class PrometheusReporter:
                             if len(self._views) > 1 else _native.prepare("_copy", {}))
             self._marked = arrays
         if not self._views:
-            return None
+            return _resolved()
         if self._mixed_dtypes:
             # One element of each, cast now (after this batch's updates were pushed).
-            return self._concat.push(None, False,
-                                     *[v.astype("float64").handle for v in self._views])
-        # The operator pushed directly: this runs once per batch.
-        return self._concat.push(None, False, *self._handles)
+            handle = self._concat.push(None, False,
+                                       *[v.astype("float64").handle for v in self._views])
+        else:
+            # The operator pushed directly: this runs once per batch.
+            handle = self._concat.push(None, False, *self._handles)
+        return when_ready([NDArray._wrap(handle)])
 
     def _report(self, family, metric) -> None:
         for metric_name, value in metric.get_global_name_value():
