@@ -485,14 +485,22 @@ def test_reporter_starts_no_thread_and_goes_with_its_owner(registry):
 
 def test_folding_times_batches_from_their_start_or_the_previous_end(registry):
     from flowmod.future import Future
-    from flowmod.telemetry.reporter import _Batch, _Tally
+    from flowmod.telemetry.reporter import _Tally
     tally = _Tally(telemetry.enable(registry), "fold")
 
+    def resolve(future, end, ok=True):
+        if ok:
+            future.set_result(None)
+        else:
+            future.set_exception(MXNetError("failed"))
+        future._resolved_at = end  # its end set by hand, as fold reads it
+
     def batch(start, end, ok=True, samples=10):
-        b = _Batch(start, samples, Future())  # its end set by hand, as fold reads it
-        b.end, b.ok = end, ok
-        tally._pending.append(b)
-        return b
+        future = Future()
+        if end is not None:
+            resolve(future, end, ok)
+        tally.note(future, start, samples)
+        return future
 
     batch(0.0, 1.0)
     batch(0.5, 1.0005)        # queued behind the first and noted with it: they share
@@ -515,7 +523,7 @@ def test_folding_times_batches_from_their_start_or_the_previous_end(registry):
     le_half = value(samples, "flowmod_training_batch_duration_seconds_bucket", module="fold",
                     le="0.4096")
     assert le_half == 2  # the two 0.2 s batches; 0.5 s ones fall in the next bucket
-    waiting.end = 3.65
+    resolve(waiting, 3.65)
     tally.fold()
     samples = scrape(registry)
     assert value(samples, "flowmod_training_batches_total", module="fold") == 8

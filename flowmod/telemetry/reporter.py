@@ -22,35 +22,25 @@ from collections import deque
 
 from .. import _native
 from ..base import MXNetError
-from ..future import Future, _resolved, when_ready
+from ..future import _DONE, Future, _resolved, when_ready
 from ..ndarray import NDArray
 from .exposition import enable
 
 __all__ = ["PrometheusReporter"]
 
 
-class _Batch:
-    """A batch reported: when it could start (None: not timed), its sample count and the
-    future it finishes with; once that has resolved, when (``end``) and whether it
-    succeeded (``ok``)."""
-    __slots__ = ("start", "samples", "future", "end", "ok")
+class _Process:
+    """Counts the forks this process descends from: a reporter's batches belong to the
+    process that noted them (a forked child's engine never finishes its parent's work)."""
+    generation = 0
 
-    def __init__(self, start: float | None, samples: int, future: Future):
-        self.start = start
-        self.samples = samples
-        self.future = future
-        self.end: float | None = None
-        self.ok = True
 
-    def settled(self) -> bool:
-        """Whether the future has resolved (then ``end`` and ``ok`` are set)."""
-        if self.end is None:
-            future = self.future
-            if not future.done():
-                return False
-            self.ok = future._error is None
-            self.end = future._resolved_at
-        return True
+def _after_fork_in_child() -> None:
+    _Process.generation += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Tally:
@@ -80,41 +70,48 @@ class _Tally:
         self._previous_end: float | None = None
 
     def note(self, future: Future, start: float | None, samples: int) -> None:
-        if len(self._pending) >= self.MAX_BACKLOG:
+        """(PrometheusReporter.batch_end_callback inlines this.) Notes a batch: when it could start (None: not timed), its sample count and the
+        (armed) future it finishes with. Nothing runs when that resolves: fold() reads it."""
+        pending = self._pending
+        if len(pending) >= self.MAX_BACKLOG:
             self.fold()
-        # Nothing runs when the future resolves: fold() reads it.
-        self._pending.append(_Batch(start, samples, future))
+        pending.append((future, start, samples))
 
     def fold(self) -> None:
         """Records the leading run of finished batches in the families."""
         with self._fold_lock:
             pending = self._pending
+            burst = self.BURST
             samples = batches = 0
             durations: list[float] = []
             previous = self._previous_end
-            group_began, group = None, 0  # the burst being gathered
-
-            def close_group(end: float) -> None:
-                if group:
-                    durations.extend([max(0.0, end - group_began) / group] * group)
-
-            while pending and pending[0].settled():
-                b = pending.popleft()
-                if b.ok:
-                    samples += b.samples
+            began, group = 0.0, 0  # the burst being gathered: when it began, its batches
+            while pending:
+                future, start, n = pending[0]
+                if future._state is not _DONE:  # (armed when noted)
+                    break
+                pending.popleft()
+                end = future._resolved_at
+                if future._error is None:
+                    samples += n
                     batches += 1
-                if b.ok and b.start is not None:
-                    began = b.start if previous is None else max(b.start, previous)
-                    if group and b.start <= previous and b.end - previous < self.BURST:
-                        group += 1
-                    else:
-                        close_group(previous)
-                        group_began, group = began, 1
-                else:
-                    close_group(previous)
+                    if start is not None:
+                        if group and start <= previous and end - previous < burst:
+                            group += 1
+                        else:
+                            if group:
+                                durations.extend([max(0.0, previous - began) / group] * group)
+                            began = start if previous is None or start > previous else previous
+                            group = 1
+                        previous = end
+                        continue
+                # Failed or untimed: it ends the burst; the next batch starts after it.
+                if group:
+                    durations.extend([max(0.0, previous - began) / group] * group)
                     group = 0
-                previous = b.end
-            close_group(previous)
+                previous = end
+            if group:
+                durations.extend([max(0.0, previous - began) / group] * group)
             self._previous_end = previous
             if batches:
                 self._samples.inc(samples)
@@ -125,10 +122,10 @@ class _Tally:
     def flush(self, timeout: float | None) -> bool:
         """Waits until every batch noted so far has finished, then folds them."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        for batch in list(self._pending):
+        for future, _, _ in list(self._pending):
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                batch.future.exception(left)
+                future.exception(left)
             except TimeoutError:
                 return False
         self.fold()
@@ -188,7 +185,8 @@ class PrometheusReporter:
         self._metrics = enable(registry)
         self._epoch_gauge = self._metrics.epoch.labels(module=name)
         self._tally: _Tally | None = None
-        self._pid = None
+        self._pending = None  # the tally's
+        self._generation = -1  # the process generation _tally belongs to
         self._last_epoch = None
         self._last_end: float | None = None
         self._next_metric_read: float | None = None
@@ -207,9 +205,18 @@ class PrometheusReporter:
 
     def batch_end_callback(self, param) -> None:
         """batch_end_callback(param): records the batch once its update has finished."""
-        local = param.locals if isinstance(param.locals, dict) else {}
-        module = self.module if self.module is not None else local.get("self")
-        samples = self._batch_samples(local.get("data_batch"))
+        # This runs once per batch, so it does as little as it can: a small model's batch
+        # takes a few hundred microseconds.
+        local = param.locals
+        if type(local) is not dict:
+            local = {}
+        batch = local.get("data_batch")
+        data = getattr(batch, "data", None)
+        if type(data) is list and data:  # one DataBatch, the usual case
+            pad = getattr(batch, "pad", 0)
+            samples = int(data[0].shape[0]) - (int(pad) if pad else 0)
+        else:
+            samples = self._batch_samples(batch)
         if param.epoch != self._last_epoch:
             self._last_epoch = param.epoch
             self._epoch_gauge.set(param.epoch)
@@ -221,29 +228,33 @@ class PrometheusReporter:
             # fit's future of this batch's update. Looking at it arms it (fit already has):
             # it then covers this batch's writes, not later ones.
             update.done()
-            finished = update
         else:
-            finished = self._marker(module)
-        if self._pid != os.getpid():
-            # First use, or in a forked child, whose engine never finishes the parent's work.
-            self._tally = _Tally(self._metrics, self.name)
-            self._pid = os.getpid()
-            self._metrics.folding.reporters.add(self)
-        self._tally.note(finished, start, samples)
+            update = self._marker(self.module if self.module is not None
+                                  else local.get("self"))
+        # The tally's note(), inlined.
+        pending = self._pending
+        if self._generation != _Process.generation:
+            pending = self._new_tally()
+        elif len(pending) >= _Tally.MAX_BACKLOG:
+            self._tally.fold()
+        pending.append((update, start, samples))
 
-        if param.eval_metric is not None:
-            self._train_metric = param.eval_metric
+        now = time.perf_counter()
+        metric = param.eval_metric
+        if metric is not None:
+            self._train_metric = metric
             if local.get("end_of_batch") is True:
                 # fit has just waited for the epoch's value: reading it costs nothing.
-                self._report(self._metrics.train_value, param.eval_metric)
+                self._report(self._metrics.train_value, metric)
+                now = time.perf_counter()
             elif self.metric_interval is not None:
-                now = time.monotonic()
                 if self._next_metric_read is None:
                     self._next_metric_read = now + self.metric_interval
                 elif now >= self._next_metric_read:
-                    self._report(self._metrics.train_value, param.eval_metric)
+                    self._report(self._metrics.train_value, metric)
+                    now = time.perf_counter()
                     self._next_metric_read = now + self.metric_interval
-        self._last_end = time.perf_counter()
+        self._last_end = now
 
     def epoch_end_callback(self, epoch, symbol=None, arg_params=None, aux_params=None) -> None:
         """epoch_end_callback(epoch, symbol, arg_params, aux_params): reports the epoch's
@@ -270,13 +281,21 @@ class PrometheusReporter:
         recorded (its update finished, or failed); False if ``timeout`` seconds passed
         first. A scrape records the batches finished before it without this; it is needed
         only to read final values right after training."""
-        if self._tally is None or self._pid != os.getpid():
+        if self._generation != _Process.generation:
             return True
         return self._tally.flush(timeout)
 
+    def _new_tally(self):
+        # On first use, or in a forked child, whose engine never finishes the parent's work.
+        self._tally = _Tally(self._metrics, self.name)
+        self._pending = self._tally._pending
+        self._generation = _Process.generation
+        self._metrics.folding.reporters.add(self)
+        return self._pending
+
     def _fold(self) -> None:
         """Called when the registry is collected: records the batches finished so far."""
-        if self._tally is not None and self._pid == os.getpid():
+        if self._generation == _Process.generation:
             self._tally.fold()
 
     # ---- helpers -----------------------------------------------------------------------
