@@ -15,9 +15,9 @@ a Prometheus would; its figure in parentheses is the change of throughput it mak
 runs with and without telemetry alternate --repeat times and the best of each is kept, so
 that a machine busy with other work distorts the comparison as little as it can. As such a
 machine blurs differences of a few percent, "telemetry CPU" adds what the telemetry itself
-took in that run: the training thread's CPU time in the reporter, the folding of finished
-batches into the families and the collection of each scrape within the timed window, as a
-share of the run's duration.
+took in that run: the training thread's CPU time in the reporter (less the cost of reading
+the clock) and in folding finished batches into the families, as a share of the run's
+duration, plus the CPU time of collecting one scrape per second (in parentheses).
 
 Rows: MLP 784-128-64-10 at batch 100 and 32, MLP 784-1024-64-10 at batch 1000, LeNet
 (conv 20 5x5, max pool, conv 50 5x5, max pool, fc 500, fc 10; tanh) at batch 64.
@@ -82,21 +82,22 @@ if telemetry:
     url = f"http://127.0.0.1:{{server.server_port}}/metrics"
     reporter = tm.PrometheusReporter("bench")
     callbacks = reporter.callbacks()
-    inner, callback_cpu, scrapes = callbacks["batch_end_callback"], [0.0], []
+    inner, callback_cpu = callbacks["batch_end_callback"], [0.0]
     def timed_callback(param):
         # CPU time of the training thread spent in the reporter (a wall clock would count
-        # time the machine's other work took).
-        t0 = time.thread_time()
+        # time the machine's other work took), less one reading of the clock: what reading
+        # it costs falls inside the interval measured.
         in_callback.active = True
+        t0 = time.thread_time_ns()
         inner(param)
+        t1 = time.thread_time_ns()
+        callback_cpu[0] += (t1 - t0 - (time.thread_time_ns() - t1)) * 1e-9
         in_callback.active = False
-        callback_cpu[0] += time.thread_time() - t0
     callbacks["batch_end_callback"] = timed_callback
     def scrape():
         while True:
             time.sleep(1.0)
             urllib.request.urlopen(url, timeout=10).read()
-            scrapes.append(time.perf_counter())
     threading.Thread(target=scrape, daemon=True).start()
     # CPU time of folding the finished batches into the families (in scrapes and the final
     # flush; a fold inside the callback is in callback_cpu already).
@@ -129,16 +130,15 @@ if not telemetry:
     report(seconds)
 else:
     reporter.flush()
-    timed_scrapes = sum(t <= s <= t + seconds for s in scrapes)
     t0 = time.thread_time()
     for _ in range(20):
         generate_latest(REGISTRY)
     scrape_cpu = (time.thread_time() - t0) / 20
     # The CPU telemetry took, as a share of the timed run: the training thread's time in
-    # the reporter, folding the batches, and the collection of each scrape in the window.
-    used = callback_cpu[0] + fold_cpu[0] + timed_scrapes * scrape_cpu
-    report(seconds, used / seconds,
-           timed_scrapes)
+    # the reporter and folding the batches, and a scrape's collection every second (counted
+    # at that rate, as a run may be shorter than a second).
+    per_batch = (callback_cpu[0] + fold_cpu[0]) / seconds
+    report(seconds, per_batch + scrape_cpu / 1.0, scrape_cpu / 1.0)
 """
 
 TORCH_CODE = COMMON + """
@@ -231,7 +231,7 @@ def main():
                 cells.append(f"{'n/a':>28s}")
                 continue
             if i == 2:
-                cells.append(f"{res[2]:.2%} ({res[3]} scrapes)".rjust(28))
+                cells.append(f"{res[2]:.2%} ({res[3]:.2%} scrapes)".rjust(28))
                 continue
             if i == 1:
                 note = f" ({res[0] / plain[0] - 1:+.1%})" if plain else ""
