@@ -17,8 +17,8 @@ Times are per epoch; a flowmod epoch's clock stops once its last update has run.
 runs --repeat trials, each measuring C again and then an epoch of every loop; the ratio
 printed is the best epoch / (max(L, best C) x batches): 1.0 is perfect overlap. L is the
 loader's whole time per batch, its generation (about 0.6 ms of numpy on the loader's thread,
-CPU time the compute shares its cores with) included. The end prints the cost of awaiting a future that is already
-done (trio, asyncio) and of ``result()`` on one.
+CPU time the compute shares its cores with) included. The end prints the cost of awaiting a
+future that is already done (trio, asyncio) and of ``result()`` on one.
 """
 from __future__ import annotations
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import math
+import os
 import threading
 import time
 import urllib.request
@@ -529,6 +531,48 @@ def test_folding_times_batches_from_their_start_or_the_previous_end(registry):
     assert value(samples, "flowmod_training_batches_total", module="fold") == 8
     assert value(samples, "flowmod_training_batch_duration_seconds_count",
                  module="fold") == len(expected) + 2
+
+
+FORK_SCRIPT = """
+import json, os
+from prometheus_client import CollectorRegistry
+import flowmod as mx
+from flowmod import telemetry
+from flowmod.future import Future
+from test_telemetry import data, mlp
+registry = CollectorRegistry()
+reporter = telemetry.PrometheusReporter("forked", registry=registry)
+mod = mx.mod.Module(mlp(), context=mx.cpu())
+mod.fit(data(n=100), num_epoch=1, batch_end_callback=reporter)  # 5 batches
+assert reporter.flush(30)
+held = Future()
+# A batch still running at the fork: the child never sees it end.
+reporter._tally.note(held, None, 20)
+def batches():
+    return registry.get_sample_value("flowmod_training_batches_total", {"module": "forked"})
+pid = os.fork()
+if pid == 0:
+    try:
+        mod.fit(data(n=60), num_epoch=1, batch_end_callback=reporter)  # 3 batches
+        print("child " + json.dumps([reporter.flush(30), batches()]), flush=True)
+    finally:
+        os._exit(0)
+os.waitpid(pid, 0)
+held.set_result(None)
+assert reporter.flush(30)
+print("parent " + json.dumps(batches()))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_counts_its_own_batches_not_its_parents_unfinished_ones(run_python):
+    proc = run_python(FORK_SCRIPT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
+    # The child starts from the parent's recorded 5 and adds its 3, not waiting behind the
+    # batch the parent had in flight; the parent records that one once it ends.
+    assert json.loads(lines["child"]) == [True, 8.0]
+    assert json.loads(lines["parent"]) == 6.0
 
 
 def test_scrapes_record_finished_batches_without_a_flush(registry):

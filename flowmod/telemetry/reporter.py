@@ -70,8 +70,9 @@ class _Tally:
         self._previous_end: float | None = None
 
     def note(self, future: Future, start: float | None, samples: int) -> None:
-        """(PrometheusReporter.batch_end_callback inlines this.) Notes a batch: when it could start (None: not timed), its sample count and the
-        (armed) future it finishes with. Nothing runs when that resolves: fold() reads it."""
+        """Notes a batch: when it could start (None: not timed), its sample count and the
+        (armed) future it finishes with. Nothing runs when that resolves: fold() reads it.
+        (PrometheusReporter.batch_end_callback does the same inline.)"""
         pending = self._pending
         if len(pending) >= self.MAX_BACKLOG:
             self.fold()
