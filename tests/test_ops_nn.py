@@ -437,6 +437,23 @@ def test_softmax_output_multi_output(attrs, lshape):
     np.testing.assert_allclose(grads[0], ref, rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.parametrize("attrs", [dict(), dict(smooth_alpha=0.1, use_ignore=True, ignore_label=3,
+                                                 normalization="valid")])
+def test_softmax_output_large_enough_to_split_across_cores(attrs):
+    # 700 x 1000 is over the size at which the head's rows are split across idle cores.
+    x = randn(700, 1000)
+    label = rng.integers(0, 1000, 700).astype(np.float64)
+    label[::7] = 3
+    outs, grads = backward("SoftmaxOutput", [x, label], **attrs)
+    np.testing.assert_allclose(outs[0], np_softmax(x), rtol=1e-12)
+    np.testing.assert_allclose(grads[0], softmax_output_grad(outs[0], label, **attrs), rtol=1e-10,
+                               atol=1e-14)
+    xs = randn(300, 10, 100)
+    out = mx.nd.SoftmaxOutput(mx.nd.array(xs, dtype="float64"), mx.nd.zeros((300, 100), dtype="float64"),
+                              multi_output=True)
+    np.testing.assert_allclose(out.asnumpy(), np_softmax(xs, 1), rtol=1e-12)
+
+
 def test_softmax_output_default_layout_flattens_and_preserve_shape_uses_last_axis():
     x = randn(2, 3, 4)
     label = rng.integers(0, 4, (2, 3)).astype(np.float64)

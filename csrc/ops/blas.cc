@@ -1,17 +1,11 @@
 #include "ops/blas.h"
 
 #include "engine.h"
-#include "spin_lock.h"  // FLOWMOD_CPU_RELAX
+#include "ops/parallel.h"
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
 #include <cstdlib>
-#include <deque>
-#include <functional>
 #include <limits>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -60,122 +54,13 @@ int Checked(int64_t v) {
   return static_cast<int>(v);
 }
 
-// Threads that take parts of a large product when the engine's other workers are not
-// multiplying (see blas.h). A caller that finds its parts still queued runs them itself, so
-// a product never waits on a busy helper.
-//
-// Products often come in quick succession (an RNN's steps: a 32 x 800 x 200 product, tens of
-// microseconds a half, then a few microseconds of cell arithmetic, then the next), where
-// sleeping on a condition variable between them would cost a futex wake-up and a reschedule
-// per half, as much as the half itself. So a helper that runs out of parts, and a caller
-// waiting for its parts, poll for a short while (kSpin) before they sleep.
-class Helpers {
- public:
-  static Helpers& Get() {
-    static auto* helpers = new Helpers();  // never destroyed: threads outlive static teardown
-    return *helpers;
-  }
-  int size() const { return static_cast<int>(threads_.size()); }
-
-  // Runs part(0) .. part(parts - 1), part 0 on the caller; returns when all are done.
-  void Run(int parts, const std::function<void(int)>& part) {
-    std::atomic<int> remaining{parts - 1};
-    std::mutex done_mu;
-    std::condition_variable done_cv;
-    // Under the lock, so that the caller cannot return (ending these locals) while a helper
-    // is still inside finish().
-    auto finish = [&] {
-      std::lock_guard<std::mutex> lock(done_mu);
-      if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) done_cv.notify_all();
-    };
-    bool wake = false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (int i = 1; i < parts; ++i) jobs_.push_back([&part, &finish, i] { part(i); finish(); });
-      queued_.store(static_cast<int>(jobs_.size()), std::memory_order_release);
-      // A helper that is not asleep sees queued_ before it would sleep (it checks the queue
-      // under mu_ first), so only sleepers need the notification.
-      wake = sleeping_ > 0;
-    }
-    if (wake) cv_.notify_all();
-    part(0);
-    // Run whatever no helper has taken yet, then wait for the parts in progress.
-    const auto spin_until = Clock::now() + kSpin;
-    while (remaining.load(std::memory_order_acquire) > 0) {
-      if (std::function<void()> job = TryTake()) {
-        job();
-        continue;
-      }
-      if (Clock::now() < spin_until) {
-        FLOWMOD_CPU_RELAX();
-        continue;
-      }
-      std::unique_lock<std::mutex> lock(done_mu);
-      done_cv.wait(lock, [&] { return remaining.load(std::memory_order_acquire) == 0; });
-    }
-    std::lock_guard<std::mutex> last(done_mu);  // the last finish() has left
-  }
-
- private:
-  using Clock = std::chrono::steady_clock;
-  static constexpr auto kSpin = std::chrono::microseconds(100);
-
-  Helpers() {
-    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    for (int i = 1; i < cores; ++i) threads_.emplace_back([this] { Loop(); }).detach();
-  }
-
-  std::function<void()> TryTake() {
-    std::function<void()> job;
-    if (queued_.load(std::memory_order_acquire) == 0) return job;
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!jobs_.empty()) {
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
-      queued_.store(static_cast<int>(jobs_.size()), std::memory_order_release);
-    }
-    return job;
-  }
-
-  void Loop() {
-    for (;;) {
-      std::function<void()> job = TryTake();
-      for (auto spin_until = Clock::now() + kSpin; !job && Clock::now() < spin_until;) {
-        FLOWMOD_CPU_RELAX();
-        job = TryTake();
-      }
-      if (!job) {
-        std::unique_lock<std::mutex> lock(mu_);
-        ++sleeping_;
-        cv_.wait(lock, [this] { return !jobs_.empty(); });
-        --sleeping_;
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-        queued_.store(static_cast<int>(jobs_.size()), std::memory_order_release);
-      }
-      job();
-    }
-  }
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;  // guarded by mu_
-  std::atomic<int> queued_{0};              // jobs_.size(), for polling without mu_
-  int sleeping_ = 0;                        // helpers waiting on cv_; guarded by mu_
-  std::vector<std::thread> threads_;
-};
-
-// Products being computed right now, across the engine's workers.
-std::atomic<int> active_products{0};
-
 // A product of at least this many multiply-adds is worth splitting across threads.
 constexpr int64_t kSplitWork = int64_t{1} << 21;
 
-// How many parts to split an m x n x k product into: one per core not already multiplying,
-// when BLAS itself runs one thread and the product is large enough.
-int PartsFor(int64_t m, int64_t n, int64_t k, int others) {
+// How many parts to split an m x n x k product into: one per core not already running a
+// split kernel, when BLAS itself runs one thread and the product is large enough.
+int PartsFor(int64_t m, int64_t n, int64_t k, int free_cores) {
   if (Threads() != 1 || m * n * k < kSplitWork) return 1;
-  const int free_cores = Helpers::Get().size() + 1 - others;
   const int64_t by_work = m * n * k / kSplitWork;
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(free_cores, by_work)));
 }
@@ -196,18 +81,15 @@ void CallGemm(Fn gemm, bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alph
          Checked(m1 - m0), Checked(n1 - n0), Checked(k), alpha, ap, ld(lda), bp, ld(ldb), beta,
          c + m0 * ldc + n0, ld(ldc));
   };
-  const int others = active_products.fetch_add(1, std::memory_order_acq_rel);
-  struct Leave {
-    ~Leave() { active_products.fetch_sub(1, std::memory_order_acq_rel); }
-  } leave;
-  const int parts = PartsFor(m, n, k, others);
+  const parallel::Busy busy;
+  const int parts = PartsFor(m, n, k, busy.free_cores());
   if (parts <= 1) {
     product(0, m, 0, n);
     return;
   }
   const bool by_rows = m >= n || m >= 64 * parts;
   const int64_t extent = by_rows ? m : n;
-  Helpers::Get().Run(parts, [&](int i) {
+  parallel::Run(parts, [&](int i) {
     const int64_t lo = extent * i / parts, hi = extent * (i + 1) / parts;
     if (by_rows) product(lo, hi, 0, n);
     else product(0, m, lo, hi);

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "ops/cpu/softmax_kernel.h"
 #include "ops/op_registry.h"
 #include "ops/op_util.h"
+#include "ops/parallel.h"
 
 namespace flowmod::ops {
 
@@ -62,11 +64,31 @@ softmax::View OutputView(const SoftmaxOutputAttrs& a, const Shape& d) {
   return v;
 }
 
+// A head this many elements a part and larger (a language model's 1280 x 3000 logits) splits
+// its rows across the cores the engine's other workers leave idle.
+constexpr int64_t kSplitElements = int64_t{1} << 17;
+
+void ForRows(int64_t rows, int64_t elements, const std::function<void(int64_t, int64_t)>& fn) {
+  if (rows < 2 || elements < 2 * kSplitElements) {
+    fn(0, rows);
+    return;
+  }
+  const parallel::Busy busy;
+  parallel::For(rows, static_cast<int>(std::min<int64_t>(busy.free_cores(), elements / kSplitElements)), fn);
+}
+
 void SoftmaxOutputForward(const OpContext&, const OpAttrs& attrs, std::span<const TensorRef> in,
                           std::span<const TensorRef> out) {
   const softmax::View v = OutputView(static_cast<const SoftmaxOutputAttrs&>(attrs), in[0].shape);
+  const int64_t row = v.n * v.inner;
   FLOWMOD_FLOAT_SWITCH(in[0].dtype, T, {
-    softmax::Forward<false, false, T, T, int32_t>(in[0].ptr<T>(), out[0].ptr<T>(), v, 1.0, nullptr);
+    const T* x = in[0].ptr<T>();
+    T* y = out[0].ptr<T>();
+    ForRows(v.outer, v.outer * row, [&](int64_t lo, int64_t hi) {
+      softmax::View rows = v;
+      rows.outer = hi - lo;
+      softmax::Forward<false, false, T, T, int32_t>(x + lo * row, y + lo * row, rows, 1.0, nullptr);
+    });
   });
 }
 
@@ -88,7 +110,7 @@ void SoftmaxOutputGrad(const SoftmaxOutputAttrs& a, const TensorRef& out, const 
   T* gx = grad.ptr<T>();
   const int64_t total = out.size();
   const int ignore = static_cast<int>(a.ignore_label);
-  auto head = [&](int64_t i) { return a.out_grad ? static_cast<C>(g[i]) : C(1); };
+  auto head = [g, out_grad = a.out_grad](int64_t i) { return out_grad ? static_cast<C>(g[i]) : C(1); };
 
   if (label.shape == out.shape) {
     const C scale = static_cast<C>(a.grad_scale);
@@ -126,16 +148,20 @@ void SoftmaxOutputGrad(const SoftmaxOutputAttrs& a, const TensorRef& out, const 
   const C scale = static_cast<C>(a.grad_scale / static_cast<double>(count));
   const C alpha = static_cast<C>(a.smooth_alpha);
   const C spread = v.n > 1 ? alpha / static_cast<C>(v.n - 1) : C(0);
-  for (int64_t r = 0; r < v.outer; ++r) {
-    const int k = static_cast<int>(lab[r]);
-    const bool ignored = a.use_ignore && k == ignore;
-    for (int64_t c = 0; c < v.n; ++c) {
-      const int64_t i = r * v.n + c;
-      C d = 0;
-      if (!ignored) d = static_cast<C>(y[i]) - (c == k ? C(1) - alpha : spread);
-      Store(gx[i], static_cast<T>(d * scale * head(i)), req);
+  // By value: through references, every store to gx could change y, gx or scale, and the
+  // loop would not vectorize.
+  ForRows(v.outer, total, [=](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const int k = static_cast<int>(lab[r]);
+      const bool ignored = a.use_ignore && k == ignore;
+      for (int64_t c = 0; c < v.n; ++c) {
+        const int64_t i = r * v.n + c;
+        C d = 0;
+        if (!ignored) d = static_cast<C>(y[i]) - (c == k ? C(1) - alpha : spread);
+        Store(gx[i], static_cast<T>(d * scale * head(i)), req);
+      }
     }
-  }
+  });
 }
 
 void SoftmaxOutputBackward(const OpContext&, const OpAttrs& attrs, const BackwardIO& io) {
