@@ -126,8 +126,11 @@ std::atomic<int> busy_kernels{0};
 }  // namespace
 
 Busy::Busy() {
+  // The helpers (one per core beyond the caller's) start with the first split, not here:
+  // a process whose kernels never split runs no helper threads.
+  static const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int others = busy_kernels.fetch_add(1, std::memory_order_acq_rel);
-  free_cores_ = std::max(1, Helpers::Get().size() + 1 - others);
+  free_cores_ = std::max(1, cores - others);
 }
 
 Busy::~Busy() { busy_kernels.fetch_sub(1, std::memory_order_acq_rel); }
