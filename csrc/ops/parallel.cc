@@ -7,7 +7,6 @@
 #include <deque>
 #include <mutex>
 #include <thread>
-#include <vector>
 
 #include "spin_lock.h"  // FLOWMOD_CPU_RELAX
 
@@ -30,7 +29,6 @@ class Helpers {
     static auto* helpers = new Helpers();  // never destroyed: threads outlive static teardown
     return *helpers;
   }
-  int size() const { return static_cast<int>(threads_.size()); }
 
   // Runs part(0) .. part(parts - 1), part 0 on the caller; returns when all are done.
   void Run(int parts, const std::function<void(int)>& part) {
@@ -77,7 +75,7 @@ class Helpers {
 
   Helpers() {
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    for (int i = 1; i < cores; ++i) threads_.emplace_back([this] { Loop(); }).detach();
+    for (int i = 1; i < cores; ++i) std::thread([this] { Loop(); }).detach();
   }
 
   std::function<void()> TryTake() {
@@ -117,7 +115,6 @@ class Helpers {
   std::deque<std::function<void()>> jobs_;  // guarded by mu_
   std::atomic<int> queued_{0};              // jobs_.size(), for polling without mu_
   int sleeping_ = 0;                        // helpers waiting on cv_; guarded by mu_
-  std::vector<std::thread> threads_;
 };
 
 // Kernels holding a Busy right now, across the engine's workers.

@@ -65,14 +65,13 @@ class _Tally:
         self._batches = metrics.batches.labels(module=module_name)
         self._durations = metrics.batch_duration
         self._module = module_name
-        self._pending: deque[_Batch] = deque()
+        self._pending: deque[tuple[Future, float | None, int]] = deque()  # (future, start, samples)
         self._fold_lock = threading.Lock()
         self._previous_end: float | None = None
 
     def note(self, future: Future, start: float | None, samples: int) -> None:
         """Notes a batch: when it could start (None: not timed), its sample count and the
-        (armed) future it finishes with. Nothing runs when that resolves: fold() reads it.
-        (PrometheusReporter.batch_end_callback does the same inline.)"""
+        (armed) future it finishes with. Nothing runs when that resolves: fold() reads it."""
         pending = self._pending
         if len(pending) >= self.MAX_BACKLOG:
             self.fold()
@@ -186,7 +185,6 @@ class PrometheusReporter:
         self._metrics = enable(registry)
         self._epoch_gauge = self._metrics.epoch.labels(module=name)
         self._tally: _Tally | None = None
-        self._pending = None  # the tally's
         self._generation = -1  # the process generation _tally belongs to
         self._last_epoch = None
         self._last_end: float | None = None
@@ -211,13 +209,7 @@ class PrometheusReporter:
         local = param.locals
         if type(local) is not dict:
             local = {}
-        batch = local.get("data_batch")
-        data = getattr(batch, "data", None)
-        if type(data) is list and data:  # one DataBatch, the usual case
-            pad = getattr(batch, "pad", 0)
-            samples = int(data[0].shape[0]) - (int(pad) if pad else 0)
-        else:
-            samples = self._batch_samples(batch)
+        samples = self._batch_samples(local.get("data_batch"))
         if param.epoch != self._last_epoch:
             self._last_epoch = param.epoch
             self._epoch_gauge.set(param.epoch)
@@ -232,13 +224,12 @@ class PrometheusReporter:
         else:
             update = self._marker(self.module if self.module is not None
                                   else local.get("self"))
-        # The tally's note(), inlined.
-        pending = self._pending
         if self._generation != _Process.generation:
-            pending = self._new_tally()
-        elif len(pending) >= _Tally.MAX_BACKLOG:
-            self._tally.fold()
-        pending.append((update, start, samples))
+            # First use, or in a forked child, whose engine never finishes the parent's work.
+            self._tally = _Tally(self._metrics, self.name)
+            self._generation = _Process.generation
+            self._metrics.folding.reporters.add(self)
+        self._tally.note(update, start, samples)
 
         now = time.perf_counter()
         metric = param.eval_metric
@@ -286,14 +277,6 @@ class PrometheusReporter:
             return True
         return self._tally.flush(timeout)
 
-    def _new_tally(self):
-        # On first use, or in a forked child, whose engine never finishes the parent's work.
-        self._tally = _Tally(self._metrics, self.name)
-        self._pending = self._tally._pending
-        self._generation = _Process.generation
-        self._metrics.folding.reporters.add(self)
-        return self._pending
-
     def _fold(self) -> None:
         """Called when the registry is collected: records the batches finished so far."""
         if self._generation == _Process.generation:
@@ -301,6 +284,10 @@ class PrometheusReporter:
 
     # ---- helpers -----------------------------------------------------------------------
     def _batch_samples(self, batch) -> int:
+        data = getattr(batch, "data", None)
+        if type(data) is list and data:  # one DataBatch, the usual case
+            pad = getattr(batch, "pad", 0)
+            return int(data[0].shape[0]) - (int(pad) if pad else 0)
         batches = batch if isinstance(batch, (list, tuple)) else [batch]
         total = 0
         for b in batches:
