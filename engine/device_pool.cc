@@ -36,7 +36,10 @@ std::array<int, kNumLanes> CpuWorkerCounts() {
 
 Device::Device(DeviceId id, std::array<int, kNumLanes> workers, std::array<int, kNumLanes> slots,
                OpRunner* runner)
-    : id_(id), workers_(workers), slots_(slots), runner_(runner) {}
+    : id_(id), workers_(workers), slots_(slots), runner_(runner) {
+  // The compute workers of a CPU device take the parts of split operations while they wait.
+  if (id.type == DeviceType::kCPU) queue(Lane::kCompute).EnableAssist();
+}
 
 Device::~Device() { StopWorkers(); }
 

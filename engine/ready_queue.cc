@@ -1,11 +1,40 @@
 #include "ready_queue.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
+#include "assist.h"
 #include "spin_lock.h"
 
 namespace flowmod::engine {
+
+ReadyQueue::~ReadyQueue() {
+  if (assist_) assist::Unlisten(this);
+}
+
+void ReadyQueue::EnableAssist() {
+  if (assist_) return;
+  assist_ = true;
+  assist::Listen(this);
+}
+
+int ReadyQueue::WakeForAssist(int wanted) {
+  int spinning, woken;
+  bool all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return 0;
+    spinning = spinners_.load(std::memory_order_relaxed);
+    woken = std::min(wanted - spinning, sleepers_);
+    if (woken <= 0) return spinning;
+    all = woken == sleepers_;
+  }
+  if (all) cv_.notify_all();
+  else
+    for (int i = 0; i < woken; ++i) cv_.notify_one();
+  return spinning + woken;
+}
 
 void ReadyQueue::Push(OpBlock* op, int priority) {
   bool wake;
@@ -46,15 +75,43 @@ OpBlock* ReadyQueue::TakeLocked() {
   return nullptr;
 }
 
+namespace {
+// Counts a worker of an assisting queue as idle while it is in Pop, except while it runs parts.
+class IdleMark {
+ public:
+  explicit IdleMark(bool on) : on_(on) {
+    if (on_) assist::NoteIdle(1);
+  }
+  ~IdleMark() {
+    if (on_) assist::NoteIdle(-1);
+  }
+  IdleMark(const IdleMark&) = delete;
+  IdleMark& operator=(const IdleMark&) = delete;
+
+ private:
+  const bool on_;
+};
+}  // namespace
+
 OpBlock* ReadyQueue::Pop() {
   using Clock = std::chrono::steady_clock;
+  const IdleMark mark(assist_);
+  // Parts of a running operation come before ready operations: the operation is already
+  // under way and holds a worker until its parts are done.
+  auto parts_pending = [this] { return assist_ && assist::Pending(); };
   for (;;) {
+    if (parts_pending()) {
+      assist::NoteIdle(-1);
+      assist::RunPending();
+      assist::NoteIdle(1);
+      continue;
+    }
     // At most one worker of a lane spins for work; the others sleep. On a machine with few
     // cores, several spinners would take turns on the core the pushing thread needs.
     int idle = 0;
     if (spinners_.compare_exchange_strong(idle, 1, std::memory_order_acq_rel)) {
       const auto spin_until = Clock::now() + std::chrono::microseconds(50);
-      for (int i = 1; size_.load(std::memory_order_relaxed) == 0; ++i) {
+      for (int i = 1; size_.load(std::memory_order_relaxed) == 0 && !parts_pending(); ++i) {
         if ((i & 63) == 0 && Clock::now() > spin_until) break;
         if ((i & 15) == 0) std::this_thread::yield();
         else FLOWMOD_CPU_RELAX();
@@ -64,8 +121,11 @@ OpBlock* ReadyQueue::Pop() {
     std::unique_lock<std::mutex> lock(mu_);
     if (stopped_) return nullptr;
     if (OpBlock* op = TakeLocked()) return op;
+    if (parts_pending()) continue;
     ++sleepers_;
-    cv_.wait(lock, [&] { return stopped_ || size_.load(std::memory_order_relaxed) > 0; });
+    cv_.wait(lock, [&] {
+      return stopped_ || size_.load(std::memory_order_relaxed) > 0 || parts_pending();
+    });
     --sleepers_;
     if (stopped_) return nullptr;
     if (OpBlock* op = TakeLocked()) return op;

@@ -81,8 +81,7 @@ void CallGemm(Fn gemm, bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alph
          Checked(m1 - m0), Checked(n1 - n0), Checked(k), alpha, ap, ld(lda), bp, ld(ldb), beta,
          c + m0 * ldc + n0, ld(ldc));
   };
-  const parallel::Busy busy;
-  const int parts = PartsFor(m, n, k, busy.free_cores());
+  const int parts = PartsFor(m, n, k, parallel::FreeCores());
   if (parts <= 1) {
     product(0, m, 0, n);
     return;

@@ -9,8 +9,8 @@
 // workers busy, a 256x64x32 product took 30 us on one BLAS thread and 450 us on two.
 // But a chain of large products (a wide MLP, a convolution's GEMM) leaves the other workers
 // idle; so when BLAS runs one thread per product, a product of at least 2^21 multiply-adds
-// is split into blocks of C, one per core no other split kernel holds, computed by the
-// calling worker and by helper threads (ops/parallel.h).
+// is split into blocks of C, one for the calling worker and one per idle compute worker,
+// which takes it while it waits for operators (ops/parallel.h).
 // OpenBLAS's own threading would not do: its thread count is process-wide, and its callers
 // share one thread pool. Kernels other than BLAS run on the worker that called them.
 #pragma once

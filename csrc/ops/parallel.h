@@ -1,12 +1,13 @@
-// Splitting one large kernel across cores the engine's other workers leave idle.
+// Splitting one large kernel across the cores that the engine's other compute workers leave
+// idle.
 //
-// Helper threads (one per core beyond the first, idle otherwise) take parts of a kernel while
-// the calling worker computes its own part. A kernel that may split holds a Busy for as long
-// as it runs: kernels starting meanwhile on the engine's other workers count it and split
-// only across the cores left, so helpers and workers never outnumber the cores. Splitting a
-// kernel across threads that compete with busy workers is far worse than not splitting it
-// (see blas.h). Matrix products (blas.h) and the softmax heads split this way; other kernels
-// run on the worker that called them.
+// The parts run on the calling worker and on idle compute workers (engine/assist.h), never
+// on threads of their own, so a split kernel and the engine's other operators never put
+// more threads on the cores than the engine has workers. A kernel asks how many cores it may
+// use when it starts (FreeCores) and splits into that many parts at most; a part no worker
+// has taken by the time the caller is done with its own runs on the caller, so a worker that
+// meanwhile got an operator of its own delays nothing. Matrix products (blas.h) and the
+// softmax heads split this way; other kernels run on the worker that called them.
 #pragma once
 
 #include <cstdint>
@@ -14,21 +15,12 @@
 
 namespace flowmod::ops::parallel {
 
-class Busy {
- public:
-  Busy();
-  ~Busy();
-  Busy(const Busy&) = delete;
-  Busy& operator=(const Busy&) = delete;
-  // Cores no other Busy kernel held when this one began, this kernel's own included (>= 1).
-  int free_cores() const { return free_cores_; }
+// The cores a kernel starting now may split across: its own and one per idle compute worker,
+// at most the machine's cores (>= 1).
+int FreeCores();
 
- private:
-  int free_cores_;
-};
-
-// Runs part(0) .. part(parts - 1), part 0 on the caller, the rest on helpers (or on the
-// caller, when it finds them still queued); returns when all are done.
+// Runs part(0) .. part(parts - 1), part 0 on the caller, the rest on idle workers (or on the
+// caller, when none has taken them); returns when all are done.
 void Run(int parts, const std::function<void(int)>& part);
 
 // fn(lo, hi) over [0, n) cut into up to `parts` contiguous ranges, one per part.

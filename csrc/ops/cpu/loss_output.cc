@@ -73,8 +73,7 @@ void ForRows(int64_t rows, int64_t elements, const std::function<void(int64_t, i
     fn(0, rows);
     return;
   }
-  const parallel::Busy busy;
-  parallel::For(rows, static_cast<int>(std::min<int64_t>(busy.free_cores(), elements / kSplitElements)), fn);
+  parallel::For(rows, static_cast<int>(std::min<int64_t>(parallel::FreeCores(), elements / kSplitElements)), fn);
 }
 
 void SoftmaxOutputForward(const OpContext&, const OpAttrs& attrs, std::span<const TensorRef> in,
