@@ -95,7 +95,8 @@ CASES = [(op, s) for op, settings in SETTINGS.items() for s in settings]
 
 
 @pytest.mark.parametrize("op,settings", CASES)
-@pytest.mark.parametrize("shape", [(4, 3), (1, 5), (7,)])
+# The last shape is large enough for the update to split across the cores (unevenly).
+@pytest.mark.parametrize("shape", [(4, 3), (1, 5), (7,), (3, 131073)])
 def test_updates_match_numpy_over_several_steps_in_place(op, settings, shape):
     ref, n_states, _ = OPTIMIZERS[op]
     w_np = rng.uniform(-1, 1, shape)

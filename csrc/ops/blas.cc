@@ -57,12 +57,13 @@ int Checked(int64_t v) {
 // A product of at least this many multiply-adds is worth splitting across threads.
 constexpr int64_t kSplitWork = int64_t{1} << 21;
 
-// How many parts to split an m x n x k product into: one per core not already running a
-// split kernel, when BLAS itself runs one thread and the product is large enough.
-int PartsFor(int64_t m, int64_t n, int64_t k, int free_cores) {
+// How many parts to split an m x n x k product into: one per core, when BLAS itself runs one
+// thread and the product is large enough. The parts no idle worker takes run on the caller,
+// so a worker that is busy when the product starts still joins in once it is done.
+int PartsFor(int64_t m, int64_t n, int64_t k, int cores) {
   if (Threads() != 1 || m * n * k < kSplitWork) return 1;
   const int64_t by_work = m * n * k / kSplitWork;
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(free_cores, by_work)));
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(cores, by_work)));
 }
 
 // One row-major product through `gemm` (scipy_cblas_sgemm or _dgemm). Leading dimensions
@@ -81,7 +82,7 @@ void CallGemm(Fn gemm, bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alph
          Checked(m1 - m0), Checked(n1 - n0), Checked(k), alpha, ap, ld(lda), bp, ld(ldb), beta,
          c + m0 * ldc + n0, ld(ldc));
   };
-  const int parts = PartsFor(m, n, k, parallel::FreeCores());
+  const int parts = PartsFor(m, n, k, parallel::Cores());
   if (parts <= 1) {
     product(0, m, 0, n);
     return;

@@ -7,9 +7,9 @@
 
 namespace flowmod::ops::parallel {
 
-int FreeCores() {
+int Cores() {
   static const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return std::min(cores, 1 + engine::assist::IdleWorkers());
+  return cores;
 }
 
 void Run(int parts, const std::function<void(int)>& part) { engine::assist::Run(parts, part); }

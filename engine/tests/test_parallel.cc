@@ -86,7 +86,7 @@ TEST(an_idle_worker_takes_a_part_while_the_caller_runs_its_own) {
   std::thread::id caller, helper;
   OnWorker(engine, [&] {
     caller = std::this_thread::get_id();
-    CHECK_EQ(parallel::FreeCores(), std::min(kCores, 2));
+    CHECK_EQ(assist::IdleWorkers(), 1);
     parallel::Run(2, [&](int i) {
       if (i == 1) {
         helper = std::this_thread::get_id();
@@ -106,7 +106,7 @@ TEST(an_idle_worker_takes_a_part_while_the_caller_runs_its_own) {
 TEST(with_no_idle_worker_the_caller_runs_every_part) {
   TestEngine engine(kThreaded, /*compute=*/1, /*copy=*/1, /*devices=*/1);
   OnWorker(engine, [&] {
-    CHECK_EQ(parallel::FreeCores(), 1);
+    CHECK_EQ(assist::IdleWorkers(), 0);
     const auto me = std::this_thread::get_id();
     std::atomic<int> calls{0};
     parallel::Run(4, [&](int) {
@@ -164,7 +164,7 @@ TEST(concurrent_operations_split_in_quick_succession_and_with_pauses) {
       // Ops on different vars run at once on both devices; each splits.
       PushSync(*engine, [&, n, parts, r] {
         std::atomic<int64_t> sum{0};
-        parallel::For(n, parts + parallel::FreeCores() % 2, [&](int64_t lo, int64_t hi) {
+        parallel::For(n, parts + parallel::Cores() % 2, [&](int64_t lo, int64_t hi) {
           int64_t s = 0;
           for (int64_t i = lo; i < hi; ++i) s += i;
           sum.fetch_add(s, std::memory_order_relaxed);

@@ -65,7 +65,7 @@ softmax::View OutputView(const SoftmaxOutputAttrs& a, const Shape& d) {
 }
 
 // A head this many elements a part and larger (a language model's 1280 x 3000 logits) splits
-// its rows across the cores the engine's other workers leave idle.
+// its rows across the cores, with the engine's idle workers.
 constexpr int64_t kSplitElements = int64_t{1} << 17;
 
 void ForRows(int64_t rows, int64_t elements, const std::function<void(int64_t, int64_t)>& fn) {
@@ -73,7 +73,7 @@ void ForRows(int64_t rows, int64_t elements, const std::function<void(int64_t, i
     fn(0, rows);
     return;
   }
-  parallel::For(rows, static_cast<int>(std::min<int64_t>(parallel::FreeCores(), elements / kSplitElements)), fn);
+  parallel::For(rows, static_cast<int>(std::min<int64_t>(parallel::Cores(), elements / kSplitElements)), fn);
 }
 
 void SoftmaxOutputForward(const OpContext&, const OpAttrs& attrs, std::span<const TensorRef> in,

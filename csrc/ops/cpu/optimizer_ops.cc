@@ -4,6 +4,7 @@
 // output (the caller passes out=weight to update in place) and updates its state arrays
 // (mom, mean, var, n, g, delta, history) in place: they are auxiliary states, which the
 // engine treats as written. No gradient.
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <type_traits>
@@ -11,6 +12,7 @@
 
 #include "ops/op_registry.h"
 #include "ops/op_util.h"
+#include "ops/parallel.h"
 
 namespace flowmod::ops {
 
@@ -35,19 +37,22 @@ inline C Clip(C x, C c) {
   return x > c ? c : (x < -c ? -c : x);
 }
 
+// An update of at least this many elements a part splits across the cores.
+constexpr int64_t kSplitElements = int64_t{1} << 17;
+
 // Kernels compute in float for float32 and float16, in double for float64, like MXNet's.
 template <class T>
 using Compute = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
 template <class T>
-void SgdKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out) {
+void SgdKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out,
+                int64_t lo, int64_t hi) {
   using C = Compute<T>;
   const T* w = in[0].ptr<T>();
   const T* g = in[1].ptr<T>();
   T* y = out[0].ptr<T>();
   const C lr = C(a.lr), wd = C(a.wd), rescale = C(a.rescale_grad), clip = C(a.clip_gradient);
-  const int64_t n = in[0].size();
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t i = lo; i < hi; ++i) {
     const C grad = Clip(rescale * C(g[i]), clip);
     y[i] = T((C(1) - lr * wd) * C(w[i]) - lr * grad);
   }
@@ -55,7 +60,8 @@ void SgdKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span
 
 // mom = momentum * mom - lr * (clip(rescale * grad) + wd * weight); weight += mom.
 template <class T>
-void SgdMomKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out) {
+void SgdMomKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out,
+                int64_t lo, int64_t hi) {
   using C = Compute<T>;
   const T* w = in[0].ptr<T>();
   const T* g = in[1].ptr<T>();
@@ -63,8 +69,7 @@ void SgdMomKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::s
   T* y = out[0].ptr<T>();
   const C lr = C(a.lr), wd = C(a.wd), rescale = C(a.rescale_grad), clip = C(a.clip_gradient);
   const C momentum = C(a.momentum);
-  const int64_t n = in[0].size();
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t i = lo; i < hi; ++i) {
     const C weight = C(w[i]);
     const C m = momentum * C(mom[i]) - lr * wd * weight - lr * Clip(rescale * C(g[i]), clip);
     mom[i] = T(m);
@@ -75,7 +80,8 @@ void SgdMomKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::s
 // grad' = clip(rescale * grad) + wd * weight; mom = momentum * mom - lr * grad';
 // weight += momentum * mom - lr * grad'.
 template <class T>
-void NagMomKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out) {
+void NagMomKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out,
+                int64_t lo, int64_t hi) {
   using C = Compute<T>;
   const T* w = in[0].ptr<T>();
   const T* g = in[1].ptr<T>();
@@ -83,8 +89,7 @@ void NagMomKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::s
   T* y = out[0].ptr<T>();
   const C lr = C(a.lr), wd = C(a.wd), rescale = C(a.rescale_grad), clip = C(a.clip_gradient);
   const C momentum = C(a.momentum);
-  const int64_t n = in[0].size();
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t i = lo; i < hi; ++i) {
     const C weight = C(w[i]);
     const C grad = Clip(rescale * C(g[i]), clip) + wd * weight;
     const C m = momentum * C(mom[i]) - lr * grad;
@@ -96,7 +101,8 @@ void NagMomKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::s
 // grad' = clip(rescale * grad + wd * weight); mean = beta1 * mean + (1 - beta1) * grad';
 // var = beta2 * var + (1 - beta2) * grad'^2; weight -= lr * mean / (sqrt(var) + epsilon).
 template <class T>
-void AdamKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out) {
+void AdamKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out,
+                int64_t lo, int64_t hi) {
   using C = Compute<T>;
   const T* w = in[0].ptr<T>();
   const T* g = in[1].ptr<T>();
@@ -105,8 +111,7 @@ void AdamKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::spa
   T* y = out[0].ptr<T>();
   const C lr = C(a.lr), wd = C(a.wd), rescale = C(a.rescale_grad), clip = C(a.clip_gradient);
   const C beta1 = C(a.beta1), beta2 = C(a.beta2), eps = C(a.epsilon);
-  const int64_t n = in[0].size();
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t i = lo; i < hi; ++i) {
     const C weight = C(w[i]);
     const C grad = Clip(rescale * C(g[i]) + wd * weight, clip);
     const C m = beta1 * C(mean[i]) + (C(1) - beta1) * grad;
@@ -120,7 +125,8 @@ void AdamKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::spa
 // grad' = clip(rescale * grad + wd * weight); n = (1 - gamma1) * grad'^2 + gamma1 * n;
 // weight = clip_weights(weight - lr * grad' / sqrt(n + epsilon)).
 template <class T>
-void RmsPropKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out) {
+void RmsPropKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out,
+                int64_t lo, int64_t hi) {
   using C = Compute<T>;
   const T* w = in[0].ptr<T>();
   const T* g = in[1].ptr<T>();
@@ -128,8 +134,7 @@ void RmsPropKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::
   T* y = out[0].ptr<T>();
   const C lr = C(a.lr), wd = C(a.wd), rescale = C(a.rescale_grad), clip = C(a.clip_gradient);
   const C gamma1 = C(a.gamma1), eps = C(a.epsilon), clip_w = C(a.clip_weights);
-  const int64_t n = in[0].size();
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t i = lo; i < hi; ++i) {
     const C weight = C(w[i]);
     const C grad = Clip(rescale * C(g[i]) + wd * weight, clip);
     const C s = (C(1) - gamma1) * grad * grad + gamma1 * C(state_n[i]);
@@ -141,7 +146,8 @@ void RmsPropKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::
 // Graves' centered RMSProp: n and g are the running means of grad'^2 and grad';
 // delta = gamma2 * delta - lr * grad' / sqrt(n - g^2 + epsilon); weight += delta.
 template <class T>
-void RmsPropAlexKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out) {
+void RmsPropAlexKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out,
+                int64_t lo, int64_t hi) {
   using C = Compute<T>;
   const T* w = in[0].ptr<T>();
   const T* g = in[1].ptr<T>();
@@ -151,8 +157,7 @@ void RmsPropAlexKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, s
   T* y = out[0].ptr<T>();
   const C lr = C(a.lr), wd = C(a.wd), rescale = C(a.rescale_grad), clip = C(a.clip_gradient);
   const C gamma1 = C(a.gamma1), gamma2 = C(a.gamma2), eps = C(a.epsilon), clip_w = C(a.clip_weights);
-  const int64_t n = in[0].size();
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t i = lo; i < hi; ++i) {
     const C weight = C(w[i]);
     const C grad = Clip(rescale * C(g[i]) + wd * weight, clip);
     const C sn = (C(1) - gamma1) * grad * grad + gamma1 * C(state_n[i]);
@@ -168,7 +173,8 @@ void RmsPropAlexKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, s
 // grad' = clip(rescale * grad); history += grad'^2;
 // weight -= lr * (grad' / sqrt(history + epsilon) + wd * weight).
 template <class T>
-void AdagradKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out) {
+void AdagradKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out,
+                int64_t lo, int64_t hi) {
   using C = Compute<T>;
   const T* w = in[0].ptr<T>();
   const T* g = in[1].ptr<T>();
@@ -176,8 +182,7 @@ void AdagradKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::
   T* y = out[0].ptr<T>();
   const C lr = C(a.lr), wd = C(a.wd), rescale = C(a.rescale_grad), clip = C(a.clip_gradient);
   const C eps = C(a.epsilon);
-  const int64_t n = in[0].size();
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t i = lo; i < hi; ++i) {
     const C weight = C(w[i]);
     const C grad = Clip(rescale * C(g[i]), clip);
     const C h = C(history[i]) + grad * grad;
@@ -281,16 +286,22 @@ OpDef OptimizerOp(const std::string& name, Kind kind) {
   def.forward = [kind](const OpContext&, const OpAttrs& attrs, std::span<const TensorRef> in,
                        std::span<const TensorRef> out) {
     const auto& a = static_cast<const OptimizerAttrs&>(attrs);
-    FLOWMOD_FLOAT_SWITCH(in[0].dtype, T, {
-      switch (kind) {
-        case Kind::kSgd: SgdKernel<T>(a, in, out); break;
-        case Kind::kSgdMom: SgdMomKernel<T>(a, in, out); break;
-        case Kind::kNagMom: NagMomKernel<T>(a, in, out); break;
-        case Kind::kAdam: AdamKernel<T>(a, in, out); break;
-        case Kind::kRmsProp: RmsPropKernel<T>(a, in, out); break;
-        case Kind::kRmsPropAlex: RmsPropAlexKernel<T>(a, in, out); break;
-        case Kind::kAdagrad: AdagradKernel<T>(a, in, out); break;
-      }
+    const int64_t n = in[0].size();
+    // An update reads and writes several arrays once each, bound by memory bandwidth; a large
+    // one (a wide layer's weights) is on the path to the next batch's forward, and splits.
+    const int parts = static_cast<int>(std::min<int64_t>(parallel::Cores(), n / kSplitElements));
+    parallel::For(n, parts, [&](int64_t lo, int64_t hi) {
+      FLOWMOD_FLOAT_SWITCH(in[0].dtype, T, {
+        switch (kind) {
+          case Kind::kSgd: SgdKernel<T>(a, in, out, lo, hi); break;
+          case Kind::kSgdMom: SgdMomKernel<T>(a, in, out, lo, hi); break;
+          case Kind::kNagMom: NagMomKernel<T>(a, in, out, lo, hi); break;
+          case Kind::kAdam: AdamKernel<T>(a, in, out, lo, hi); break;
+          case Kind::kRmsProp: RmsPropKernel<T>(a, in, out, lo, hi); break;
+          case Kind::kRmsPropAlex: RmsPropAlexKernel<T>(a, in, out, lo, hi); break;
+          case Kind::kAdagrad: AdagradKernel<T>(a, in, out, lo, hi); break;
+        }
+      });
     });
   };
   def.backward = nullptr;
