@@ -39,7 +39,6 @@ State& S() {
   return *state;
 }
 std::atomic<int> pending{0};  // calls.size(), read without mu
-std::atomic<int> idle{0};     // workers of listening queues waiting for work
 thread_local bool in_part = false;
 
 void RemoveLocked(Call* c) {
@@ -77,11 +76,7 @@ void Wake(int wanted) {
 
 }  // namespace
 
-int IdleWorkers() { return std::max(0, idle.load(std::memory_order_relaxed)); }
-
 bool Pending() { return pending.load(std::memory_order_seq_cst) > 0; }
-
-void NoteIdle(int delta) { idle.fetch_add(delta, std::memory_order_relaxed); }
 
 void Listen(ReadyQueue* queue) {
   std::lock_guard<std::mutex> lock(S().mu);

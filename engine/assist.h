@@ -24,10 +24,6 @@ namespace assist {
 // rethrown here.
 void Run(int parts, const std::function<void(int)>& part);
 
-// The compute workers of CPU devices waiting for work right now (approximate: read without
-// a lock). A kernel splits across at most this many more threads than its own.
-int IdleWorkers();
-
 // ---- for ReadyQueue --------------------------------------------------------------------------
 // Whether a part is waiting for a worker (approximate; read without a lock).
 bool Pending();
@@ -36,8 +32,6 @@ bool RunPending();
 // A queue whose workers take parts while they wait; Run wakes its sleepers.
 void Listen(ReadyQueue* queue);
 void Unlisten(ReadyQueue* queue);
-// Counts a worker of a listening queue as idle (+1) or busy again (-1).
-void NoteIdle(int delta);
 
 }  // namespace assist
 }  // namespace flowmod::engine

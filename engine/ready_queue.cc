@@ -75,35 +75,14 @@ OpBlock* ReadyQueue::TakeLocked() {
   return nullptr;
 }
 
-namespace {
-// Counts a worker of an assisting queue as idle while it is in Pop, except while it runs parts.
-class IdleMark {
- public:
-  explicit IdleMark(bool on) : on_(on) {
-    if (on_) assist::NoteIdle(1);
-  }
-  ~IdleMark() {
-    if (on_) assist::NoteIdle(-1);
-  }
-  IdleMark(const IdleMark&) = delete;
-  IdleMark& operator=(const IdleMark&) = delete;
-
- private:
-  const bool on_;
-};
-}  // namespace
-
 OpBlock* ReadyQueue::Pop() {
   using Clock = std::chrono::steady_clock;
-  const IdleMark mark(assist_);
   // Parts of a running operation come before ready operations: the operation is already
   // under way and holds a worker until its parts are done.
   auto parts_pending = [this] { return assist_ && assist::Pending(); };
   for (;;) {
     if (parts_pending()) {
-      assist::NoteIdle(-1);
       assist::RunPending();
-      assist::NoteIdle(1);
       continue;
     }
     // At most one worker of a lane spins for work; the others sleep. On a machine with few

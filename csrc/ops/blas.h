@@ -9,10 +9,10 @@
 // workers busy, a 256x64x32 product took 30 us on one BLAS thread and 450 us on two.
 // But a chain of large products (a wide MLP, a convolution's GEMM) leaves the other workers
 // idle; so when BLAS runs one thread per product, a product of at least 2^21 multiply-adds
-// is split into blocks of C, one for the calling worker and one per idle compute worker,
-// which takes it while it waits for operators (ops/parallel.h).
+// is split into blocks of C, one per core: the calling worker computes one, and compute
+// workers with nothing else to run take the others while they wait (ops/parallel.h).
 // OpenBLAS's own threading would not do: its thread count is process-wide, and its callers
-// share one thread pool. Kernels other than BLAS run on the worker that called them.
+// share one thread pool.
 #pragma once
 
 #include <cstdint>

@@ -6,9 +6,8 @@
 // more threads on the cores than the engine has workers. A large kernel splits into one part
 // per core (Cores); a part no worker has taken by the time the caller is done with its own
 // runs on the caller, so a worker that is busy with an operator of its own delays nothing,
-// and joins in once it is done. Matrix
-// products (blas.h), the softmax heads and the optimizer updates split this way; other
-// kernels run on the worker that called them.
+// and joins in once it is done. Matrix products (blas.h), the softmax heads and the optimizer
+// updates split this way; other kernels run on the worker that called them.
 #pragma once
 
 #include <cstdint>
