@@ -66,14 +66,6 @@ std::exception_ptr RunClaimed(Call* c) {
   return error;
 }
 
-void Wake(int wanted) {
-  std::lock_guard<std::mutex> lock(S().mu);
-  for (ReadyQueue* q : S().queues) {
-    if (wanted <= 0) break;
-    wanted -= q->WakeForAssist(wanted);
-  }
-}
-
 }  // namespace
 
 bool Pending() { return pending.load(std::memory_order_seq_cst) > 0; }
@@ -106,17 +98,28 @@ bool RunPending() {
 }
 
 void Run(int parts, const std::function<void(int)>& part) {
-  if (parts <= 1 || in_part) {
-    for (int i = 0; i < parts; ++i) part(i);
+  if (parts <= 0) return;
+  if (parts == 1 && !in_part) {
+    part(0);  // free to split whatever it runs
     return;
   }
   Call c(part, parts);
+  if (in_part) {
+    c.next.store(0, std::memory_order_relaxed);  // every part on this thread, part 0 included
+    if (std::exception_ptr e = RunClaimed(&c)) std::rethrow_exception(e);
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(S().mu);
     S().calls.push_back(&c);
     pending.store(static_cast<int>(S().calls.size()), std::memory_order_seq_cst);
+    // Wake as many waiting workers as there are parts to offer (the spinning ones need none).
+    int wanted = parts - 1;
+    for (ReadyQueue* q : S().queues) {
+      if (wanted <= 0) break;
+      wanted -= q->WakeForAssist(wanted);
+    }
   }
-  Wake(parts - 1);
   in_part = true;
   std::exception_ptr error;
   try {

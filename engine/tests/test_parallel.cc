@@ -133,6 +133,21 @@ TEST(a_part_that_splits_runs_its_parts_itself) {
       });
     });
     CHECK_EQ(inner.load(), 12);
+    // Inline, as on workers: a failing part does not stop the others.
+    std::atomic<int> ran{0};
+    bool caught = false;
+    try {
+      parallel::Run(3, [&](int) {
+        parallel::Run(4, [&](int i) {
+          ran.fetch_add(1);
+          if (i == 0) throw std::runtime_error("inner part failed");
+        });
+      });
+    } catch (const std::runtime_error&) {
+      caught = true;
+    }
+    CHECK(caught);
+    CHECK_EQ(ran.load(), 12);
   });
 }
 
@@ -148,7 +163,7 @@ TEST(concurrent_operations_split_in_quick_succession_and_with_pauses) {
       // Ops on different vars run at once on both devices; each splits.
       PushSync(*engine, [&, n, parts, r] {
         std::atomic<int64_t> sum{0};
-        parallel::For(n, parts + parallel::Cores() % 2, [&](int64_t lo, int64_t hi) {
+        parallel::For(n, parts, [&](int64_t lo, int64_t hi) {
           int64_t s = 0;
           for (int64_t i = lo; i < hi; ++i) s += i;
           sum.fetch_add(s, std::memory_order_relaxed);
