@@ -6,8 +6,8 @@ Module API.
 """
 from __future__ import annotations
 
-# Loads OpenBLAS (libscipy_openblas) into the process before flowmod._native, which links it.
-import scipy_openblas32 as _openblas  # noqa: F401
+# Loads OpenBLAS and oneDNN into the process before flowmod._native, which links them.
+from . import _libs  # noqa: F401
 
 from . import base, context, engine, ndarray
 from . import ndarray as nd

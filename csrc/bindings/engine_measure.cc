@@ -86,6 +86,8 @@ void BindEngineMeasure(py::module_& m) {
         "measure_push(pattern, n, num_vars=1) -> (seconds, floor_seconds)\n\n"
         "Pushes n native no-op operations from C++ ('chain' or 'independent') and waits.");
   m.def("blas_threads", &ops::blas::NumThreads, "blas_threads() -> int: threads per BLAS product.");
+  m.def("gemm_backend", &ops::blas::Float32Backend,
+        "gemm_backend() -> str: the library that runs float32 products, 'onednn' or 'openblas'.");
   m.def("measure_sgemm", &MeasureSgemm, py::arg("m"), py::arg("n"), py::arg("k"),
         py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("reps") = 10,
         "measure_sgemm(m, n, k, trans_a=False, trans_b=False, reps=10) -> seconds\n\n"

@@ -1,14 +1,17 @@
 #include "ops/blas.h"
 
 #include "engine.h"
+#include "ops/dnnl_gemm.h"
 #include "ops/parallel.h"
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 extern "C" {
@@ -57,6 +60,18 @@ int Checked(int64_t v) {
 // A product of at least this many multiply-adds is worth splitting across threads.
 constexpr int64_t kSplitWork = int64_t{1} << 21;
 
+// Smaller float32 products stay on OpenBLAS, whose call costs less than oneDNN's.
+constexpr int64_t kOneDnnWork = int64_t{1} << 15;
+
+bool UseOneDnn() {
+  static const bool use = [] {
+    if (!dnnl_gemm::Available()) return false;
+    const char* env = std::getenv("FLOWMOD_GEMM");
+    return !(env && std::strcmp(env, "openblas") == 0);
+  }();
+  return use;
+}
+
 // How many parts to split an m x n x k product into: one per core, when BLAS itself runs one
 // thread and the product is large enough. The parts no idle worker takes run on the caller,
 // so a worker that is busy when the product starts still joins in once it is done.
@@ -78,6 +93,13 @@ void CallGemm(Fn gemm, bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alph
   auto product = [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
     const T* ap = ta ? a + m0 : a + m0 * lda;  // rows m0.. of op(A)
     const T* bp = tb ? b + n0 * ldb : b + n0;  // columns n0.. of op(B)
+    if constexpr (std::is_same_v<T, float>) {
+      // oneDNN computes C = op(A) op(B) (+ C); other alphas and betas are OpenBLAS's.
+      if (UseOneDnn() && alpha == 1 && (beta == 0 || beta == 1) && k > 0 && (m1 - m0) * (n1 - n0) * k >= kOneDnnWork &&
+          dnnl_gemm::Gemm(ta, tb, m1 - m0, n1 - n0, k, ap, ld(lda), bp, ld(ldb), beta == 1, c + m0 * ldc + n0,
+                          ld(ldc)))
+        return;
+    }
     gemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
          Checked(m1 - m0), Checked(n1 - n0), Checked(k), alpha, ap, ld(lda), bp, ld(ldb), beta,
          c + m0 * ldc + n0, ld(ldc));
@@ -99,6 +121,53 @@ void CallGemm(Fn gemm, bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alph
 }  // namespace
 
 int NumThreads() { return Threads(); }
+
+const char* Float32Backend() { return UseOneDnn() ? "onednn" : "openblas"; }
+
+template <typename T>
+FixedB<T>::FixedB(int64_t m, int64_t n, int64_t k, int64_t lda, bool tb, const T* b, int64_t ldb, int64_t ldc,
+                  bool accumulate, bool split)
+    : m_(m), n_(n), k_(k), lda_(lda), ldb_(ldb), ldc_(ldc), tb_(tb), accumulate_(accumulate), b_(b) {
+  (void)split;  // used only by the oneDNN packing below
+  if constexpr (std::is_same_v<T, float>) {
+#ifdef FLOWMOD_WITH_ONEDNN
+    if (!UseOneDnn() || m == 0 || n == 0 || k == 0) return;
+    // Column blocks, one per part, each packed for the worker that will run it; blocks are
+    // multiples of 16 columns, the kernel's vector width.
+    const int parts =
+        split ? static_cast<int>(std::min<int64_t>(PartsFor(m, n, k, parallel::Cores()), std::max<int64_t>(1, n / 16)))
+              : 1;
+    for (int i = 0; i <= parts; ++i) bounds_.push_back(i == parts ? n : (n * i / parts) / 16 * 16);
+    for (int i = 0; i < parts; ++i) {
+      const int64_t n0 = bounds_[i], n1 = bounds_[i + 1];
+      packed_.push_back(std::make_unique<dnnl_gemm::PackedB>(m, n1 - n0, k, lda, tb, tb ? b + n0 * ldb : b + n0,
+                                                             ldb, ldc, accumulate));
+    }
+#endif
+  }
+}
+
+template <typename T>
+FixedB<T>::~FixedB() = default;
+
+template <typename T>
+void FixedB<T>::Run(const T* a, T* c) const {
+#ifdef FLOWMOD_WITH_ONEDNN
+  if (!packed_.empty()) {
+    if constexpr (std::is_same_v<T, float>) {
+      const int parts = static_cast<int>(packed_.size());
+      auto part = [&](int i) { packed_[i]->Run(a, c + bounds_[i]); };
+      if (parts == 1) part(0);
+      else parallel::Run(parts, part);
+    }
+    return;
+  }
+#endif
+  Gemm(false, tb_, m_, n_, k_, T(1), a, lda_, b_, ldb_, accumulate_ ? T(1) : T(0), c, ldc_);
+}
+
+template class FixedB<float>;
+template class FixedB<double>;
 
 void Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {

@@ -16,6 +16,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace flowmod::ops::dnnl_gemm {
+class PackedB;
+}
 
 namespace flowmod::ops::blas {
 
@@ -41,5 +47,38 @@ void GemmBatched(bool trans_a, bool trans_b, int64_t batch, int64_t m, int64_t n
 
 // The number of threads BLAS uses.
 int NumThreads();
+
+// Which library runs float32 products: "onednn" or "openblas" (FLOWMOD_GEMM=openblas keeps
+// them on OpenBLAS in a build with oneDNN).
+const char* Float32Backend();
+
+// C = A · op(B) (+ C when accumulate) for many A and C of the same shapes and strides, with B
+// fixed: an RNN's recurrent weights over its steps. op(A) is m x k (row stride lda), op(B)
+// k x n (tb: B is stored n x k; row stride ldb), C m x n (row stride ldc). With oneDNN, a
+// float32 B is packed once for its kernel (a large product in column blocks, one per core);
+// otherwise every Run is a Gemm. B must not change while this object is in use.
+template <typename T>
+class FixedB {
+ public:
+  // split: whether a large product may run in column blocks on several cores (false when the
+  // caller runs it inside a part of a split of its own: a Gemm there runs inline anyway).
+  FixedB(int64_t m, int64_t n, int64_t k, int64_t lda, bool tb, const T* b, int64_t ldb, int64_t ldc,
+         bool accumulate, bool split = true);
+  ~FixedB();
+  FixedB(const FixedB&) = delete;
+  FixedB& operator=(const FixedB&) = delete;
+
+  void Run(const T* a, T* c) const;
+
+ private:
+  int64_t m_, n_, k_, lda_, ldb_, ldc_;
+  bool tb_, accumulate_;
+  const T* b_;
+  std::vector<int64_t> bounds_;  // the packed column blocks: block i is [bounds_[i], bounds_[i+1])
+  std::vector<std::unique_ptr<dnnl_gemm::PackedB>> packed_;
+};
+
+extern template class FixedB<float>;
+extern template class FixedB<double>;
 
 }  // namespace flowmod::ops::blas
