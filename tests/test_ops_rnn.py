@@ -173,6 +173,38 @@ def test_float32_lstm_wider_than_a_vector_matches_float64():
         np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
 
 
+def rnn_gradients(inputs, dtype, mode, hidden, head_grads):
+    """The outputs of a 2-layer bidirectional RNN and the gradients of its arguments, in `dtype`."""
+    arrays = [nd.array(x, dtype=dtype) for x in inputs]
+    attrs = _attrs(dict(state_size=hidden, num_layers=2, bidirectional=True, mode=mode, state_outputs=True))
+    outs = [nd.NDArray._wrap(h, None) for h in _native.invoke("RNN", [a._h for a in arrays], attrs, [], True, True)]
+    heads = [nd.array(g, dtype=dtype) for g in head_grads]
+    grads = [nd.zeros(x.shape, dtype=dtype) for x in inputs]
+    _native.invoke_backward("RNN", attrs, [h._h for h in heads], [a._h for a in arrays], [o._h for o in outs],
+                            [g._h for g in grads], ["write"] * len(inputs), True)
+    return [o.asnumpy() for o in outs[:len(head_grads)]], [g.asnumpy() for g in grads]
+
+
+@pytest.mark.parametrize("mode", list(GATES))
+def test_float32_rnn_with_packed_recurrent_products_matches_float64(mode):
+    # A batch of 32 and 256 units: each step's recurrent product is large enough to run with
+    # its weights packed once and split across the cores (in a build with oneDNN); float64
+    # runs every product through OpenBLAS and is the reference.
+    T, N, I, H = 4, 32, 16, 256
+    inputs = make_inputs(mode, 2, True, T=T, N=N, I=I, H=H, scale=0.06)
+    states = 2 if mode == "lstm" else 1
+    heads = [rng.standard_normal((T, N, 2 * H))] + [rng.standard_normal((4, N, H)) for _ in range(states)]
+    outs32, grads32 = rnn_gradients(inputs, np.float32, mode, H, heads)
+    outs64, grads64 = rnn_gradients(inputs, np.float64, mode, H, heads)
+    ref = rnn_ref(inputs[0], inputs[1], inputs[2], inputs[3] if mode == "lstm" else None, mode, 2, True, H)
+    for got, want in zip(outs64, ref):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    for got, want in zip(outs32, outs64):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+    for got, want in zip(grads32, grads64):
+        np.testing.assert_allclose(got, want, rtol=2e-3, atol=2e-3 * np.abs(want).max())
+
+
 def test_rnn_relu_gradient_away_from_the_kink():
     inputs = make_inputs("rnn_relu", 1, False, T=3, N=2, I=3, H=2, scale=0.3)
     check_gradient("RNN", inputs, state_size=2, num_layers=1, mode="rnn_relu", state_outputs=True,

@@ -28,6 +28,7 @@
 #include "ops/cpu/target_clones.h"
 #include "ops/op_registry.h"
 #include "ops/op_util.h"
+#include "ops/parallel.h"
 
 namespace flowmod::ops {
 
@@ -310,10 +311,18 @@ Dims DimsOf(const RNNAttrs& a, const Shape& data) {
 // The step order of direction d: forward in time for d = 0, backward for d = 1.
 inline int64_t StepTime(int64_t d, int64_t s, int64_t T) { return d == 0 ? s : T - 1 - s; }
 
+// How many blocks of batch rows a layer's recurrence runs in: one per core once its products
+// (T steps of N x G*H x H) are worth splitting, with blocks of at least 8 rows.
+int RowBlocks(const Dims& z) {
+  if (z.T * z.N * z.GH * z.H < (int64_t{1} << 21)) return 1;
+  return static_cast<int>(std::clamp<int64_t>(z.N / 8, 1, parallel::Cores()));
+}
+
 template <class T>
 void Forward(const OpContext& ctx, const RNNAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out) {
   const Dims z = DimsOf(a, in[0].shape);
   const Layout lay = MakeLayout(a, z.T, z.N, z.I);
+  const int blocks = RowBlocks(z);
   const T* params = in[1].ptr<T>();
   const T* h0 = in[2].ptr<T>();
   const T* c0 = a.mode == Mode::kLstm ? in[3].ptr<T>() : nullptr;
@@ -323,7 +332,6 @@ void Forward(const OpContext& ctx, const RNNAttrs& a, std::span<const TensorRef>
   T* ws = out[1 + ns].ptr<T>();
   const int64_t H = z.H, N = z.N, GH = z.GH, DH = z.D * H, TN = z.T * z.N;
   const bool dropout = a.p > 0 && ctx.is_train;
-  std::vector<T> hh(a.mode == Mode::kGru ? N * GH : 0);  // gru: U h + b_h of one step
   std::vector<T> bias(a.mode == Mode::kLstm ? GH : 0);    // lstm: b_i + b_h
   for (int64_t l = 0; l < z.L; ++l) {
     const T* x = l == 0 ? in[0].ptr<T>() : ws + lay.x[l - 1];
@@ -352,59 +360,73 @@ void Forward(const OpContext& ctx, const RNNAttrs& a, std::span<const TensorRef>
       }
       GemmNT<T>(TN, GH, c.in, x, c.in, wi, c.in, g, GH, a.mode != Mode::kLstm);
       const int64_t sidx = l * z.D + d;
-      for (int64_t s = 0; s < z.T; ++s) {
-        const int64_t t = StepTime(d, s, z.T);
-        const T* hp;
-        int64_t ldh;
-        if (s == 0) {
-          hp = h0 + sidx * N * H;
-          ldh = H;
-        } else {
-          hp = y + StepTime(d, s - 1, z.T) * N * DH + d * H;
-          ldh = DH;
-        }
-        T* gt = g + t * N * GH;
-        T* ht = y + t * N * DH + d * H;
-        if (a.mode == Mode::kGru) {
-          for (int64_t b = 0; b < N; ++b) std::copy_n(bh, GH, hh.data() + b * GH);
-          GemmNT<T>(N, GH, H, hp, ldh, wh, H, hh.data(), GH, true);
-          T* nt = ex + t * N * H;
-          for (int64_t b = 0; b < N; ++b) {
-            T* gr = gt + b * GH;
-            const T* u = hh.data() + b * GH;
-            const T* hprev = hp + b * ldh;
-            T* hout = ht + b * DH;
-            T* nrow = nt + b * H;
-            for (int64_t j = 0; j < H; ++j) {
-              const T r = Sigmoid<T>(gr[j] + u[j]);
-              const T zg = Sigmoid<T>(gr[H + j] + u[H + j]);
-              const T n = Tanh<T>(gr[2 * H + j] + r * u[2 * H + j]);
-              gr[j] = r;
-              gr[H + j] = zg;
-              gr[2 * H + j] = n;
-              nrow[j] = u[2 * H + j];
-              hout[j] = (T(1) - zg) * n + zg * hprev[j];
+      // The steps of batch rows [r0, r1): each row's recurrence is independent of the others',
+      // so blocks of rows run all their steps on different cores without waiting on each other.
+      auto recur = [&](int64_t r0, int64_t r1) {
+        const int64_t n = r1 - r0;
+        // h(t-1) · Uᵀ added to the gates (gru: to U h + b_h), U packed once for every step
+        // after the first (whose h(t-1), the initial state, has its own row stride).
+        const blas::FixedB<T> recurrent(n, GH, H, DH, true, wh, H, GH, true, /*split=*/blocks == 1);
+        auto add_recurrent = [&](int64_t s, const T* hp, int64_t ldh, T* dst) {
+          if (s == 0) GemmNT<T>(n, GH, H, hp, ldh, wh, H, dst, GH, true);
+          else recurrent.Run(hp, dst);
+        };
+        std::vector<T> hh(a.mode == Mode::kGru ? n * GH : 0);  // gru: U h + b_h of one step
+        for (int64_t s = 0; s < z.T; ++s) {
+          const int64_t t = StepTime(d, s, z.T);
+          const T* hp;
+          int64_t ldh;
+          if (s == 0) {
+            hp = h0 + sidx * N * H + r0 * H;
+            ldh = H;
+          } else {
+            hp = y + StepTime(d, s - 1, z.T) * N * DH + r0 * DH + d * H;
+            ldh = DH;
+          }
+          T* gt = g + (t * N + r0) * GH;
+          T* ht = y + (t * N + r0) * DH + d * H;
+          if (a.mode == Mode::kGru) {
+            for (int64_t b = 0; b < n; ++b) std::copy_n(bh, GH, hh.data() + b * GH);
+            add_recurrent(s, hp, ldh, hh.data());
+            T* nt = ex + (t * N + r0) * H;
+            for (int64_t b = 0; b < n; ++b) {
+              T* gr = gt + b * GH;
+              const T* u = hh.data() + b * GH;
+              const T* hprev = hp + b * ldh;
+              T* hout = ht + b * DH;
+              T* nrow = nt + b * H;
+              for (int64_t j = 0; j < H; ++j) {
+                const T r = Sigmoid<T>(gr[j] + u[j]);
+                const T zg = Sigmoid<T>(gr[H + j] + u[H + j]);
+                const T nn = Tanh<T>(gr[2 * H + j] + r * u[2 * H + j]);
+                gr[j] = r;
+                gr[H + j] = zg;
+                gr[2 * H + j] = nn;
+                nrow[j] = u[2 * H + j];
+                hout[j] = (T(1) - zg) * nn + zg * hprev[j];
+              }
+            }
+            continue;
+          }
+          add_recurrent(s, hp, ldh, gt);
+          if (a.mode == Mode::kLstm) {
+            const T* cp = (s == 0 ? c0 + sidx * N * H : ex + StepTime(d, s - 1, z.T) * N * H) + r0 * H;
+            LstmCellForward(n, H, gt, bias.data(), cp, ex + (t * N + r0) * H, ht, DH);
+          } else {
+            const bool relu = a.mode == Mode::kRelu;
+            for (int64_t b = 0; b < n; ++b) {
+              T* gr = gt + b * GH;
+              T* hout = ht + b * DH;
+              for (int64_t j = 0; j < H; ++j) {
+                const T v = relu ? (gr[j] > T(0) ? gr[j] : T(0)) : Tanh<T>(gr[j]);
+                gr[j] = v;
+                hout[j] = v;
+              }
             }
           }
-          continue;
         }
-        GemmNT<T>(N, GH, H, hp, ldh, wh, H, gt, GH, true);
-        if (a.mode == Mode::kLstm) {
-          const T* cp = s == 0 ? c0 + sidx * N * H : ex + StepTime(d, s - 1, z.T) * N * H;
-          LstmCellForward(N, H, gt, bias.data(), cp, ex + t * N * H, ht, DH);
-        } else {
-          const bool relu = a.mode == Mode::kRelu;
-          for (int64_t b = 0; b < N; ++b) {
-            T* gr = gt + b * GH;
-            T* hout = ht + b * DH;
-            for (int64_t j = 0; j < H; ++j) {
-              const T v = relu ? (gr[j] > T(0) ? gr[j] : T(0)) : Tanh<T>(gr[j]);
-              gr[j] = v;
-              hout[j] = v;
-            }
-          }
-        }
-      }
+      };
+      parallel::For(N, blocks, recur);
       // The final states: the last step of each direction.
       const int64_t last = StepTime(d, z.T - 1, z.T);
       for (int64_t b = 0; b < N; ++b) {
@@ -447,6 +469,7 @@ template <class T>
 void Backward(const RNNAttrs& a, const BackwardIO& io) {
   const Dims z = DimsOf(a, io.inputs[0].shape);
   const Layout lay = MakeLayout(a, z.T, z.N, z.I);
+  const int blocks = RowBlocks(z);
   const int ns = a.num_states();
   const T* params = io.inputs[1].ptr<T>();
   const T* h0 = io.inputs[2].ptr<T>();
@@ -497,68 +520,76 @@ void Backward(const RNNAttrs& a, const BackwardIO& io) {
         if (dcy) std::copy_n(dcy + sidx * N * H, N * H, dc.data());
         else std::fill(dc.begin(), dc.end(), T(0));
       }
-      for (int64_t s = z.T - 1; s >= 0; --s) {
-        const int64_t t = StepTime(d, s, z.T);
-        const T* hp;
-        int64_t ldh;
-        if (s == 0) {
-          hp = h0 + sidx * N * H;
-          ldh = H;
-        } else {
-          hp = y + StepTime(d, s - 1, z.T) * N * DH + d * H;
-          ldh = DH;
-        }
-        const T* gt = g + t * N * GH;
-        const T* dyt = dy + t * N * DH + d * H;
-        T* dgt = dgx.get() + t * N * GH;
-        if (a.mode == Mode::kLstm) {
-          const T* cp = s == 0 ? c0 + sidx * N * H : ex + StepTime(d, s - 1, z.T) * N * H;
-          LstmCellBackward(N, H, gt, cp, ex + t * N * H, dyt, DH, dh.data(), dc.data(), dgt);
-          // dh(t-1) = dgates · U.
-          blas::Gemm(false, false, N, H, GH, T(1), dgt, GH, wh, H, T(0), dh.data(), H);
-        } else if (a.mode == Mode::kGru) {
-          const T* nt = ex + t * N * H;
-          T* dht_h = dgh.get() + t * N * GH;
-          for (int64_t b = 0; b < N; ++b) {
-            const T* gr = gt + b * GH;
-            T* drx = dgt + b * GH;
-            T* drh = dht_h + b * GH;
-            const T* un = nt + b * H;
-            const T* hprev = hp + b * ldh;
-            T* dhr = dh.data() + b * H;
-            const T* dyr = dyt + b * DH;
-            for (int64_t j = 0; j < H; ++j) {
-              const T r = gr[j], zg = gr[H + j], n = gr[2 * H + j];
-              const T dht = dhr[j] + dyr[j];
-              const T dan = dht * (T(1) - zg) * (T(1) - n * n);
-              const T dar = dan * un[j] * r * (T(1) - r);
-              const T daz = dht * (hprev[j] - n) * zg * (T(1) - zg);
-              drx[j] = dar;
-              drx[H + j] = daz;
-              drx[2 * H + j] = dan;
-              drh[j] = dar;
-              drh[H + j] = daz;
-              drh[2 * H + j] = dan * r;
-              dhr[j] = dht * zg;  // the direct path; the product below adds the rest
-            }
+      // The steps of batch rows [r0, r1), in reverse; blocks of rows run on different cores.
+      auto recur = [&](int64_t r0, int64_t r1) {
+        const int64_t n = r1 - r0;
+        // dh(t-1) = dgates_h · U at every step (gru: added to the direct path), U packed once.
+        const blas::FixedB<T> recurrent(n, H, GH, GH, false, wh, H, H, a.mode == Mode::kGru,
+                                        /*split=*/blocks == 1);
+        T* dhb = dh.data() + r0 * H;
+        for (int64_t s = z.T - 1; s >= 0; --s) {
+          const int64_t t = StepTime(d, s, z.T);
+          const T* hp;
+          int64_t ldh;
+          if (s == 0) {
+            hp = h0 + sidx * N * H + r0 * H;
+            ldh = H;
+          } else {
+            hp = y + StepTime(d, s - 1, z.T) * N * DH + r0 * DH + d * H;
+            ldh = DH;
           }
-          blas::Gemm(false, false, N, H, GH, T(1), dht_h, GH, wh, H, T(1), dh.data(), H);
-        } else {
-          const bool relu = a.mode == Mode::kRelu;
-          for (int64_t b = 0; b < N; ++b) {
-            const T* gr = gt + b * GH;
-            T* dr = dgt + b * GH;
-            const T* dhr = dh.data() + b * H;
-            const T* dyr = dyt + b * DH;
-            for (int64_t j = 0; j < H; ++j) {
-              const T v = gr[j];
-              const T dht = dhr[j] + dyr[j];
-              dr[j] = relu ? (v > T(0) ? dht : T(0)) : dht * (T(1) - v * v);
+          const T* gt = g + (t * N + r0) * GH;
+          const T* dyt = dy + (t * N + r0) * DH + d * H;
+          T* dgt = dgx.get() + (t * N + r0) * GH;
+          if (a.mode == Mode::kLstm) {
+            const T* cp = (s == 0 ? c0 + sidx * N * H : ex + StepTime(d, s - 1, z.T) * N * H) + r0 * H;
+            LstmCellBackward(n, H, gt, cp, ex + (t * N + r0) * H, dyt, DH, dhb, dc.data() + r0 * H, dgt);
+            recurrent.Run(dgt, dhb);
+          } else if (a.mode == Mode::kGru) {
+            const T* nt = ex + (t * N + r0) * H;
+            T* dht_h = dgh.get() + (t * N + r0) * GH;
+            for (int64_t b = 0; b < n; ++b) {
+              const T* gr = gt + b * GH;
+              T* drx = dgt + b * GH;
+              T* drh = dht_h + b * GH;
+              const T* un = nt + b * H;
+              const T* hprev = hp + b * ldh;
+              T* dhr = dhb + b * H;
+              const T* dyr = dyt + b * DH;
+              for (int64_t j = 0; j < H; ++j) {
+                const T r = gr[j], zg = gr[H + j], nn = gr[2 * H + j];
+                const T dht = dhr[j] + dyr[j];
+                const T dan = dht * (T(1) - zg) * (T(1) - nn * nn);
+                const T dar = dan * un[j] * r * (T(1) - r);
+                const T daz = dht * (hprev[j] - nn) * zg * (T(1) - zg);
+                drx[j] = dar;
+                drx[H + j] = daz;
+                drx[2 * H + j] = dan;
+                drh[j] = dar;
+                drh[H + j] = daz;
+                drh[2 * H + j] = dan * r;
+                dhr[j] = dht * zg;  // the direct path; the product below adds the rest
+              }
             }
+            recurrent.Run(dht_h, dhb);
+          } else {
+            const bool relu = a.mode == Mode::kRelu;
+            for (int64_t b = 0; b < n; ++b) {
+              const T* gr = gt + b * GH;
+              T* dr = dgt + b * GH;
+              const T* dhr = dhb + b * H;
+              const T* dyr = dyt + b * DH;
+              for (int64_t j = 0; j < H; ++j) {
+                const T v = gr[j];
+                const T dht = dhr[j] + dyr[j];
+                dr[j] = relu ? (v > T(0) ? dht : T(0)) : dht * (T(1) - v * v);
+              }
+            }
+            recurrent.Run(dgt, dhb);
           }
-          blas::Gemm(false, false, N, H, GH, T(1), dgt, GH, wh, H, T(0), dh.data(), H);
         }
-      }
+      };
+      parallel::For(N, blocks, recur);
       StoreState(io.in_grads[2].ptr<T>() + sidx * N * H, dh.data(), N * H, req_h);
       if (req_c != OpReq::kNull) StoreState(io.in_grads[3].ptr<T>() + sidx * N * H, dc.data(), N * H, req_c);
       if (dx) {
