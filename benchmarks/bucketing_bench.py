@@ -15,7 +15,7 @@ included, as every framework computes it). PyTorch runs twice: with its default 
 and with one thread, which on a machine whose cores are busy with other work avoids its
 OpenMP threads waiting on each other (measured here: 8.3 s instead of 0.32 s a batch). Peers run in their venvs: FLOWMOD_PEER_TORCH
 and FLOWMOD_PEER_MXNET point at their Pythons; each run is a fresh process, best of
---repeat.
+--repeat, and the frameworks take turns.
 """
 from __future__ import annotations
 
@@ -142,14 +142,19 @@ def main():
     print(f"{os.cpu_count()} cores; LSTM LM 2x200, embed 200, vocab {args.vocab}, batch 32, "
           f"buckets 10/20/30/40; {args.epochs} timed epochs of {4 * args.batches} batches after "
           f"one warm-up; best of {args.repeat}")
-    results = {}
-    for name, python, code, extra in runs:
+    for name, python, _, _ in runs:
         if not python:
             print(f"{name:14s} not run (no interpreter given)")
-            continue
-        got = [run(python, code, {**cfg, **extra}) for _ in range(max(1, args.repeat))]
-        got = [g for g in got if g is not None]
-        results[name] = max(got, key=lambda r: r[0]) if got else None
+    runs = [r for r in runs if r[1]]
+    # The repeats take turns (every framework once, then again), so that a slow spell of the
+    # machine does not fall on one framework's runs only.
+    got = {name: [] for name, *_ in runs}
+    for _ in range(max(1, args.repeat)):
+        for name, python, code, extra in runs:
+            res = run(python, code, {**cfg, **extra})
+            if res is not None:
+                got[name].append(res)
+    results = {name: max(g, key=lambda r: r[0]) if g else None for name, g in got.items()}
     ours = results.get("flowmod")
     print(f"{'':14s}{'tokens/s':>12s}{'flowmod / this':>16s}{'peak RSS':>12s}")
     for name, res in results.items():
