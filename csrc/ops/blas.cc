@@ -138,10 +138,16 @@ FixedB<T>::FixedB(int64_t m, int64_t n, int64_t k, int64_t lda, bool tb, const T
         split ? static_cast<int>(std::min<int64_t>(PartsFor(m, n, k, parallel::Cores()), std::max<int64_t>(1, n / 16)))
               : 1;
     for (int i = 0; i <= parts; ++i) bounds_.push_back(i == parts ? n : (n * i / parts) / 16 * 16);
-    for (int i = 0; i < parts; ++i) {
-      const int64_t n0 = bounds_[i], n1 = bounds_[i + 1];
-      packed_.push_back(std::make_unique<dnnl_gemm::PackedB>(m, n1 - n0, k, lda, tb, tb ? b + n0 * ldb : b + n0,
-                                                             ldb, ldc, accumulate));
+    try {
+      for (int i = 0; i < parts; ++i) {
+        const int64_t n0 = bounds_[i], n1 = bounds_[i + 1];
+        packed_.push_back(std::make_unique<dnnl_gemm::PackedB>(m, n1 - n0, k, lda, tb, tb ? b + n0 * ldb : b + n0,
+                                                               ldb, ldc, accumulate));
+      }
+    } catch (const std::exception&) {
+      // No kernel for this shape, or no memory for the packed copy: every Run is a Gemm.
+      packed_.clear();
+      bounds_.clear();
     }
 #endif
   }

@@ -1,4 +1,7 @@
-// Matrix products through BLAS (OpenBLAS from the scipy-openblas32 wheel), row-major.
+// Matrix products, row-major: float32 through oneDNN's matmul where the build has it (see
+// dnnl_gemm.h; products below 2^15 multiply-adds, alphas other than 1 and betas other than 0
+// and 1 stay on OpenBLAS), everything else through OpenBLAS from the scipy-openblas32 wheel.
+// The splitting below applies to both.
 //
 // Threads: an engine CPU device runs FLOWMOD_CPU_WORKER_NTHREADS compute workers (default:
 // one per core), and independent operators (the gradients of different layers, the updates

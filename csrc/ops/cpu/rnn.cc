@@ -13,7 +13,9 @@
 //
 // Costs: the input projection of a layer and direction is one GEMM over all steps, each step
 // one h2h GEMM followed by one fused pass over the gates; backward runs one h2h GEMM per step
-// and the weight gradients as one GEMM over all steps.
+// and the weight gradients as one GEMM over all steps. The h2h weights are packed once per
+// layer and direction for all its steps (blas::FixedB), and a large recurrence runs in blocks
+// of batch rows, one per core (RowBlocks), each block through every step on its own.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
