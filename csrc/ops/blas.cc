@@ -83,7 +83,7 @@ int PartsFor(int64_t m, int64_t n, int64_t k, int cores) {
 
 // One row-major product through `gemm` (scipy_cblas_sgemm or _dgemm). Leading dimensions
 // are at least 1 even for empty matrices, as BLAS requires. A large product on otherwise idle
-// cores is split into blocks of C's rows (or columns, for few rows), one per core.
+// cores is split into blocks of C's rows or columns, one per core.
 template <class T, class Fn>
 void CallGemm(Fn gemm, bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
               int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
@@ -109,7 +109,11 @@ void CallGemm(Fn gemm, bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alph
     product(0, m, 0, n);
     return;
   }
-  const bool by_rows = m >= n || m >= 64 * parts;
+  // A block of rows reads all of op(B) (k x n), a block of columns all of op(A) (m x k): the
+  // split leaves whole the smaller of the two, so that each core's operands stay in its cache.
+  // A classifier's forward product (800 x 3000 x 200) took 3.0-3.5 ms split by columns
+  // against 3.7-4.0 ms by rows, on 2 cores.
+  const bool by_rows = m >= n;
   const int64_t extent = by_rows ? m : n;
   parallel::Run(parts, [&](int i) {
     const int64_t lo = extent * i / parts, hi = extent * (i + 1) / parts;
