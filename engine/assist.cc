@@ -92,7 +92,10 @@ bool RunPending() {
   std::exception_ptr error = RunClaimed(c);
   std::lock_guard<std::mutex> lock(S().mu);
   RemoveLocked(c);  // every part is claimed now
-  if (error && !c->error) c->error = error;
+  if (error && !c->error) c->error = std::move(error);
+  // Dropped under the lock: once users is 0 the caller may rethrow and free the exception, and
+  // this thread must have let go of it by then.
+  error = nullptr;
   if (--c->users == 0) c->done.notify_all();
   return true;
 }
