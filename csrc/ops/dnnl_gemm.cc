@@ -20,9 +20,10 @@ using dnnl::memory;
 using Dims = memory::dims;
 constexpr memory::data_type kF32 = memory::data_type::f32;
 
+// Never destroyed: the workers' streams and compiled products may outlive static destructors.
 const dnnl::engine& Cpu() {
-  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
+  static const dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
+  return *engine;
 }
 
 // Prepares the calling thread: oneDNN would start a team of omp_get_max_threads() threads for
