@@ -98,9 +98,10 @@ std::shared_ptr<const Compiled> Compile(const Key& key) {
   return out;
 }
 
-// The compiled products by shape. Compiling costs tens of microseconds; a training loop uses a
-// few dozen shapes (per bucket, per layer), so they are kept, and the table is emptied should
-// some program use more than kCapacity.
+// The compiled products by shape. A shape's first product costs milliseconds (oneDNN generates
+// its kernels: 28-33 ms for an RNN's 400 x 200 x 800 weight gradient, against 1 ms after); a
+// training loop uses a few dozen shapes (per bucket, per layer), so they are kept, and the
+// table is emptied should some program use more than kCapacity.
 std::shared_ptr<const Compiled> Lookup(const Key& key) {
   constexpr size_t kCapacity = 1024;
   static std::mutex mu;
