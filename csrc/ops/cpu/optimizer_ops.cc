@@ -46,7 +46,7 @@ using Compute = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
 template <class T>
 void SgdKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out,
-                int64_t lo, int64_t hi) {
+               int64_t lo, int64_t hi) {
   using C = Compute<T>;
   const T* w = in[0].ptr<T>();
   const T* g = in[1].ptr<T>();
@@ -61,7 +61,7 @@ void SgdKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span
 // mom = momentum * mom - lr * (clip(rescale * grad) + wd * weight); weight += mom.
 template <class T>
 void SgdMomKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out,
-                int64_t lo, int64_t hi) {
+                  int64_t lo, int64_t hi) {
   using C = Compute<T>;
   const T* w = in[0].ptr<T>();
   const T* g = in[1].ptr<T>();
@@ -81,7 +81,7 @@ void SgdMomKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::s
 // weight += momentum * mom - lr * grad'.
 template <class T>
 void NagMomKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out,
-                int64_t lo, int64_t hi) {
+                  int64_t lo, int64_t hi) {
   using C = Compute<T>;
   const T* w = in[0].ptr<T>();
   const T* g = in[1].ptr<T>();
@@ -126,7 +126,7 @@ void AdamKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::spa
 // weight = clip_weights(weight - lr * grad' / sqrt(n + epsilon)).
 template <class T>
 void RmsPropKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out,
-                int64_t lo, int64_t hi) {
+                   int64_t lo, int64_t hi) {
   using C = Compute<T>;
   const T* w = in[0].ptr<T>();
   const T* g = in[1].ptr<T>();
@@ -147,7 +147,7 @@ void RmsPropKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::
 // delta = gamma2 * delta - lr * grad' / sqrt(n - g^2 + epsilon); weight += delta.
 template <class T>
 void RmsPropAlexKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out,
-                int64_t lo, int64_t hi) {
+                       int64_t lo, int64_t hi) {
   using C = Compute<T>;
   const T* w = in[0].ptr<T>();
   const T* g = in[1].ptr<T>();
@@ -174,7 +174,7 @@ void RmsPropAlexKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, s
 // weight -= lr * (grad' / sqrt(history + epsilon) + wd * weight).
 template <class T>
 void AdagradKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out,
-                int64_t lo, int64_t hi) {
+                   int64_t lo, int64_t hi) {
   using C = Compute<T>;
   const T* w = in[0].ptr<T>();
   const T* g = in[1].ptr<T>();

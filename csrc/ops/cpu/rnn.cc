@@ -23,6 +23,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ops/blas.h"
@@ -313,6 +314,16 @@ Dims DimsOf(const RNNAttrs& a, const Shape& data) {
 // The step order of direction d: forward in time for d = 0, backward for d = 1.
 inline int64_t StepTime(int64_t d, int64_t s, int64_t T) { return d == 0 ? s : T - 1 - s; }
 
+// h(t-1) at step s of layer-direction sidx (direction d), from batch row r0 on, and its row
+// stride: the initial state at the first step, the layer's previous output after it.
+template <class T>
+std::pair<const T*, int64_t> PrevH(const Dims& z, const T* h0, const T* y, int64_t sidx, int64_t d, int64_t s,
+                                   int64_t r0) {
+  if (s == 0) return {h0 + (sidx * z.N + r0) * z.H, z.H};
+  const int64_t DH = z.D * z.H;
+  return {y + (StepTime(d, s - 1, z.T) * z.N + r0) * DH + d * z.H, DH};
+}
+
 // How many blocks of batch rows a layer's recurrence runs in: one per core once its products
 // (T steps of N x G*H x H) are worth splitting, with blocks of at least 8 rows.
 int RowBlocks(const Dims& z) {
@@ -376,15 +387,7 @@ void Forward(const OpContext& ctx, const RNNAttrs& a, std::span<const TensorRef>
         std::vector<T> hh(a.mode == Mode::kGru ? n * GH : 0);  // gru: U h + b_h of one step
         for (int64_t s = 0; s < z.T; ++s) {
           const int64_t t = StepTime(d, s, z.T);
-          const T* hp;
-          int64_t ldh;
-          if (s == 0) {
-            hp = h0 + sidx * N * H + r0 * H;
-            ldh = H;
-          } else {
-            hp = y + StepTime(d, s - 1, z.T) * N * DH + r0 * DH + d * H;
-            ldh = DH;
-          }
+          const auto [hp, ldh] = PrevH(z, h0, y, sidx, d, s, r0);
           T* gt = g + (t * N + r0) * GH;
           T* ht = y + (t * N + r0) * DH + d * H;
           if (a.mode == Mode::kGru) {
@@ -531,15 +534,7 @@ void Backward(const RNNAttrs& a, const BackwardIO& io) {
         T* dhb = dh.data() + r0 * H;
         for (int64_t s = z.T - 1; s >= 0; --s) {
           const int64_t t = StepTime(d, s, z.T);
-          const T* hp;
-          int64_t ldh;
-          if (s == 0) {
-            hp = h0 + sidx * N * H + r0 * H;
-            ldh = H;
-          } else {
-            hp = y + StepTime(d, s - 1, z.T) * N * DH + r0 * DH + d * H;
-            ldh = DH;
-          }
+          const auto [hp, ldh] = PrevH(z, h0, y, sidx, d, s, r0);
           const T* gt = g + (t * N + r0) * GH;
           const T* dyt = dy + (t * N + r0) * DH + d * H;
           T* dgt = dgx.get() + (t * N + r0) * GH;
