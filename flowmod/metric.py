@@ -202,6 +202,20 @@ class EvalMetric:
             return list(zip(name, value))
         return self.get_name_value()
 
+    def _arrays(self) -> list:
+        """The NDArrays this metric accumulates into, which the engine writes on
+        ``update``: its attributes that are NDArrays, and those of the metrics it holds in
+        lists (a composite's children)."""
+        found: list = []
+        for value in vars(self).values():
+            if isinstance(value, NDArray):
+                found.append(value)
+            elif isinstance(value, (list, tuple)):
+                for item in value:
+                    if isinstance(item, EvalMetric):
+                        found.extend(item._arrays())
+        return found
+
     def _add(self, value, count) -> None:
         """Adds ``value`` (an NDArray or a number) and ``count`` to both accumulations."""
         self.sum_metric += value

@@ -96,6 +96,23 @@ class DataBatch:
         return f"{type(self).__name__}: data shapes: {data_shapes} label shapes: {label_shapes}"
 
 
+def batch_shapes(batch, data_like, label_like) -> tuple[list | None, list | None]:
+    """(data_shapes, label_shapes) to bind a module to ``batch``: its ``provide_data`` and
+    ``provide_label`` where it gives them, else DataDescs of its arrays' shapes named after
+    ``data_like`` / ``label_like`` (names, or DataDescs whose dtype and layout are kept).
+    Either is None where there is nothing to bind (no arrays, or no names for them)."""
+    def descs(provided, arrays, like):
+        if provided:
+            return provided
+        if not arrays or not like:
+            return None
+        return [DataDesc(d.name, tuple(a.shape), d.dtype, d.layout)
+                if isinstance(d, DataDesc) else DataDesc(d, tuple(a.shape))
+                for d, a in zip(like, arrays)]
+    return (descs(getattr(batch, "provide_data", None), batch.data, data_like),
+            descs(getattr(batch, "provide_label", None), batch.label, label_like))
+
+
 class DataIter:
     """The iterator protocol of the Module API, as ``mx.io.DataIter``.
 
