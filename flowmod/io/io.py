@@ -17,6 +17,7 @@ from ..base import MXNetError
 from ..context import cpu
 from ..ndarray import NDArray
 from ..ndarray import array as nd_array
+from ..ndarray.ndarray import host_numbers
 
 __all__ = ["DataDesc", "DataBatch", "DataIter", "NDArrayIter", "ResizeIter", "PrefetchingIter"]
 
@@ -175,10 +176,7 @@ def _to_host(value, key: str) -> np.ndarray:
     if isinstance(value, NDArray):
         return value.asnumpy()
     try:
-        host = np.asarray(value)
-        if host.dtype == object:
-            raise ValueError
-        host = np.ascontiguousarray(host, dtype=mx_real_t)
+        host = host_numbers(value, mx_real_t)
     except (TypeError, ValueError):
         raise TypeError(f"NDArrayIter: invalid type {type(value).__name__} for {key!r}: "
                         f"expected an NDArray or a numpy.ndarray") from None
@@ -410,7 +408,26 @@ class NDArrayIter(DataIter):
         self._order = self.idx.copy() if self._order is None else self._order[self.idx]
 
 
-class ResizeIter(DataIter):
+class _HoldingIter(DataIter):
+    """An iterator that holds its current batch as a DataBatch (``current_batch``): those
+    built over other iterators."""
+
+    current_batch: DataBatch | None
+
+    def getdata(self):
+        return self.current_batch.data
+
+    def getlabel(self):
+        return self.current_batch.label
+
+    def getindex(self):
+        return self.current_batch.index
+
+    def getpad(self):
+        return self.current_batch.pad
+
+
+class ResizeIter(_HoldingIter):
     """ResizeIter(data_iter, size, reset_internal=True)
 
     Makes ``data_iter`` give exactly ``size`` batches per epoch, as ``mx.io.ResizeIter``:
@@ -454,18 +471,6 @@ class ResizeIter(DataIter):
         self.cur += 1
         return True
 
-    def getdata(self):
-        return self.current_batch.data
-
-    def getlabel(self):
-        return self.current_batch.label
-
-    def getindex(self):
-        return self.current_batch.index
-
-    def getpad(self):
-        return self.current_batch.pad
-
 
 class _Reader:
     """One wrapped iterator of a PrefetchingIter and the thread reading ahead from it.
@@ -504,7 +509,7 @@ def _read_ahead(reader: _Reader) -> None:
         reader.ready.set()
 
 
-class PrefetchingIter(DataIter):
+class PrefetchingIter(_HoldingIter):
     """PrefetchingIter(iters, rename_data=None, rename_label=None)
 
     Reads the next batch of one or more iterators on background threads while the current
@@ -629,16 +634,4 @@ class PrefetchingIter(DataIter):
         if self.iter_next():
             return self.current_batch
         raise StopIteration
-
-    def getdata(self):
-        return self.current_batch.data
-
-    def getlabel(self):
-        return self.current_batch.label
-
-    def getindex(self):
-        return self.current_batch.index
-
-    def getpad(self):
-        return self.current_batch.pad
 

@@ -75,6 +75,27 @@ def _parse_data_desc(data_names, label_names, data_shapes, label_shapes):
     return data_shapes, label_shapes
 
 
+class _KeptNames:
+    """The names of a module that keeps its inputs' and outputs' names as it was given
+    them, in ``_data_names``, ``_label_names`` and ``_output_names`` (Module,
+    PythonModule)."""
+
+    @property
+    def data_names(self):
+        """The data inputs of the module."""
+        return self._data_names
+
+    @property
+    def label_names(self):
+        """The label inputs of the module."""
+        return self._label_names
+
+    @property
+    def output_names(self):
+        """The outputs of the module."""
+        return self._output_names
+
+
 class BaseModule:
     """The base of every module: a computation over a Symbol that can be bound to shapes,
     given parameters and an optimizer, and run forward and backward on batches."""

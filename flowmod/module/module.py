@@ -18,7 +18,7 @@ from ..io.io import batch_shapes
 from ..kvstore import KVStore
 from ..kvstore import create as create_kvstore
 from ..model import load_checkpoint
-from .base_module import BaseModule, _check_input_names, _parse_data_desc
+from .base_module import BaseModule, _check_input_names, _KeptNames, _parse_data_desc
 from .executor_group import DataParallelExecutorGroup
 
 __all__ = ["Module"]
@@ -49,7 +49,7 @@ def _create_kvstore(kvstore, num_device, arg_params):
     return kv, update_on_kvstore
 
 
-class Module(BaseModule):
+class Module(_KeptNames, BaseModule):
     """A module over one Symbol.
 
     Parameters
@@ -143,18 +143,6 @@ class Module(BaseModule):
             logging.info('Saved optimizer state to "%s"', state_name)
 
     # ---- names and shapes ----------------------------------------------------------------
-    @property
-    def data_names(self):
-        return self._data_names
-
-    @property
-    def label_names(self):
-        return self._label_names
-
-    @property
-    def output_names(self):
-        return self._output_names
-
     @property
     def state_names(self):
         return self._state_names
