@@ -20,6 +20,10 @@ predictions may be NDArrays or numpy arrays (numpy arrays are copied to the engi
 
 A metric written as a subclass of :class:`EvalMetric` may keep Python numbers in
 ``sum_metric`` and ``num_inst`` as in MXNet; ``get()`` accepts either.
+
+The package: ``base.py`` (EvalMetric, the registry behind ``create``, the helpers metrics
+share), ``classification.py``, ``regression.py``, ``composite.py`` and ``custom.py``; a new
+metric goes into the file of its kind and is registered with ``@register``.
 """
 from .base import EvalMetric, alias, check_label_shapes, create, register
 from .classification import (F1, MCC, Accuracy, CrossEntropy, NegativeLogLikelihood,
