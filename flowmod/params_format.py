@@ -60,7 +60,7 @@ import numpy as np
 from .base import MXNetError
 from .fileio import write_atomic
 
-__all__ = ["dumps", "loads", "save", "load"]
+__all__ = ["dumps", "dump", "loads", "save", "load", "load_stream"]
 
 LIST_MAGIC = 0x112
 NDARRAY_V1_MAGIC = 0xF993FAC8
@@ -202,6 +202,13 @@ def _write(out, arrays, names) -> None:
     for name in names:
         out.write(_U64.pack(len(name)))
         out.write(name)
+
+
+def dump(data, out) -> None:
+    """Writes what :func:`dumps` returns to the binary file object ``out`` (without
+    building the bytes in memory first). ``data`` is checked before anything is written."""
+    arrays, names = _normalize(data, "dump")
+    _write(out, arrays, names)
 
 
 def dumps(data) -> bytes:
@@ -461,6 +468,12 @@ def load(fname):
             return _read(_Reader(io.BytesIO(data), len(data), fname))
     except OSError as e:
         raise MXNetError(f"cannot load NDArray file {fname!r}: {e}") from e
+
+
+def load_stream(f, size: int, source: str):
+    """:func:`load` from the binary file object ``f`` holding ``size`` bytes from its
+    current position; ``source`` names it in errors."""
+    return _read(_Reader(f, size, source))
 
 
 def save(fname, data) -> None:
