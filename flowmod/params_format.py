@@ -464,10 +464,26 @@ def load(fname):
             info = os.fstat(f.fileno())
             if stat.S_ISREG(info.st_mode):
                 return _read(_Reader(f, info.st_size, fname))
-            data = f.read()
-            return _read(_Reader(io.BytesIO(data), len(data), fname))
+            return _read_unsized(f, info, fname)
     except OSError as e:
         raise MXNetError(f"cannot load NDArray file {fname!r}: {e}") from e
+
+
+def _read_unsized(f, info: os.stat_result, fname: str):
+    # A device may never end (/dev/zero, /dev/urandom); a pipe or socket ends when its
+    # writer closes it. Either way the size is unknown, so the header is checked before
+    # the rest is read.
+    if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode):
+        kind = "character" if stat.S_ISCHR(info.st_mode) else "block"
+        raise MXNetError(f"cannot load NDArray file {fname!r}: it is a {kind} device, whose "
+                         f"size is unbounded; expected a regular file or a pipe")
+    head = f.read(8)
+    if len(head) == 8 and _U64.unpack(head)[0] != LIST_MAGIC:
+        raise _Reader(io.BytesIO(head), 8, fname).fail(
+            0, f"expected the NDArray list magic 0x112 (kMXAPINDArrayListMagic), read "
+               f"0x{_U64.unpack(head)[0]:X}; not an MXNet NDArray file")
+    data = head + f.read()
+    return _read(_Reader(io.BytesIO(data), len(data), fname))
 
 
 def load_stream(f, size: int, source: str):
