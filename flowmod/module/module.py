@@ -426,7 +426,13 @@ class Module(BaseModule):
             self._kvstore.load_optimizer_states(fname)
         else:
             with open(fname, "rb") as f:
-                self._updater.set_states(f.read())
+                data = f.read()
+            # The updater's index of a parameter's copy on device k, as update() passes it.
+            num_ctx = len(self._context)
+            weights = {index * num_ctx + k: w
+                       for index, block in enumerate(self._exec_group.param_arrays)
+                       for k, w in enumerate(block)}
+            self._updater.load_states(data, weights)
 
     # ---- computation ---------------------------------------------------------------------
     def forward(self, data_batch, is_train=None) -> Future:

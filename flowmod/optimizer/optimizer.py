@@ -773,8 +773,18 @@ class Updater:
 
     def set_states(self, states: bytes) -> None:
         """Restores states written by :meth:`get_states`; restores the optimizer too if they
-        include it. Raises MXNetError for bytes that are not such states."""
-        new_states, optimizer = _states.loads(states, Optimizer.opt_registry)
+        include it. Raises MXNetError for bytes that are not such states, or whose states
+        do not fit those this updater holds (see :meth:`load_states`)."""
+        self.load_states(states, None)
+
+    def load_states(self, states: bytes, weights: dict | None) -> None:
+        """:meth:`set_states`, checking each state against the weight of its index in
+        ``weights`` (index -> NDArray; None: against the state held now, if any): its
+        structure, shapes and dtypes must be those the optimizer creates for that weight.
+        Any mismatch raises MXNetError naming the index, and nothing is changed."""
+        new_states, optimizer = _states.loads(states, Optimizer.opt_registry, self.optimizer)
+        _states.check_states(new_states, optimizer if optimizer is not None else self.optimizer,
+                             weights, self.states)
         if optimizer is not None:
             self.optimizer = optimizer
         self.states = new_states
