@@ -159,8 +159,8 @@ def _read_manifest(prefix, epoch: int, func: str):
                          f"({e}); remove it to load the epoch as MXNet would") from None
     ok = (isinstance(doc, dict) and doc.get("format") == _FORMAT
           and doc.get("version") == _VERSION and doc.get("epoch") == epoch
-          and isinstance(doc.get("params"), dict)
-          and (doc.get("states") is None or isinstance(doc.get("states"), dict)))
+          and isinstance(doc.get("params"), dict) and "states" in doc
+          and (doc["states"] is None or isinstance(doc["states"], dict)))
     for key in ("params", "states"):
         entry = doc.get(key) if isinstance(doc, dict) else None
         if isinstance(entry, dict):

@@ -310,3 +310,23 @@ def test_kill_9_at_any_moment_leaves_complete_epochs_or_clear_errors(tmp_path):
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
     print(f"{trials} kills: {refused} incomplete epochs refused, temporaries left by "
           f"{with_temporaries}")
+
+
+def test_manifest_without_the_states_entry_is_refused_naming_it(tmp_path):
+    # Found by tests/fuzz/fuzz_module_load.py: a KeyError escaped from the manifest check.
+    prefix = str(tmp_path / "m")
+    _trained().save_checkpoint(prefix, 4, save_optimizer_states=True)
+    manifest = json.loads((tmp_path / "m-0004.manifest").read_text())
+    del manifest["states"]
+    (tmp_path / "m-0004.manifest").write_text(json.dumps(manifest))
+    with pytest.raises(MXNetError, match=r"m-0004\.manifest.*is not a 'flowmod checkpoint'"):
+        mx.mod.Module.load(prefix, 4, load_optimizer_states=True)
+
+
+def test_params_file_lacking_a_parameter_of_the_network_is_refused_at_load(tmp_path):
+    # Found by tests/fuzz/fuzz_module_load.py: the parameter was left unset at bind and
+    # get_params raised KeyError later.
+    prefix = str(tmp_path / "m")
+    mx.model.save_checkpoint(prefix, 1, _net(), {"fc_weight": mx.nd.ones((3, 5))}, {})
+    with pytest.raises(MXNetError, match=r"m-0001\.params.*has no 'arg:fc_bias'"):
+        mx.mod.Module.load(prefix, 1)

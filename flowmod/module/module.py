@@ -127,6 +127,15 @@ class Module(BaseModule):
         sym, args, auxs = load_checkpoint(prefix, epoch)
         states = checkpoint.check_states(prefix, epoch) if load_optimizer_states else None
         mod = Module(symbol=sym, **kwargs)
+        # bind would leave such a parameter unset and get_params fail on it later.
+        for kind, names, table in (("arg", mod._param_names, args),
+                                   ("aux", mod._aux_names, auxs)):
+            missing = [n for n in names if n not in table]
+            if missing:
+                raise MXNetError(f"load: {checkpoint.params_name(prefix, epoch)!r} has no "
+                                 f"'{kind}:{missing[0]}' for the network's "
+                                 f"{'parameter' if kind == 'arg' else 'auxiliary state'} "
+                                 f"{missing[0]!r} ({len(missing)} missing)")
         mod._arg_params = args
         mod._aux_params = auxs
         mod.params_initialized = True
