@@ -11,7 +11,6 @@ import os
 from collections import namedtuple
 
 from . import checkpoint
-from . import ndarray as nd
 from . import symbol as sym
 from .base import MXNetError
 from .ndarray import NDArray
