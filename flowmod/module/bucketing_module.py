@@ -17,12 +17,13 @@ import warnings
 import numpy as np
 
 from .. import context as ctx
+from .. import params_format
 from .. import ndarray as nd
 from .. import symbol as sym
 from ..base import MXNetError
 from ..initializer import Uniform
 from ..io import DataDesc
-from ..model import load_params
+from ..model import load_params, write_checkpoint
 from ..name import NameManager
 from .base_module import BaseModule, _check_input_names
 from .module import Module
@@ -383,7 +384,7 @@ class BucketingModule(BaseModule):
     def save_checkpoint(self, prefix, epoch, remove_amp_cast=False) -> None:
         """Writes ``prefix-%04d.params`` (the shared parameters), ``prefix-KEY-symbol.json``
         for every bucket and ``prefix.buckets`` (the keys, as MXNet writes them: one int32
-        array), each file atomically. Bucket keys must be integers."""
+        array), as one set (see :mod:`flowmod.checkpoint`). Bucket keys must be integers."""
         if not self._buckets:
             raise MXNetError("save_checkpoint: the BucketingModule has no bucket (call bind "
                              "first)")
@@ -394,10 +395,15 @@ class BucketingModule(BaseModule):
                              f".buckets file holds integer keys")
         if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral):
             raise MXNetError(f"save_checkpoint: epoch={epoch!r}: expected an integer")
-        self.save_params(f"{prefix}-{epoch:04d}.params")
-        for key, module in self._buckets.items():
-            module.symbol.save(f"{prefix}-{key}-symbol.json")
-        nd.save(f"{prefix}.buckets", nd.array(np.array(keys, dtype=np.int32), dtype=np.int32))
+        arg_params, aux_params = self.get_params()
+        save_dict = {f"arg:{k}": v for k, v in arg_params.items()}
+        save_dict.update({f"aux:{k}": v for k, v in aux_params.items()})
+        # The bucket keys last among the shared files: every key they list has its symbol.
+        shared = [(f"{prefix}-{key}-symbol.json", module.symbol.tojson())
+                  for key, module in self._buckets.items()]
+        shared.append((f"{prefix}.buckets",
+                       params_format.dumps([np.array(keys, dtype=np.int32)])))
+        write_checkpoint(prefix, epoch, save_dict, shared=tuple(shared))
         logging.info('Saved checkpoint of %d buckets to "%s-%04d.params"', len(keys), prefix,
                      epoch)
 

@@ -3,10 +3,12 @@ parameters, optimizer and checkpoints."""
 from __future__ import annotations
 
 import logging
+import numbers
 import warnings
 
 import numpy as np
 
+from .. import checkpoint
 from .. import context as ctx
 from .. import ndarray as nd
 from .. import optimizer as opt
@@ -17,7 +19,7 @@ from ..initializer import InitDesc, Uniform
 from ..io import DataDesc
 from ..kvstore import KVStore
 from ..kvstore import create as create_kvstore
-from ..model import load_checkpoint
+from ..model import load_checkpoint, write_checkpoint
 from .base_module import BaseModule, _check_input_names, _parse_data_desc
 from .executor_group import DataParallelExecutorGroup
 
@@ -118,29 +120,46 @@ class Module(BaseModule):
     @staticmethod
     def load(prefix, epoch, load_optimizer_states=False, **kwargs) -> "Module":
         """A Module from the checkpoint ``prefix-symbol.json`` and ``prefix-%04d.params``
-        (written by save_checkpoint here or by MXNet); its parameters are set at bind.
-        ``kwargs`` go to the constructor."""
+        (written by save_checkpoint here or by MXNet); its parameters are set at bind, and
+        with ``load_optimizer_states`` the states of ``prefix-%04d.states`` at
+        init_optimizer. ``kwargs`` go to the constructor. A checkpoint missing a file (its
+        save interrupted, or saved without states) raises MXNetError here, naming it."""
         sym, args, auxs = load_checkpoint(prefix, epoch)
+        states = checkpoint.check_states(prefix, epoch) if load_optimizer_states else None
         mod = Module(symbol=sym, **kwargs)
+        # bind would leave such a parameter unset and get_params fail on it later.
+        for kind, names, table in (("arg", mod._param_names, args),
+                                   ("aux", mod._aux_names, auxs)):
+            missing = [n for n in names if n not in table]
+            if missing:
+                raise MXNetError(f"load: {checkpoint.params_name(prefix, epoch)!r} has no "
+                                 f"'{kind}:{missing[0]}' for the network's "
+                                 f"{'parameter' if kind == 'arg' else 'auxiliary state'} "
+                                 f"{missing[0]!r} ({len(missing)} missing)")
         mod._arg_params = args
         mod._aux_params = auxs
         mod.params_initialized = True
-        if load_optimizer_states:
-            mod._preload_opt_states = f"{prefix}-{epoch:04d}.states"
+        mod._preload_opt_states = states
         return mod
 
     def save_checkpoint(self, prefix, epoch, save_optimizer_states=False,
                         remove_amp_cast=True) -> None:
         """Writes ``prefix-symbol.json``, ``prefix-%04d.params`` and, with
-        ``save_optimizer_states``, ``prefix-%04d.states``; each file atomically."""
-        self._symbol.save(f"{prefix}-symbol.json")
-        param_name = f"{prefix}-{epoch:04d}.params"
-        self.save_params(param_name)
-        logging.info('Saved checkpoint to "%s"', param_name)
+        ``save_optimizer_states``, ``prefix-%04d.states`` as one set: a save interrupted at
+        any moment leaves the earlier epochs loadable and this epoch either complete or
+        refused at load (see :mod:`flowmod.checkpoint`)."""
+        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral):
+            raise MXNetError(f"save_checkpoint: epoch={epoch!r}: expected an integer")
+        arg_params, aux_params = self.get_params()
+        save_dict = {f"arg:{k}": v for k, v in arg_params.items()}
+        save_dict.update({f"aux:{k}": v for k, v in aux_params.items()})
+        states = (self._optimizer_state_bytes("save_checkpoint") if save_optimizer_states
+                  else None)
+        write_checkpoint(prefix, epoch, save_dict, states,
+                         shared=((f"{prefix}-symbol.json", self._symbol.tojson()),))
+        logging.info('Saved checkpoint to "%s"', checkpoint.params_name(prefix, epoch))
         if save_optimizer_states:
-            state_name = f"{prefix}-{epoch:04d}.states"
-            self.save_optimizer_states(state_name)
-            logging.info('Saved optimizer state to "%s"', state_name)
+            logging.info('Saved optimizer state to "%s"', checkpoint.states_name(prefix, epoch))
 
     # ---- names and shapes ----------------------------------------------------------------
     @property
@@ -395,15 +414,18 @@ class Module(BaseModule):
         self._updater = shared_module._updater
         self.optimizer_initialized = True
 
+    def _optimizer_state_bytes(self, func: str) -> bytes:
+        if not self.optimizer_initialized:
+            raise MXNetError(f"{func}: call init_optimizer first")
+        updater = self._kvstore._updater if self._update_on_kvstore else self._updater
+        if not hasattr(updater, "get_states"):
+            raise MXNetError(f"{func}: the store's updater {updater!r} cannot save states")
+        return updater.get_states()
+
     def save_optimizer_states(self, fname) -> None:
         """Writes the optimizer states (flowmod's pickle-free format), atomically."""
-        if not self.optimizer_initialized:
-            raise MXNetError("save_optimizer_states: call init_optimizer first")
-        if self._update_on_kvstore:
-            self._kvstore.save_optimizer_states(fname)
-        else:
-            states = self._updater.get_states()
-            write_atomic(fname, lambda out: out.write(states))
+        states = self._optimizer_state_bytes("save_optimizer_states")
+        write_atomic(fname, lambda out: out.write(states))
 
     def load_optimizer_states(self, fname) -> None:
         """Reads optimizer states written by save_optimizer_states."""
@@ -413,7 +435,13 @@ class Module(BaseModule):
             self._kvstore.load_optimizer_states(fname)
         else:
             with open(fname, "rb") as f:
-                self._updater.set_states(f.read())
+                data = f.read()
+            # The updater's index of a parameter's copy on device k, as update() passes it.
+            num_ctx = len(self._context)
+            weights = {index * num_ctx + k: w
+                       for index, block in enumerate(self._exec_group.param_arrays)
+                       for k, w in enumerate(block)}
+            self._updater.load_states(data, weights)
 
     # ---- computation ---------------------------------------------------------------------
     def forward(self, data_batch, is_train=None) -> Future:

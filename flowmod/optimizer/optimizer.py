@@ -17,6 +17,7 @@ import numpy as np
 from ..ndarray import NDArray, zeros
 from ..ndarray.ops import invoke
 from . import _states
+from ._hyperparameters import check_hyperparameters
 
 __all__ = ["Optimizer", "SGD", "NAG", "Adam", "AdaGrad", "AdaDelta", "RMSProp", "Signum",
            "Ftrl", "Adamax", "Nadam", "Updater", "create", "get_updater", "register"]
@@ -92,6 +93,7 @@ class Optimizer:
         self.param_dict = param_dict if param_dict else {}
         self.set_lr_mult({})
         self.set_wd_mult({})
+        check_hyperparameters(self)
 
     # -- registry ------------------------------------------------------------------------
 
@@ -135,7 +137,12 @@ class Optimizer:
                               "that set_learning_rate can mutate the value of the learning "
                               "rate of the optimizer only when the LRScheduler of the "
                               "optimizer is undefined.")
-        self.lr = lr
+        old, self.lr = self.lr, lr
+        try:
+            check_hyperparameters(self)
+        except ValueError:
+            self.lr = old
+            raise
 
     def set_lr_scale(self, args_lrscale):  # noqa: ARG002
         """Deprecated: use :meth:`set_lr_mult`."""
@@ -289,6 +296,7 @@ class SGD(Optimizer):
         super().__init__(**kwargs)
         self.momentum = momentum
         self.lazy_update = lazy_update
+        check_hyperparameters(self)
 
     def create_state(self, index, weight):
         if self.momentum != 0.0:
@@ -328,6 +336,7 @@ class NAG(Optimizer):
     def __init__(self, momentum=0.0, **kwargs):
         super().__init__(**kwargs)
         self.momentum = momentum
+        check_hyperparameters(self)
 
     def create_state(self, index, weight):
         if self.momentum != 0.0:
@@ -369,6 +378,7 @@ class Adam(Optimizer):
         self.beta2 = beta2
         self.epsilon = epsilon
         self.lazy_update = lazy_update
+        check_hyperparameters(self)
 
     def create_state(self, index, weight):
         return (zeros(weight.shape, weight.context, dtype=weight.dtype),
@@ -408,6 +418,7 @@ class AdaGrad(Optimizer):
     def __init__(self, eps=1e-7, **kwargs):
         super().__init__(**kwargs)
         self.float_stable_eps = eps
+        check_hyperparameters(self)
 
     def create_state(self, index, weight):
         return zeros(weight.shape, weight.context, dtype=weight.dtype)
@@ -446,6 +457,7 @@ class AdaDelta(Optimizer):
         super().__init__(**kwargs)
         self.rho = rho
         self.epsilon = epsilon
+        check_hyperparameters(self)
 
     def create_state(self, index, weight):
         return (zeros(weight.shape, weight.context, dtype=weight.dtype),
@@ -492,6 +504,7 @@ class RMSProp(Optimizer):
         self.centered = centered
         self.epsilon = epsilon
         self.clip_weights = clip_weights
+        check_hyperparameters(self)
 
     def create_state(self, index, weight):
         if self.centered:
@@ -543,6 +556,7 @@ class Signum(Optimizer):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.momentum = momentum
         self.wd_lh = wd_lh
+        check_hyperparameters(self)
 
     def create_state(self, index, weight):
         if self.momentum != 0.0:
@@ -591,6 +605,7 @@ class Ftrl(Optimizer):
         self.lamda1 = lamda1
         self.beta = beta
         self.lr = learning_rate
+        check_hyperparameters(self)
 
     def create_state(self, index, weight):
         return (zeros(weight.shape, weight.context, dtype=weight.dtype),
@@ -628,6 +643,7 @@ class Adamax(Optimizer):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.beta1 = beta1
         self.beta2 = beta2
+        check_hyperparameters(self)
 
     def create_state(self, index, weight):
         return (zeros(weight.shape, weight.context, dtype=weight.dtype),
@@ -674,6 +690,7 @@ class Nadam(Optimizer):
         self.epsilon = epsilon
         self.schedule_decay = schedule_decay
         self.m_schedule = 1.
+        check_hyperparameters(self)
 
     def create_state(self, index, weight):
         return (zeros(weight.shape, weight.context, dtype=weight.dtype),
@@ -756,8 +773,18 @@ class Updater:
 
     def set_states(self, states: bytes) -> None:
         """Restores states written by :meth:`get_states`; restores the optimizer too if they
-        include it. Raises MXNetError for bytes that are not such states."""
-        new_states, optimizer = _states.loads(states, Optimizer.opt_registry)
+        include it. Raises MXNetError for bytes that are not such states, or whose states
+        do not fit those this updater holds (see :meth:`load_states`)."""
+        self.load_states(states, None)
+
+    def load_states(self, states: bytes, weights: dict | None) -> None:
+        """:meth:`set_states`, checking each state against the weight of its index in
+        ``weights`` (index -> NDArray; None: against the state held now, if any): its
+        structure, shapes and dtypes must be those the optimizer creates for that weight.
+        Any mismatch raises MXNetError naming the index, and nothing is changed."""
+        new_states, optimizer = _states.loads(states, Optimizer.opt_registry, self.optimizer)
+        _states.check_states(new_states, optimizer if optimizer is not None else self.optimizer,
+                             weights, self.states)
         if optimizer is not None:
             self.optimizer = optimizer
         self.states = new_states
