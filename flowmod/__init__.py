@@ -19,6 +19,7 @@ from . import initializer as init
 from . import executor, module, monitor, rnn
 from . import telemetry
 from . import recordio
+from . import image
 from . import module as mod
 from . import monitor as mon
 from . import kvstore as kv
