@@ -65,15 +65,15 @@ def encode_record(buf) -> bytes:
     return b"".join(parts)
 
 
-def read_record(f, offset: int, file_size: int, uri: str) -> tuple[bytes | None, int]:
-    """The record whose first part starts at ``offset`` of the open binary file ``f`` (read
-    from its current position, which must be ``offset``) and the offset after it; None at
-    the end of the file. A record that is cut short or not where a record must start raises
+def read_record(fd: int, offset: int, file_size: int, uri: str) -> tuple[bytes | None, int]:
+    """The record whose first part starts at ``offset`` of the file open as ``fd`` and the
+    offset after it; None at the end of the file. Reads with ``os.pread``, so threads may
+    share ``fd``. A record that is cut short or not where a record must start raises
     MXNetError naming the offset; nothing past ``file_size`` is read."""
     chunks = []
     pos = offset
     while True:
-        head = f.read(8)
+        head = os.pread(fd, 8, pos) if pos < file_size else b""
         if not head:
             if chunks:
                 raise MXNetError(f"MXRecordIO: {uri!r}: truncated record at offset {offset}: "
@@ -98,14 +98,43 @@ def read_record(f, offset: int, file_size: int, uri: str) -> tuple[bytes | None,
             raise MXNetError(f"MXRecordIO: {uri!r}: truncated record at offset {pos}: it "
                              f"announces {length} bytes, the file has "
                              f"{max(0, file_size - pos - 8)} after its header")
-        payload = f.read(padded)
-        if len(payload) != padded:
+        payload = os.pread(fd, length, pos + 8) if length else b""
+        if len(payload) != length:
             raise MXNetError(f"MXRecordIO: {uri!r}: truncated record at offset {pos}: read "
-                             f"{len(payload)} of {padded} bytes")
-        chunks.append(payload[:length] if padded != length else payload)
+                             f"{len(payload)} of {length} bytes")
+        chunks.append(payload)
         pos += 8 + padded
         if flag in (_WHOLE, _LAST):
             return (chunks[0] if len(chunks) == 1 else _MAGIC_BYTES.join(chunks)), pos
+
+
+def scan_records(fd: int, file_size: int, uri: str) -> list[int]:
+    """The offsets of the records of the file open as ``fd``, read from their part headers
+    (the payloads are skipped); a corrupt or truncated file raises MXNetError naming the
+    offset, as ``read_record``."""
+    offsets = []
+    pos = 0
+    start = True
+    while pos < file_size:
+        head = os.pread(fd, 8, pos)
+        if len(head) < 8:
+            raise MXNetError(f"MXRecordIO: {uri!r}: truncated record at offset {pos}: "
+                             f"{len(head)} bytes left, a record header has 8")
+        magic, lrec = _PART_HEADER.unpack(head)
+        flag, length = lrec >> 29, lrec & _LENGTH_MASK
+        if magic != _MAGIC or flag > _LAST or start != (flag in (_WHOLE, _FIRST)):
+            # read_record words the error.
+            read_record(fd, offsets[-1] if not start else pos, file_size, uri)
+            raise MXNetError(f"MXRecordIO: {uri!r}: corrupt record at offset {pos}")
+        if start:
+            offsets.append(pos)
+        pos += 8 + ((length + 3) & ~3)
+        if pos > file_size:
+            read_record(fd, offsets[-1], file_size, uri)
+        start = flag in (_WHOLE, _LAST)
+    if not start:
+        read_record(fd, offsets[-1], file_size, uri)
+    return offsets
 
 
 def _uri_arg(uri, owner: str) -> str:
@@ -157,7 +186,7 @@ class MXRecordIO:
         else:
             raise ValueError(f"Invalid flag {self.flag}: expected 'r' or 'w'")
         try:
-            self._file = open(self.uri, mode)
+            self._file = open(self.uri, mode, buffering=-1 if self.writable else 0)
         except OSError as e:
             raise MXNetError(f"{type(self).__name__}: cannot open {self.uri!r} for "
                              f"{'writing' if self.writable else 'reading'}: "
@@ -237,7 +266,7 @@ class MXRecordIO:
             raise AssertionError(f"{type(self).__name__}.read: {self.uri!r} is open for "
                                  f"writing")
         self._check_pid(allow_reset=False)
-        record, self._pos = read_record(self._file, self._pos, self._size, self.uri)
+        record, self._pos = read_record(self._file.fileno(), self._pos, self._size, self.uri)
         return record
 
 
@@ -314,7 +343,6 @@ class MXIndexedRecordIO(MXRecordIO):
         except KeyError:
             raise KeyError(f"MXIndexedRecordIO: key {idx!r} is not in {self.idx_path!r}"
                            ) from None
-        self._file.seek(pos)
         self._pos = pos
 
     def tell(self) -> int:
