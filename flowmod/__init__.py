@@ -20,6 +20,8 @@ from . import callback, initializer, io, kvstore, lr_scheduler, metric, model, o
 from . import initializer as init
 from . import executor, module, monitor, rnn
 from . import telemetry
+from . import recordio
+from . import image
 from . import module as mod
 from . import monitor as mon
 from . import kvstore as kv
