@@ -495,6 +495,7 @@ GraphExecutor::GraphExecutor(std::vector<NodeSpec> nodes, std::vector<std::pair<
   }
   for (const BwdItem& item : bwd) {
     auto s = std::make_shared<Step>();
+    std::vector<MonitoredGrad> monitored;
     s->device = node_device(item.node);
     const NodeSpec& node = nodes_[item.node];
     const OpNode& o = op[item.node];
@@ -544,20 +545,24 @@ GraphExecutor::GraphExecutor(std::vector<NodeSpec> nodes, std::vector<std::pair<
       s->label = "_backward_" + node.op;
       s->name = Intern(s->label);
       ++stats_.backward_nodes;
+      // MXNet's monitor names: the node's input gradients are its backward node's outputs.
+      for (int i = 0; i < o.num_args; ++i) {
+        const std::string name = node.name + "_backward_output" + (o.num_args == 1 ? "" : std::to_string(i));
+        const int e = entry_of(node.inputs[i]);
+        if (item.req[i] == OpReq::kNull)
+          monitored.emplace_back(MonitoredGrad{name, value_of(e), false});
+        else
+          monitored.emplace_back(
+              MonitoredGrad{name, item.temp_slots[i] >= 0 ? arrays[item.temp_slots[i]] : grad_of(e), true});
+      }
     }
+    monitored_backward_.push_back(std::move(monitored));
     backward_.push_back(std::move(s));
   }
   for (size_t k = 0; k < heads_.size(); ++k) {
     const int e = entry_of(heads_[k]);
     outputs_.push_back(value_of(e));
-    if (head_grads_[k].req != OpReq::kNull) {
-      head_grads_[k].grad = grad_of(e);
-      NDArray ones(shape[e], dtype[e], device);
-      Fill(ones, 1.0);
-      ones_.push_back(std::move(ones));
-    } else {
-      ones_.push_back(value_of(e));  // unused: no gradient flows from this output
-    }
+    if (head_grads_[k].req != OpReq::kNull) head_grads_[k].grad = grad_of(e);
   }
 }
 
@@ -607,9 +612,10 @@ std::vector<std::pair<std::string, double>> GraphExecutor::MeasureKernels(bool i
   return mean;
 }
 
-void GraphExecutor::Backward(const std::vector<std::optional<NDArray>>& head_grads, bool is_train) {
-  if (!has_backward_)
-    throw std::invalid_argument("backward: no gradient is requested (every argument was bound with grad_req='null')");
+std::vector<std::pair<std::string, NDArray>> GraphExecutor::Backward(
+    const std::vector<std::optional<NDArray>>& head_grads, bool is_train, bool monitor) {
+  // As in MXNet, an executor without gradients (grad_req 'null' everywhere) has nothing to do.
+  if (!has_backward_) return {};
   if (!head_grads.empty() && head_grads.size() != heads_.size())
     throw std::invalid_argument("backward: out_grads has " + std::to_string(head_grads.size()) +
                                 " arrays, expected one per output (" + std::to_string(heads_.size()) + ")");
@@ -624,11 +630,20 @@ void GraphExecutor::Backward(const std::vector<std::optional<NDArray>>& head_gra
       throw std::invalid_argument("backward: out_grads[" + std::to_string(k) + "] is on " +
                                   DeviceString(g.device()) + ", expected " + DeviceString(device_));
   }
+  // MXNet's rule and message: an output whose gradient flows back (not a loss head) needs one.
+  for (size_t k = 0; k < heads_.size(); ++k)
+    if (head_grads_[k].req != OpReq::kNull && (k >= head_grads.size() || !head_grads[k]))
+      throw std::invalid_argument(
+          "backward: output " + std::to_string(k) + " is not a loss head, so its gradient is "
+          "required (pass out_grads, one per output). Because the last operator is not Loss "
+          "function, head_gradient is required when calling backward. If you are attempting to "
+          "minimize the output as an objective, please modify your network and pass it "
+          "through the make_loss symbol.");
   static const eng::OpName head_name = Intern("_head_grad");
   for (size_t k = 0; k < heads_.size(); ++k) {
     const HeadGrad& h = head_grads_[k];
     if (h.req == OpReq::kNull) continue;
-    const NDArray& src = k < head_grads.size() && head_grads[k] ? *head_grads[k] : ones_[k];
+    const NDArray& src = *head_grads[k];
     eng::Var* reads[] = {src.var()};
     eng::Var* writes[] = {h.grad->var()};
     eng::Engine::Get()->Push(
@@ -637,7 +652,20 @@ void GraphExecutor::Backward(const std::vector<std::optional<NDArray>>& head_gra
         }),
         reads, writes, eng::Placement{device_}, head_name);
   }
-  for (const auto& s : backward_) Push(s, is_train);
+  std::vector<std::pair<std::string, NDArray>> copies;
+  for (size_t t = 0; t < backward_.size(); ++t) {
+    Push(backward_[t], is_train);
+    if (!monitor) continue;
+    for (const auto& m : monitored_backward_[t]) {
+      NDArray c(m.array.shape(), m.array.dtype(), m.array.device());
+      if (m.computed)
+        Copy(m.array, c);
+      else
+        Fill(c, 0.0);
+      copies.emplace_back(m.name, std::move(c));
+    }
+  }
+  return copies;
 }
 
 }  // namespace flowmod::executor
