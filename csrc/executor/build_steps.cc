@@ -101,6 +101,7 @@ class StepBuilder {
       KernelBackward(item, *s);
       ++stats_.backward_nodes;
     }
+    s_.monitored_backward.push_back(MonitoredGrads(item));
     s->name = Intern(s->label);
     return s;
   }
@@ -142,22 +143,32 @@ class StepBuilder {
     s.label = "_backward_" + node.op;
   }
 
-  // Each head's output array, and its gradient buffer with the ones a backward without head
-  // gradients starts from.
+  // What a monitor sees of a gradient kernel: the node's input gradients are its backward
+  // node's outputs (`<node>_backward_output[i]`); other backward steps show nothing.
+  std::vector<Steps::MonitoredGrad> MonitoredGrads(const BackwardItem& item) {
+    std::vector<Steps::MonitoredGrad> monitored;
+    if (item.kind != BackwardItem::kNode) return monitored;
+    const NodeSpec& node = g_.nodes[item.node];
+    const OpNode& o = entries_.op[item.node];
+    for (int i = 0; i < o.num_args; ++i) {
+      const std::string name = node.name + "_backward_output" + (o.num_args == 1 ? "" : std::to_string(i));
+      const int e = entries_.Of(node.inputs[i]);
+      if (item.req[i] == OpReq::kNull)
+        monitored.push_back({name, ValueOf(e), false});
+      else
+        monitored.push_back({name, item.temp_slots[i] >= 0 ? arrays_[item.temp_slots[i]] : GradOf(e), true});
+    }
+    return monitored;
+  }
+
+  // Each head's output array and gradient buffer.
   void Heads() {
     s_.head_grads.resize(g_.heads.size());
     for (size_t k = 0; k < g_.heads.size(); ++k) {
       const int e = entries_.Of(g_.heads[k]);
       s_.outputs.push_back(ValueOf(e));
       s_.head_grads[k].req = t_.head_req[k];
-      if (t_.head_req[k] != OpReq::kNull) {
-        s_.head_grads[k].grad = GradOf(e);
-        NDArray ones(entries_.shape[e], entries_.dtype[e], g_.device);
-        Fill(ones, 1.0);
-        s_.ones.push_back(std::move(ones));
-      } else {
-        s_.ones.push_back(ValueOf(e));  // unused: no gradient flows from this output
-      }
+      if (t_.head_req[k] != OpReq::kNull) s_.head_grads[k].grad = GradOf(e);
     }
   }
 

@@ -60,10 +60,11 @@ std::vector<std::pair<std::string, double>> GraphExecutor::MeasureKernels(bool i
   return mean;
 }
 
-void GraphExecutor::Backward(const std::vector<std::optional<NDArray>>& head_grads, bool is_train) {
+std::vector<std::pair<std::string, NDArray>> GraphExecutor::Backward(
+    const std::vector<std::optional<NDArray>>& head_grads, bool is_train, bool monitor) {
   const std::vector<NDArray>& outputs = plan_.steps.outputs;
-  if (!plan_.has_backward)
-    throw std::invalid_argument("backward: no gradient is requested (every argument was bound with grad_req='null')");
+  // As in MXNet, an executor without gradients (grad_req 'null' everywhere) has nothing to do.
+  if (!plan_.has_backward) return {};
   if (!head_grads.empty() && head_grads.size() != outputs.size())
     throw std::invalid_argument("backward: out_grads has " + std::to_string(head_grads.size()) +
                                 " arrays, expected one per output (" + std::to_string(outputs.size()) + ")");
@@ -78,11 +79,20 @@ void GraphExecutor::Backward(const std::vector<std::optional<NDArray>>& head_gra
       throw std::invalid_argument("backward: out_grads[" + std::to_string(k) + "] is on " +
                                   DeviceString(g.device()) + ", expected " + DeviceString(device_));
   }
+  // MXNet's rule and message: an output whose gradient flows back (not a loss head) needs one.
+  for (size_t k = 0; k < outputs.size(); ++k)
+    if (plan_.steps.head_grads[k].req != ops::OpReq::kNull && (k >= head_grads.size() || !head_grads[k]))
+      throw std::invalid_argument(
+          "backward: output " + std::to_string(k) + " is not a loss head, so its gradient is "
+          "required (pass out_grads, one per output). Because the last operator is not Loss "
+          "function, head_gradient is required when calling backward. If you are attempting to "
+          "minimize the output as an objective, please modify your network and pass it "
+          "through the make_loss symbol.");
   static const eng::OpName head_name = Intern("_head_grad");
   for (size_t k = 0; k < outputs.size(); ++k) {
     const HeadGrad& h = plan_.steps.head_grads[k];
     if (h.req == ops::OpReq::kNull) continue;
-    const NDArray& src = k < head_grads.size() && head_grads[k] ? *head_grads[k] : plan_.steps.ones[k];
+    const NDArray& src = *head_grads[k];
     eng::Var* reads[] = {src.var()};
     eng::Var* writes[] = {h.grad->var()};
     eng::Engine::Get()->Push(
@@ -91,7 +101,20 @@ void GraphExecutor::Backward(const std::vector<std::optional<NDArray>>& head_gra
         }),
         reads, writes, eng::Placement{device_}, head_name);
   }
-  for (const auto& s : plan_.steps.backward) Push(s, is_train);
+  std::vector<std::pair<std::string, NDArray>> copies;
+  for (size_t t = 0; t < plan_.steps.backward.size(); ++t) {
+    Push(plan_.steps.backward[t], is_train);
+    if (!monitor) continue;
+    for (const auto& m : plan_.steps.monitored_backward[t]) {
+      NDArray c(m.array.shape(), m.array.dtype(), m.array.device());
+      if (m.computed)
+        Copy(m.array, c);
+      else
+        Fill(c, 0.0);
+      copies.emplace_back(m.name, std::move(c));
+    }
+  }
+  return copies;
 }
 
 }  // namespace flowmod::executor

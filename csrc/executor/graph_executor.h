@@ -50,9 +50,14 @@ class GraphExecutor {
   std::vector<std::pair<std::string, NDArray>> Forward(bool is_train, bool monitor = false,
                                                        bool monitor_inputs = false);
   // Pushes the backward pass. `head_grads` has one entry per head: the gradient of that output,
-  // or nullopt for ones (a loss head ignores it). Throws if the executor was bound without
-  // gradients or a head gradient has the wrong shape.
-  void Backward(const std::vector<std::optional<NDArray>>& head_grads, bool is_train = true);
+  // or nullopt where none flows back (a loss head ignores it); it may be empty when every head
+  // is a loss head. Throws, before pushing anything, if a head whose gradient flows back has
+  // none or a head gradient has the wrong shape. Does nothing when the executor was bound
+  // without gradients, as MXNet's. With `monitor`, also pushes a copy of each backward node's
+  // outputs (the node's input gradients, `<node>_backward_output[i]`; zeros for an input
+  // whose gradient is not computed) right after it and returns (name, copy) pairs.
+  std::vector<std::pair<std::string, NDArray>> Backward(const std::vector<std::optional<NDArray>>& head_grads,
+                                                        bool is_train = true, bool monitor = false);
 
   // Waits for all pushed work, then runs the pass (every forward and backward kernel, in
   // order) `reps` times on the calling thread without the engine, timing each kernel. Returns

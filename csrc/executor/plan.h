@@ -185,9 +185,16 @@ struct Steps {
   std::vector<std::shared_ptr<const Step>> forward, backward;
   std::vector<HeadGrad> head_grads;  // per head
   std::vector<NDArray> outputs;      // per head
-  std::vector<NDArray> ones;         // per head, the default gradient
   // Per forward step: the names and arrays a monitor copies.
   std::vector<std::vector<std::pair<std::string, NDArray>>> monitored_outputs, monitored_inputs;
+  // Per backward step: the input gradients a monitor copies, named as MXNet's monitor names a
+  // backward node's outputs (`computed` false: grad_req 'null', reported as zeros of the shape).
+  struct MonitoredGrad {
+    std::string name;
+    NDArray array;
+    bool computed;
+  };
+  std::vector<std::vector<MonitoredGrad>> monitored_backward;
 };
 
 // Puts the placed arrays on `chunks` (one per block) and prepares every forward and backward

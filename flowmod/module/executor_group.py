@@ -53,6 +53,33 @@ def _merge_multi_context(outputs, major_axis) -> list:
     return merged
 
 
+def _group2ctxs_per_context(group2ctxs, num_contexts: int) -> list:
+    """One {ctx_group: Context} per module context, from MXNet's two forms of ``group2ctxs``:
+    a list with one such dict per context, or one dict whose values are a Context (for every
+    context), a list of one Context (the same) or a list of one per context."""
+    if group2ctxs is None:
+        return [{} for _ in range(num_contexts)]
+    if isinstance(group2ctxs, (list, tuple)):
+        if len(group2ctxs) != num_contexts or not all(isinstance(g, dict) for g in group2ctxs):
+            raise MXNetError(f"group2ctxs={group2ctxs!r}: expected a list of {num_contexts} "
+                             f"dicts of ctx_group name to Context, one per module context")
+        return [dict(g) for g in group2ctxs]
+    if not isinstance(group2ctxs, dict):
+        raise MXNetError(f"group2ctxs={group2ctxs!r}: expected a dict of ctx_group name to "
+                         f"Context (or to a list of one per context), or a list of such dicts")
+    per_context = [{} for _ in range(num_contexts)]
+    for group, ctxs in group2ctxs.items():
+        ctxs = list(ctxs) if isinstance(ctxs, (list, tuple)) else [ctxs]
+        if len(ctxs) == 1:
+            ctxs = ctxs * num_contexts
+        if len(ctxs) != num_contexts:
+            raise MXNetError(f"group2ctxs[{group!r}] has {len(ctxs)} contexts, expected one or "
+                             f"one per module context ({num_contexts})")
+        for i, c in enumerate(ctxs):
+            per_context[i][group] = c
+    return per_context
+
+
 class DataParallelExecutorGroup:
     """The executors of one Module, one per context, sharing nothing but the batch."""
 
@@ -71,19 +98,7 @@ class DataParallelExecutorGroup:
         self.logger = logger
         self.fixed_param_names = list(fixed_param_names or [])
         self.state_names = list(state_names or [])
-        # Model parallelism: {ctx_group: Context, or one Context per module context}.
-        self.group2ctxs = [{} for _ in self.contexts]
-        if group2ctxs is not None:
-            if not isinstance(group2ctxs, dict):
-                raise MXNetError(f"group2ctxs={group2ctxs!r}: expected a dict of ctx_group "
-                                 f"name to Context (or to a list of one per context)")
-            for group, ctxs in group2ctxs.items():
-                ctxs = list(ctxs) if isinstance(ctxs, (list, tuple)) else [ctxs] * len(self.contexts)
-                if len(ctxs) != len(self.contexts):
-                    raise MXNetError(f"group2ctxs[{group!r}] has {len(ctxs)} contexts, expected "
-                                     f"one per module context ({len(self.contexts)})")
-                for i, c in enumerate(ctxs):
-                    self.group2ctxs[i][group] = c
+        self.group2ctxs = _group2ctxs_per_context(group2ctxs, len(self.contexts))
         self.data_names = [d.name for d in data_shapes]
         self.label_names = [d.name for d in label_shapes] if label_shapes else []
         self.output_names = symbol.list_outputs()

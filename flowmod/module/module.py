@@ -238,7 +238,9 @@ class Module(_KeptNames, BaseModule):
                                      ("aux_params", aux_params, self._aux_params)):
                 extra = sorted(set(given or {}) - set(own))
                 if extra:
-                    raise MXNetError(f"init_params: {what} has {extra}, which the module does "
+                    # MXNet's types, which scripts catch: RuntimeError for a missing
+                    # parameter (above), ValueError for an extra one.
+                    raise ValueError(f"init_params: {what} has {extra}, which the module does "
                                      f"not have (pass allow_extra=True to ignore them)")
         self.params_initialized = True
         self._params_dirty = False

@@ -4,6 +4,7 @@
 //   _test_add(lhs, rhs)         in place allowed on lhs; gradient og to both
 //   _test_stop(data) = data     no gradient
 // The training graph is  x (grad) --neg--> a --add(a, w)--> b  (head), w without a gradient.
+#include <algorithm>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -304,7 +305,7 @@ TEST(build_steps_prepares_forward_and_backward_operations_in_order) {
 TEST(a_plan_run_step_by_step_computes_the_values_and_gradient) {
   const TestGraph t = Training();
   const ex::Plan plan = ex::MakePlan(t.graph(), nullptr);
-  flowmod::engine::Engine::Get()->WaitForAll();  // the ones and the bound arrays exist
+  flowmod::engine::Engine::Get()->WaitForAll();  // the bound arrays exist
   float* x = static_cast<float*>(t.vars[0].value->data());
   float* w = static_cast<float*>(t.vars[1].value->data());
   for (int i = 0; i < 6; ++i) {
@@ -312,8 +313,9 @@ TEST(a_plan_run_step_by_step_computes_the_values_and_gradient) {
     w[i] = 10.0f;
   }
   for (const auto& s : plan.steps.forward) s->run(true);
+  // The head's gradient: ones, as a caller's out_grads would give.
   const ex::HeadGrad& h = plan.steps.head_grads[0];
-  ex::Accumulate(ex::RefOf(plan.steps.ones[0]), ex::RefOf(*h.grad), h.req);
+  std::fill_n(static_cast<float*>(h.grad->data()), h.grad->size(), 1.0f);
   for (const auto& s : plan.steps.backward) s->run(true);
   const float* b = static_cast<const float*>(plan.steps.outputs[0].data());
   const float* gx = static_cast<const float*>(t.vars[0].grad->data());
