@@ -75,8 +75,8 @@ WAITS = {
     "engine.wait_all": (_sleeping_var, lambda v: E.wait_all(), lambda v: v.version == 0),
     "nd.waitall": (_sleeping_var, lambda v: mx.nd.waitall(), lambda v: v.version == 0),
     "future.result": (_sleeping_var, lambda v: when_ready([v]).result(), lambda v: v.version == 0),
-    "asnumpy": (_queued_array, lambda a: a.asnumpy(), lambda a: a.version == 0),
-    "wait_to_read": (_queued_array, lambda a: a.wait_to_read(), lambda a: a.version == 0),
+    "asnumpy": (_queued_array, lambda a: a.asnumpy(), lambda a: a._h.version == 0),
+    "wait_to_read": (_queued_array, lambda a: a.wait_to_read(), lambda a: a._h.version == 0),
 }
 
 
@@ -331,3 +331,29 @@ def test_bad_max_inflight_is_refused_naming_the_variable(run_python):
                    env={"FLOWMOD_ENGINE_MAX_INFLIGHT": "-3"})
     assert r.returncode != 0
     assert "FLOWMOD_ENGINE_MAX_INFLIGHT='-3'" in r.stderr
+
+
+# --- fit --------------------------------------------------------------------------------------
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
+                    reason="signals reach the main thread only")
+def test_ctrl_c_while_fit_waits_for_a_batch_raises_before_the_batch_ends():
+    from test_async_module import _NumberedIter, _RecordingModule
+    events = []
+    release = threading.Event()
+
+    def gate(k):
+        if k == 1:
+            # fit's own guard is the handler now; the batch stays blocked until the test ends.
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            release.wait(HANG_GUARD)
+
+    mod = _RecordingModule(events, gate=gate)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            mod.fit(_NumberedIter(4, events), num_epoch=1, eval_metric=mx.metric.Loss())
+        assert ("compute start", 1) in events and ("compute end", 1) not in events
+    finally:
+        release.set()
+    bounded(E.wait, mod.var)
+    assert ("compute end", 1) in events
