@@ -3,10 +3,12 @@ operations (which must not run a lane out of workers, and must refuse a cycle), 
 held back while a device has too much work in flight."""
 from __future__ import annotations
 
-import os
+import json
 import random
 import signal
+import subprocess
 import sys
+import textwrap
 import threading
 import time
 
@@ -14,7 +16,7 @@ import numpy as np
 import pytest
 
 import flowmod as mx
-from conftest import HANG_GUARD, bounded
+from conftest import HANG_GUARD, _env, bounded
 from flowmod.base import MXNetError
 from flowmod.future import when_ready
 
@@ -133,9 +135,6 @@ def test_sigint_from_another_process_interrupts_a_wait(run_python):
         sys.stdout.flush()
         import os; os._exit(0)
     """
-    import subprocess
-    import textwrap
-    from conftest import _env
     proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)],
                             env=_env({"FLOWMOD_CPU_WORKER_NTHREADS": "2"}),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -285,7 +284,6 @@ def test_pushes_beyond_the_bound_keep_the_pending_count_bounded(run_python):
     """
     r = run_python(code, env={"FLOWMOD_ENGINE_MAX_INFLIGHT": "256"})
     assert r.returncode == 0, r.stderr
-    import json
     result = json.loads(r.stdout)
     assert result["version"] == 20000
     # Checked every 64 pushes of a thread: at most that many past the bound.
