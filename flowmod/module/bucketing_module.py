@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import numbers
-import warnings
 
 import numpy as np
 
@@ -22,7 +21,7 @@ from .. import ndarray as nd
 from .. import symbol as sym
 from ..base import MXNetError
 from ..initializer import Uniform
-from ..io import DataDesc
+from ..io.io import batch_shapes
 from ..model import load_params, write_checkpoint
 from ..name import NameManager
 from .base_module import BaseModule, _check_input_names
@@ -164,10 +163,6 @@ class BucketingModule(BaseModule):
         self._check_bound("symbol")
         return self._curr_module.symbol
 
-    def _check_bound(self, what):
-        if not self.binded:
-            raise MXNetError(f"{what}: call bind first")
-
     # ---- parameters ----------------------------------------------------------------------
     def get_params(self):
         """(arg_params, aux_params), shared by every bucket."""
@@ -179,23 +174,11 @@ class BucketingModule(BaseModule):
         self._params_dirty = False
         return params
 
-    def set_params(self, arg_params, aux_params, allow_missing=False, force_init=True,
-                   allow_extra=False) -> None:
-        """Assigns parameter values (seen by every bucket)."""
-        if not allow_missing:
-            self.init_params(initializer=None, arg_params=arg_params, aux_params=aux_params,
-                             allow_missing=allow_missing, force_init=force_init,
-                             allow_extra=allow_extra)
-            return
-        if self.params_initialized and not force_init:
-            warnings.warn("Parameters already initialized and force_init=False. "
-                          "set_params call ignored.", stacklevel=2)
-            return
+    def _assign_params(self, arg_params, aux_params, force_init, allow_extra) -> None:
+        # Through the current bucket: every bucket shares its arrays.
         self._check_bound("set_params")
-        self._curr_module.set_params(arg_params, aux_params, allow_missing=allow_missing,
+        self._curr_module.set_params(arg_params, aux_params, allow_missing=True,
                                      force_init=force_init, allow_extra=allow_extra)
-        self._params_dirty = True
-        self.params_initialized = True
 
     def init_params(self, initializer=Uniform(0.01), arg_params=None, aux_params=None,
                     allow_missing=False, force_init=False, allow_extra=False) -> None:
@@ -296,16 +279,11 @@ class BucketingModule(BaseModule):
                 label_names = self._buckets[key].label_names
             else:
                 _, data_names, label_names = self._call_sym_gen(key)
-            if not data_shapes:
-                data_shapes = [DataDesc(n, tuple(a.shape))
-                               for n, a in zip(data_names, data_batch.data)]
+            data_shapes, label_shapes = batch_shapes(data_batch, data_names, label_names)
             if not label_names:
                 # A bucket without labels (the first stage of a SequentialModule, say)
                 # binds none, whatever the batch carries.
                 label_shapes = None
-            elif not label_shapes and data_batch.label:
-                label_shapes = [DataDesc(n, tuple(a.shape))
-                                for n, a in zip(label_names, data_batch.label)]
         self.switch_bucket(key, data_shapes, label_shapes or None)
 
     # ---- optimizer -----------------------------------------------------------------------

@@ -14,13 +14,13 @@ from .. import ndarray as nd
 from .. import optimizer as opt
 from ..base import MXNetError
 from ..fileio import write_atomic
-from ..future import Future, _lazy, _metric_arrays
+from ..future import Future, _lazy
 from ..initializer import InitDesc, Uniform
-from ..io import DataDesc
+from ..io.io import batch_shapes
 from ..kvstore import KVStore
 from ..kvstore import create as create_kvstore
 from ..model import load_checkpoint, write_checkpoint
-from .base_module import BaseModule, _check_input_names, _parse_data_desc
+from .base_module import BaseModule, _check_input_names, _KeptNames, _parse_data_desc
 from .executor_group import DataParallelExecutorGroup
 
 __all__ = ["Module"]
@@ -51,7 +51,7 @@ def _create_kvstore(kvstore, num_device, arg_params):
     return kv, update_on_kvstore
 
 
-class Module(BaseModule):
+class Module(_KeptNames, BaseModule):
     """A module over one Symbol.
 
     Parameters
@@ -163,18 +163,6 @@ class Module(BaseModule):
 
     # ---- names and shapes ----------------------------------------------------------------
     @property
-    def data_names(self):
-        return self._data_names
-
-    @property
-    def label_names(self):
-        return self._label_names
-
-    @property
-    def output_names(self):
-        return self._output_names
-
-    @property
     def state_names(self):
         return self._state_names
 
@@ -196,10 +184,6 @@ class Module(BaseModule):
     def output_shapes(self):
         self._check_bound("output_shapes")
         return self._exec_group.get_output_shapes()
-
-    def _check_bound(self, what):
-        if not self.binded:
-            raise MXNetError(f"{what}: call bind first")
 
     # ---- parameters ----------------------------------------------------------------------
     def get_params(self):
@@ -260,21 +244,10 @@ class Module(BaseModule):
         self._params_dirty = False
         self._exec_group.set_params(self._arg_params, self._aux_params, allow_extra=allow_extra)
 
-    def set_params(self, arg_params, aux_params, allow_missing=False, force_init=True,
-                   allow_extra=False) -> None:
-        """Assigns parameter values (every parameter, unless ``allow_missing``)."""
-        if not allow_missing:
-            self.init_params(initializer=None, arg_params=arg_params, aux_params=aux_params,
-                             allow_missing=allow_missing, force_init=force_init,
-                             allow_extra=allow_extra)
-            return
-        if self.params_initialized and not force_init:
-            warnings.warn("Parameters already initialized and force_init=False. "
-                          "set_params call ignored.", stacklevel=2)
-            return
+    def _assign_params(self, arg_params, aux_params, force_init, allow_extra) -> None:
+        # The devices' arrays take the values given; the module's copies are refreshed
+        # from them when next read.
         self._exec_group.set_params(arg_params, aux_params, allow_extra=allow_extra)
-        self._params_dirty = True
-        self.params_initialized = True
 
     def _sync_params_from_devices(self) -> None:
         self._exec_group.get_params(self._arg_params, self._aux_params)
@@ -452,19 +425,7 @@ class Module(BaseModule):
         curr = tuple(d.shape for d in self._data_shapes)
         new = tuple(tuple(a.shape) for a in data_batch.data)
         if curr != new:
-            if getattr(data_batch, "provide_data", None):
-                new_dshape = data_batch.provide_data
-            else:
-                new_dshape = [DataDesc(d.name, shape, d.dtype, d.layout)
-                              for d, shape in zip(self._data_shapes, new)]
-            if getattr(data_batch, "provide_label", None):
-                new_lshape = data_batch.provide_label
-            elif self._label_shapes and data_batch.label:
-                new_lshape = [DataDesc(d.name, tuple(a.shape), d.dtype, d.layout)
-                              for d, a in zip(self._label_shapes, data_batch.label)]
-            else:
-                new_lshape = None
-            self.reshape(new_dshape, new_lshape)
+            self.reshape(*batch_shapes(data_batch, self._data_shapes, self._label_shapes))
         self._exec_group.forward(data_batch, is_train)
         group = self._exec_group
 
@@ -538,7 +499,7 @@ class Module(BaseModule):
         """Pushes ``eval_metric``'s update with the last outputs and ``labels``. Returns a
         Future resolving to None once its accumulators are written."""
         self._exec_group.update_metric(eval_metric, labels, pre_sliced)
-        return _lazy(lambda: (_metric_arrays(eval_metric), None))
+        return _lazy(lambda: (eval_metric._arrays(), None))
 
     def install_monitor(self, mon) -> None:
         """Installs ``mon`` (a flowmod.monitor.Monitor) on every executor."""

@@ -184,6 +184,15 @@ class Optimizer:
             self._index_update_count[idx] += 1
             self.num_update = max(self._index_update_count[idx], self.num_update)
 
+    def _begin_update(self, index, weight, grad) -> tuple[float, float]:
+        """Checks an update's arrays and counts the update; returns the parameter's learning
+        rate and weight decay as of this update."""
+        who = f"{type(self).__name__}.update"
+        _check_array(weight, "weight", who)
+        _check_array(grad, "grad", who)
+        self._update_count(index)
+        return self._get_lr(index), self._get_wd(index)
+
     def _get_lrs(self, indices) -> list:
         if self.lr_scheduler is not None:
             lr = self.lr_scheduler(self.num_update)
@@ -304,11 +313,7 @@ class SGD(Optimizer):
         return None
 
     def update(self, index, weight, grad, state):
-        _check_array(weight, "weight", "SGD.update")
-        _check_array(grad, "grad", "SGD.update")
-        self._update_count(index)
-        lr = self._get_lr(index)
-        wd = self._get_wd(index)
+        lr, wd = self._begin_update(index, weight, grad)
         kwargs = {"rescale_grad": self.rescale_grad}
         if self.momentum > 0:
             kwargs["momentum"] = self.momentum
@@ -344,11 +349,7 @@ class NAG(Optimizer):
         return None
 
     def update(self, index, weight, grad, state):
-        _check_array(weight, "weight", "NAG.update")
-        _check_array(grad, "grad", "NAG.update")
-        self._update_count(index)
-        lr = self._get_lr(index)
-        wd = self._get_wd(index)
+        lr, wd = self._begin_update(index, weight, grad)
         kwargs = self._clip_kwargs({"rescale_grad": self.rescale_grad})
         if state is not None:
             if self.momentum > 0:
@@ -385,11 +386,7 @@ class Adam(Optimizer):
                 zeros(weight.shape, weight.context, dtype=weight.dtype))
 
     def update(self, index, weight, grad, state):
-        _check_array(weight, "weight", "Adam.update")
-        _check_array(grad, "grad", "Adam.update")
-        self._update_count(index)
-        lr = self._get_lr(index)
-        wd = self._get_wd(index)
+        lr, wd = self._begin_update(index, weight, grad)
         t = self._index_update_count[index]
         coef1 = 1. - self.beta1 ** t
         coef2 = 1. - self.beta2 ** t
@@ -424,11 +421,7 @@ class AdaGrad(Optimizer):
         return zeros(weight.shape, weight.context, dtype=weight.dtype)
 
     def update(self, index, weight, grad, state):
-        _check_array(weight, "weight", "AdaGrad.update")
-        _check_array(grad, "grad", "AdaGrad.update")
-        self._update_count(index)
-        lr = self._get_lr(index)
-        wd = self._get_wd(index)
+        lr, wd = self._begin_update(index, weight, grad)
         kwargs = {"epsilon": self.float_stable_eps, "rescale_grad": self.rescale_grad}
         # Dense gradients are clipped whenever clip_gradient is not None (0 included).
         if self.clip_gradient is not None:
@@ -514,11 +507,7 @@ class RMSProp(Optimizer):
         return (zeros(weight.shape, weight.context, dtype=weight.dtype),)
 
     def update(self, index, weight, grad, state):
-        _check_array(weight, "weight", "RMSProp.update")
-        _check_array(grad, "grad", "RMSProp.update")
-        self._update_count(index)
-        lr = self._get_lr(index)
-        wd = self._get_wd(index)
+        lr, wd = self._begin_update(index, weight, grad)
         kwargs = {"gamma1": self.gamma1, "epsilon": self.epsilon,
                   "rescale_grad": self.rescale_grad}
         if self.centered:
@@ -564,11 +553,7 @@ class Signum(Optimizer):
         return None
 
     def update(self, index, weight, grad, state):
-        _check_array(weight, "weight", "Signum.update")
-        _check_array(grad, "grad", "Signum.update")
-        self._update_count(index)
-        lr = self._get_lr(index)
-        wd = self._get_wd(index)
+        lr, wd = self._begin_update(index, weight, grad)
         if state is not None:
             momentum = self.momentum if self.momentum > 0 else 0.0
             g = grad * self.rescale_grad
@@ -612,11 +597,7 @@ class Ftrl(Optimizer):
                 zeros(weight.shape, weight.context, dtype=weight.dtype))
 
     def update(self, index, weight, grad, state):
-        _check_array(weight, "weight", "Ftrl.update")
-        _check_array(grad, "grad", "Ftrl.update")
-        self._update_count(index)
-        wd = self._get_wd(index)
-        lr = self._get_lr(index)
+        lr, wd = self._begin_update(index, weight, grad)
         g = grad * self.rescale_grad
         if self.clip_gradient:
             g = invoke("clip", [g], a_min=-self.clip_gradient, a_max=self.clip_gradient)
@@ -650,11 +631,7 @@ class Adamax(Optimizer):
                 zeros(weight.shape, weight.context, dtype=weight.dtype))
 
     def update(self, index, weight, grad, state):
-        _check_array(weight, "weight", "Adamax.update")
-        _check_array(grad, "grad", "Adamax.update")
-        self._update_count(index)
-        lr = self._get_lr(index)
-        wd = self._get_wd(index)
+        lr, wd = self._begin_update(index, weight, grad)
         t = self._index_update_count[index]
         lr /= (1. - self.beta1 ** t)
         g = self._preprocess(grad, weight, wd)
@@ -697,11 +674,7 @@ class Nadam(Optimizer):
                 zeros(weight.shape, weight.context, dtype=weight.dtype))
 
     def update(self, index, weight, grad, state):
-        _check_array(weight, "weight", "Nadam.update")
-        _check_array(grad, "grad", "Nadam.update")
-        self._update_count(index)
-        lr = self._get_lr(index)
-        wd = self._get_wd(index)
+        lr, wd = self._begin_update(index, weight, grad)
         t = self._index_update_count[index]
         g = self._preprocess(grad, weight, wd)
         momentum_t = self.beta1 * (1. - 0.5 * (pow(0.96, t * self.schedule_decay)))
