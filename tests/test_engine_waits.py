@@ -3,10 +3,12 @@ operations (which must not run a lane out of workers, and must refuse a cycle), 
 held back while a device has too much work in flight."""
 from __future__ import annotations
 
-import os
+import json
 import random
 import signal
+import subprocess
 import sys
+import textwrap
 import threading
 import time
 
@@ -14,7 +16,7 @@ import numpy as np
 import pytest
 
 import flowmod as mx
-from conftest import HANG_GUARD, bounded
+from conftest import HANG_GUARD, _env, bounded
 from flowmod.base import MXNetError
 from flowmod.future import when_ready
 
@@ -75,8 +77,8 @@ WAITS = {
     "engine.wait_all": (_sleeping_var, lambda v: E.wait_all(), lambda v: v.version == 0),
     "nd.waitall": (_sleeping_var, lambda v: mx.nd.waitall(), lambda v: v.version == 0),
     "future.result": (_sleeping_var, lambda v: when_ready([v]).result(), lambda v: v.version == 0),
-    "asnumpy": (_queued_array, lambda a: a.asnumpy(), lambda a: a.version == 0),
-    "wait_to_read": (_queued_array, lambda a: a.wait_to_read(), lambda a: a.version == 0),
+    "asnumpy": (_queued_array, lambda a: a.asnumpy(), lambda a: a._h.version == 0),
+    "wait_to_read": (_queued_array, lambda a: a.wait_to_read(), lambda a: a._h.version == 0),
 }
 
 
@@ -133,9 +135,6 @@ def test_sigint_from_another_process_interrupts_a_wait(run_python):
         sys.stdout.flush()
         import os; os._exit(0)
     """
-    import subprocess
-    import textwrap
-    from conftest import _env
     proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)],
                             env=_env({"FLOWMOD_CPU_WORKER_NTHREADS": "2"}),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -285,7 +284,6 @@ def test_pushes_beyond_the_bound_keep_the_pending_count_bounded(run_python):
     """
     r = run_python(code, env={"FLOWMOD_ENGINE_MAX_INFLIGHT": "256"})
     assert r.returncode == 0, r.stderr
-    import json
     result = json.loads(r.stdout)
     assert result["version"] == 20000
     # Checked every 64 pushes of a thread: at most that many past the bound.
@@ -331,3 +329,29 @@ def test_bad_max_inflight_is_refused_naming_the_variable(run_python):
                    env={"FLOWMOD_ENGINE_MAX_INFLIGHT": "-3"})
     assert r.returncode != 0
     assert "FLOWMOD_ENGINE_MAX_INFLIGHT='-3'" in r.stderr
+
+
+# --- fit --------------------------------------------------------------------------------------
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
+                    reason="signals reach the main thread only")
+def test_ctrl_c_while_fit_waits_for_a_batch_raises_before_the_batch_ends():
+    from test_async_module import _NumberedIter, _RecordingModule
+    events = []
+    release = threading.Event()
+
+    def gate(k):
+        if k == 1:
+            # fit's own guard is the handler now; the batch stays blocked until the test ends.
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            release.wait(HANG_GUARD)
+
+    mod = _RecordingModule(events, gate=gate)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            mod.fit(_NumberedIter(4, events), num_epoch=1, eval_metric=mx.metric.Loss())
+        assert ("compute start", 1) in events and ("compute end", 1) not in events
+    finally:
+        release.set()
+    bounded(E.wait, mod.var)
+    assert ("compute end", 1) in events
