@@ -13,8 +13,10 @@ from typing import Any, Iterable
 
 from ..base import MXNetError
 from ..future import Future
+from ..ndarray import NDArray
+from .io import DataBatch
 
-__all__ = ["prefetch", "Prefetcher"]
+__all__ = ["prefetch", "Prefetcher", "BatchRecord"]
 
 _END = object()
 
@@ -31,10 +33,63 @@ class _Buffer:
         self.closed = False
 
 
-def _read(it, b: _Buffer) -> None:
+# What the Module loops need from a batch, read into a BatchRecord when the batch is read.
+_BATCH_FIELDS = ("data", "label", "pad", "index", "bucket_key", "provide_data", "provide_label")
+
+
+def _own(value):
+    if isinstance(value, NDArray):
+        return value.copy()
+    if isinstance(value, (list, tuple)):
+        return [_own(v) for v in value]
+    return value
+
+
+class BatchRecord(DataBatch):
+    """A batch as it was when it was read: its ``data``, ``label``, ``pad``, ``index``,
+    ``bucket_key``, ``provide_data`` and ``provide_label``, taken from the iterator's batch
+    object at once, with the NDArrays of ``data`` and ``label`` copied. Any other attribute
+    is looked up on that object.
+
+    ``fit``, ``score``, ``predict`` and ``iter_predict`` read batches ahead in a worker
+    thread, and MXNet's contract for iterators is that only the batch just returned is
+    valid: its C++ iterators reuse the batch object and overwrite its arrays in the next
+    ``next()``. Reading the record before that call keeps the contract with read-ahead on.
+    The arrays are copied because the engine does not make a reused NDArray safe here: an
+    iterator's overwrite (``arr[:] = ...``) in the next ``next()`` is ordered after the reads
+    pushed before it, but with read-ahead it can come before the training loop has pushed
+    the previous batch's forward. The copy is pushed right after ``next()`` returns, so it
+    reads that batch's values; it is one engine copy per array, on the copy lane.
+    """
+
+    def __init__(self, batch):
+        for name in _BATCH_FIELDS:
+            value = getattr(batch, name, None)
+            if name in ("data", "label"):
+                value = _own(value)
+            elif isinstance(value, (list, tuple)):
+                value = list(value)
+            setattr(self, name, value)
+        self._batch = batch
+
+    def __getattr__(self, name):
+        # Only reached for attributes the record does not hold (a subclass's own fields).
+        if name == "_batch":
+            raise AttributeError(name)
+        return getattr(self._batch, name)
+
+    @classmethod
+    def of(cls, batch):
+        """The record of ``batch`` (a list of records for a list of per-device batches)."""
+        if isinstance(batch, list):
+            return [cls.of(b) for b in batch]
+        return batch if batch is None or isinstance(batch, cls) else cls(batch)
+
+
+def _read(it, b: _Buffer, take) -> None:
     while True:
         try:
-            item = (next(it), None)
+            item = (take(next(it)), None)
         except StopIteration:
             item = (_END, None)
         except BaseException as e:  # handed to the training loop, which raises it
@@ -63,11 +118,14 @@ class Prefetcher:
     ``for`` over it is abandoned by an exception) stops the reader after the batch it is
     reading and joins it, so ``source`` can be reset or reused afterwards.
 
+    ``take``, if given, is applied to each batch in the reader, right after it is read
+    (the Module loops pass ``BatchRecord.of``).
+
     One pass over ``source``: iterate a new Prefetcher for the next epoch. Use
     ``prefetch(data_iter, depth)`` to make one.
     """
 
-    def __init__(self, source: Iterable, depth: int = 2):
+    def __init__(self, source: Iterable, depth: int = 2, take=None):
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
             raise MXNetError(f"prefetch: depth={depth!r}: expected an integer >= 1")
         try:
@@ -80,8 +138,9 @@ class Prefetcher:
         self._finished = False  # the end or an error was taken: nothing more will come
         # The reader holds the buffer and the iterator, not self: an abandoned Prefetcher is
         # collected, and its __del__ stops the reader.
-        self._thread = threading.Thread(target=_read, args=(self._it, self._b), daemon=True,
-                                        name="flowmod-prefetch")
+        take = take if take is not None else (lambda batch: batch)
+        self._thread = threading.Thread(target=_read, args=(self._it, self._b, take),
+                                        daemon=True, name="flowmod-prefetch")
         self._thread.start()
 
     # ---- taking batches ----------------------------------------------------------------------

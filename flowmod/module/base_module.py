@@ -180,10 +180,71 @@ class BaseModule:
             raise MXNetError(f"{what}: call bind and init_params first")
 
     # ---- the interface each module implements ---------------------------------------------
+    # As in MXNet, each raises NotImplementedError here: a subclass that forgets one gets
+    # MXNet's error.
     @property
     def symbol(self):
         """The symbol this module computes."""
         return self._symbol
+
+    @property
+    def data_names(self):
+        """The names of the data inputs."""
+        raise NotImplementedError()
+
+    @property
+    def output_names(self):
+        """The names of the outputs."""
+        raise NotImplementedError()
+
+    @property
+    def data_shapes(self):
+        """The DataDescs of the data inputs."""
+        raise NotImplementedError()
+
+    @property
+    def label_shapes(self):
+        """The DataDescs of the label inputs (None without labels)."""
+        raise NotImplementedError()
+
+    @property
+    def output_shapes(self):
+        """(name, shape) of each output."""
+        raise NotImplementedError()
+
+    def bind(self, data_shapes, label_shapes=None, for_training=True, inputs_need_grad=False,
+             force_rebind=False, shared_module=None, grad_req="write"):
+        """Allocates the module's computation for batches of ``data_shapes``."""
+        raise NotImplementedError()
+
+    def init_optimizer(self, kvstore="local", optimizer="sgd",
+                       optimizer_params=(("learning_rate", 0.01),), force_init=False):
+        """Sets up the optimizer for ``update``."""
+        raise NotImplementedError()
+
+    def forward(self, data_batch, is_train=None):
+        """Runs the forward pass on ``data_batch``."""
+        raise NotImplementedError()
+
+    def backward(self, out_grads=None):
+        """Runs the backward pass (``out_grads`` for outputs that are not loss heads)."""
+        raise NotImplementedError()
+
+    def get_outputs(self, merge_multi_context=True):
+        """The outputs of the last forward pass."""
+        raise NotImplementedError()
+
+    def get_input_grads(self, merge_multi_context=True):
+        """The gradients of the inputs of the last backward pass (``inputs_need_grad``)."""
+        raise NotImplementedError()
+
+    def update(self):
+        """Updates the parameters with the gradients of the last backward pass."""
+        raise NotImplementedError()
+
+    def update_metric(self, eval_metric, labels, pre_sliced=False):
+        """Accumulates ``eval_metric`` over the outputs of the last forward pass."""
+        raise NotImplementedError()
 
     def prepare(self, data_batch, sparse_row_id_fn=None) -> None:
         """Prepares the module for ``data_batch`` (nothing is needed for dense arrays)."""
@@ -191,11 +252,14 @@ class BaseModule:
             warnings.warn("sparse_row_id_fn is ignored: flowmod arrays are dense")
 
     def get_params(self):
-        raise MXNetError(f"{type(self).__name__} does not define get_params")
+        """(arg_params, aux_params): the parameters' values."""
+        raise NotImplementedError()
 
     def init_params(self, initializer=Uniform(0.01), arg_params=None, aux_params=None,
                     allow_missing=False, force_init=False, allow_extra=False):
-        raise MXNetError(f"{type(self).__name__} does not define init_params")
+        """Initializes the parameters from ``arg_params``/``aux_params`` or
+        ``initializer``."""
+        raise NotImplementedError()
 
     # A module that can assign some of its parameters' values, leaving the others as they
     # are, defines _assign_params(arg_params, aux_params, force_init, allow_extra).
@@ -256,7 +320,8 @@ class BaseModule:
             raise MXNetError(f"{type(self).__name__} has no state inputs to set")
 
     def install_monitor(self, mon) -> None:
-        raise MXNetError(f"{type(self).__name__} does not define install_monitor")
+        """Installs ``mon`` (a Monitor) on the module's executors."""
+        raise NotImplementedError()
 
     def _reset_bind(self) -> None:
         self.binded = False
