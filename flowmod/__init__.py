@@ -7,7 +7,9 @@ Module API.
 from __future__ import annotations
 
 # Loads OpenBLAS and oneDNN into the process before flowmod._native, which links them.
-from . import _libs  # noqa: F401
+from . import _libs
+
+_libs.require_native()
 
 from . import base, context, engine, ndarray
 from . import ndarray as nd
@@ -18,6 +20,8 @@ from . import callback, initializer, io, kvstore, lr_scheduler, metric, model, o
 from . import initializer as init
 from . import executor, module, monitor, rnn
 from . import telemetry
+from . import recordio
+from . import image
 from . import module as mod
 from . import monitor as mon
 from . import kvstore as kv

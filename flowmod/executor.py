@@ -235,11 +235,12 @@ class Executor:
     def backward(self, out_grads=None, is_train: bool = True) -> None:
         """backward(out_grads=None, is_train=True): pushes the backward pass, adding to or
         overwriting each argument's gradient by its grad_req. ``out_grads`` holds the
-        gradient of each output (an NDArray, or a list with one per output); outputs without
-        one (loss outputs such as SoftmaxOutput ignore it) get ones."""
+        gradient of each output (an NDArray, or a list with one per output). As in MXNet, a
+        loss head (SoftmaxOutput, make_loss, ...) needs none and ignores what it is given,
+        every other output needs one (MXNetError "head_gradient is required" otherwise),
+        and an executor bound with grad_req 'null' everywhere does nothing."""
         if not self._handle.has_backward:
-            raise MXNetError("backward: the executor was bound without gradients "
-                             "(grad_req is 'null' for every argument)")
+            return
         if out_grads is None:
             grads = []
         else:
@@ -259,13 +260,19 @@ class Executor:
                 if not isinstance(g, NDArray):
                     g = _nd_array(np.asarray(g), ctx=self._ctx, dtype=self.outputs[i].dtype)
                 grads.append(g._h)
-        self._handle.backward(grads, bool(is_train))
+        copies = self._handle.backward(grads, bool(is_train), self._monitor is not None)
+        for name, handle in copies:
+            self._monitor(name, NDArray._wrap(handle, self._ctx))
 
     def set_monitor_callback(self, callback, monitor_all: bool = False) -> None:
         """Calls ``callback(name, array)`` after each forward with a copy of every operator's
         outputs (``<node>_<output>``), and with ``monitor_all`` its inputs too
-        (``<node>_<input>``). The copies are taken right after each operator runs, before
-        its storage is reused. ``callback=None`` removes the monitor."""
+        (``<node>_<input>``); after each backward, as MXNet's, with a copy of every backward
+        node's outputs, the gradients of the node's inputs (``<node>_backward_output``, or
+        ``<node>_backward_output<i>`` for a node of several inputs; zeros for an input whose
+        gradient is not computed, where MXNet shows whatever its buffer holds). The copies
+        are taken right after each operator runs, before its storage is reused.
+        ``callback=None`` removes the monitor."""
         if callback is not None and not callable(callback):
             raise MXNetError(f"set_monitor_callback: callback={callback!r}: expected a callable")
         self._monitor = callback
@@ -274,7 +281,7 @@ class Executor:
     # ---- parameters and shapes ---------------------------------------------------------
     def copy_params_from(self, arg_params, aux_params=None, allow_extra_params=False) -> None:
         """Copies ``arg_params`` (and ``aux_params``) into the arrays of those names,
-        converting the type. A name the executor does not have raises unless
+        converting the type. A name the executor does not have raises ValueError unless
         ``allow_extra_params``."""
         for what, params, table in (("arg_params", arg_params, self.arg_dict),
                                     ("aux_params", aux_params or {}, self.aux_dict)):
@@ -282,7 +289,8 @@ class Executor:
                 if name not in table:
                     if allow_extra_params:
                         continue
-                    raise MXNetError(f"copy_params_from: {what}[{name!r}] is not in the "
+                    # ValueError, as MXNet raises here: scripts catch it.
+                    raise ValueError(f"copy_params_from: {what}[{name!r}] is not in the "
                                      f"executor (pass allow_extra_params=True to skip it)")
                 dst = table[name]
                 if not isinstance(value, NDArray):

@@ -36,7 +36,7 @@ Null = _NullType()
 def _python_default(text):
     """An attribute's default as MXNet prints it ("0", "'1'", "[]", "'None'") as the Python
     value a caller would pass."""
-    if text is None:
+    if text is None or text == "":  # required, or no default documented (smooth_l1's scalar)
         return Null
     value = text[1:-1] if len(text) >= 2 and text[0] == text[-1] == "'" else text
     if value in ("None", ""):

@@ -204,4 +204,5 @@ def test_symbol_astype_and_reshape_methods():
 
 def test_methods_exist_only_for_registered_operators():
     assert hasattr(nd.NDArray, "tile") and hasattr(sym.Symbol, "topk")
-    assert not hasattr(nd.NDArray, "arccos")  # no arccos operator yet
+    assert hasattr(nd.NDArray, "arccos") and hasattr(sym.Symbol, "swapaxes")
+    assert not hasattr(nd.NDArray, "argsort")  # no argsort operator yet

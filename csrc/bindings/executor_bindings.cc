@@ -61,8 +61,10 @@ void BindExecutor(py::module_& m) {
            "forward(is_train, monitor=False, monitor_inputs=False) -> [(name, copy)]: pushes the\n"
            "forward pass; with monitor, copies of every operator's outputs (and inputs).")
       .def("backward", &GraphExecutor::Backward, py::arg("head_grads"), py::arg("is_train") = true,
-           "backward(head_grads, is_train=True): pushes the backward pass; head_grads holds one\n"
-           "array or None (ones) per output, or is empty.")
+           py::arg("monitor") = false,
+           "backward(head_grads, is_train=True, monitor=False) -> [(name, copy)]: pushes the\n"
+           "backward pass; head_grads holds one array or None (for a loss head) per output, or is\n"
+           "empty (only loss heads); with monitor, copies of every backward node's outputs.")
       .def("measure_kernels", &GraphExecutor::MeasureKernels, py::arg("is_train"), py::arg("reps"),
            py::call_guard<py::gil_scoped_release>(),
            "measure_kernels(is_train, reps) -> [(name, seconds)]: waits for pushed work, then runs\n"

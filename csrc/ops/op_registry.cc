@@ -87,6 +87,7 @@ std::vector<std::string> OpDef::OutputNames(const OpAttrs& a) const {
 std::string OpParam::TypeString() const {
   const char* sep = !type.empty() && type.back() == '}' ? "," : ", ";
   if (required()) return type + ", required";
+  if (default_value->empty()) return type;  // Undocumented: MXNet gives the type alone
   return type + sep + "optional, default=" + *default_value;
 }
 

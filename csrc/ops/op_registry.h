@@ -197,6 +197,20 @@ inline OpParam Required(std::string name, std::string type, std::string descript
 inline OpParam Optional(std::string name, std::string type, std::string default_value, std::string description) {
   return OpParam{std::move(name), std::move(type), std::move(default_value), std::move(description)};
 }
+// An attribute MXNet documents by its type alone, neither required nor with a default
+// (smooth_l1's scalar): the operator's own default applies when it is not given.
+inline OpParam Undocumented(std::string name, std::string type, std::string description) {
+  return OpParam{std::move(name), std::move(type), std::string(), std::move(description)};
+}
+// `def` with its schema: what it computes, its inputs in calling order and its attributes in
+// MXNet's documented order, for definitions shared by several operators.
+inline OpDef Described(OpDef def, std::string description, std::vector<OpInputDoc> inputs,
+                       std::vector<OpParam> params) {
+  def.description = std::move(description);
+  def.input_docs = std::move(inputs);
+  def.params = std::move(params);
+  return def;
+}
 
 class Registry {
  public:

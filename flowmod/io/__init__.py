@@ -1,7 +1,9 @@
 """flowmod.io: data iterators for the Module API (``mxnet.io``)."""
 from .file_iters import CSVIter, MNISTIter
+from .image_record_iter import ImageRecordIter, ImageRecordUInt8Iter
 from .io import DataBatch, DataDesc, DataIter, NDArrayIter, PrefetchingIter, ResizeIter
 from .prefetch import Prefetcher, prefetch
 
 __all__ = ["DataDesc", "DataBatch", "DataIter", "NDArrayIter", "MNISTIter", "CSVIter",
-           "ResizeIter", "PrefetchingIter", "prefetch", "Prefetcher"]
+           "ImageRecordIter", "ImageRecordUInt8Iter", "ResizeIter", "PrefetchingIter",
+           "prefetch", "Prefetcher"]

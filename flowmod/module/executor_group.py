@@ -29,6 +29,16 @@ def _split_input_slice(batch_size: int, work_load_list) -> list:
     return slices
 
 
+def _batch_part(array, axis: int, islice: slice):
+    """The part of ``array`` in ``islice`` along its batch axis ``axis`` (all of it when it
+    has none or the slice covers it)."""
+    if axis < 0 or (islice.start == 0 and array.shape[axis] == islice.stop):
+        return array
+    if axis == 0:
+        return array[islice.start:islice.stop]
+    return nd.slice_axis(array, axis=axis, begin=islice.start, end=islice.stop)
+
+
 def _merge_multi_context(outputs, major_axis) -> list:
     """One array per output: the devices' parts concatenated along the batch axis."""
     merged = []
@@ -41,6 +51,33 @@ def _merge_multi_context(outputs, major_axis) -> list:
         else:
             merged.append(tensors[0])
     return merged
+
+
+def _group2ctxs_per_context(group2ctxs, num_contexts: int) -> list:
+    """One {ctx_group: Context} per module context, from MXNet's two forms of ``group2ctxs``:
+    a list with one such dict per context, or one dict whose values are a Context (for every
+    context), a list of one Context (the same) or a list of one per context."""
+    if group2ctxs is None:
+        return [{} for _ in range(num_contexts)]
+    if isinstance(group2ctxs, (list, tuple)):
+        if len(group2ctxs) != num_contexts or not all(isinstance(g, dict) for g in group2ctxs):
+            raise MXNetError(f"group2ctxs={group2ctxs!r}: expected a list of {num_contexts} "
+                             f"dicts of ctx_group name to Context, one per module context")
+        return [dict(g) for g in group2ctxs]
+    if not isinstance(group2ctxs, dict):
+        raise MXNetError(f"group2ctxs={group2ctxs!r}: expected a dict of ctx_group name to "
+                         f"Context (or to a list of one per context), or a list of such dicts")
+    per_context = [{} for _ in range(num_contexts)]
+    for group, ctxs in group2ctxs.items():
+        ctxs = list(ctxs) if isinstance(ctxs, (list, tuple)) else [ctxs]
+        if len(ctxs) == 1:
+            ctxs = ctxs * num_contexts
+        if len(ctxs) != num_contexts:
+            raise MXNetError(f"group2ctxs[{group!r}] has {len(ctxs)} contexts, expected one or "
+                             f"one per module context ({num_contexts})")
+        for i, c in enumerate(ctxs):
+            per_context[i][group] = c
+    return per_context
 
 
 class DataParallelExecutorGroup:
@@ -61,19 +98,7 @@ class DataParallelExecutorGroup:
         self.logger = logger
         self.fixed_param_names = list(fixed_param_names or [])
         self.state_names = list(state_names or [])
-        # Model parallelism: {ctx_group: Context, or one Context per module context}.
-        self.group2ctxs = [{} for _ in self.contexts]
-        if group2ctxs is not None:
-            if not isinstance(group2ctxs, dict):
-                raise MXNetError(f"group2ctxs={group2ctxs!r}: expected a dict of ctx_group "
-                                 f"name to Context (or to a list of one per context)")
-            for group, ctxs in group2ctxs.items():
-                ctxs = list(ctxs) if isinstance(ctxs, (list, tuple)) else [ctxs] * len(self.contexts)
-                if len(ctxs) != len(self.contexts):
-                    raise MXNetError(f"group2ctxs[{group!r}] has {len(ctxs)} contexts, expected "
-                                     f"one per module context ({len(self.contexts)})")
-                for i, c in enumerate(ctxs):
-                    self.group2ctxs[i][group] = c
+        self.group2ctxs = _group2ctxs_per_context(group2ctxs, len(self.contexts))
         self.data_names = [d.name for d in data_shapes]
         self.label_names = [d.name for d in label_shapes] if label_shapes else []
         self.output_names = symbol.list_outputs()
@@ -222,12 +247,7 @@ class DataParallelExecutorGroup:
             if isinstance(src, np.ndarray):
                 src = nd.array(src, dtype=dst_list[0][1].dtype)
             for islice, dst in dst_list:
-                if axis < 0 or (islice.start == 0 and src.shape[axis] == islice.stop):
-                    part = src
-                elif axis == 0:
-                    part = src[islice.start:islice.stop]
-                else:
-                    part = nd.slice_axis(src, axis=axis, begin=islice.start, end=islice.stop)
+                part = _batch_part(src, axis, islice)
                 if part.shape != dst.shape:
                     raise MXNetError(f"a batch array of shape {part.shape} does not fit the bound "
                                      f"input of shape {dst.shape}")
@@ -254,9 +274,7 @@ class DataParallelExecutorGroup:
             if out_grads is not None:
                 grads = []
                 for grad, axis in zip(out_grads, self.output_layouts):
-                    if axis >= 0 and len(self.execs) > 1:
-                        grad = nd.slice_axis(grad, axis=axis, begin=self.slices[i].start,
-                                             end=self.slices[i].stop)
+                    grad = _batch_part(grad, axis, self.slices[i])
                     grads.append(grad.as_in_context(self.contexts[i]))
             exe.backward(out_grads=grads)
 
@@ -311,16 +329,9 @@ class DataParallelExecutorGroup:
             elif len(self.execs) == 1:
                 labels_slice = labels
             else:
-                labels_slice = []
-                for label, axis in zip(labels, self.label_layouts):
-                    if axis == 0:
-                        labels_slice.append(label[islice])
-                    elif axis > 0:
-                        labels_slice.append(nd.slice_axis(label, axis=axis, begin=islice.start,
-                                                          end=islice.stop))
-                    else:
-                        labels_slice.append(label)
                 # Metrics compute beside the predictions.
+                labels_slice = [_batch_part(label, axis, islice) for label, axis
+                                in zip(labels, self.label_layouts)]
                 labels_slice = [lb.as_in_context(self.contexts[i])
                                 if isinstance(lb, nd.NDArray) else lb for lb in labels_slice]
             eval_metric.update_dict(OrderedDict(zip(self.label_names, labels_slice)),
