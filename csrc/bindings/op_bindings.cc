@@ -145,6 +145,36 @@ void BindOps(py::module_& m) {
       },
       py::arg("name"), py::arg("attrs"),
       "prepare(name, attrs) -> PreparedOp: parses the attributes of a registered operator once.");
+  m.def(
+      "op_schema",
+      [](const std::string& name) {
+        const ops::OpDef* def = ops::Registry::Find(name);
+        if (def == nullptr) throw std::invalid_argument("no operator named '" + name + "'");
+        py::list inputs;
+        for (const auto& in : def->input_docs) inputs.append(py::make_tuple(in.name, in.description));
+        py::list params;
+        for (const auto& p : def->params) {
+          py::dict entry;
+          entry["name"] = p.name;
+          entry["type"] = p.type;
+          entry["type_string"] = p.TypeString();
+          entry["default"] = p.default_value ? py::object(py::str(*p.default_value)) : py::object(py::none());
+          entry["description"] = p.description;
+          params.append(entry);
+        }
+        py::dict schema;
+        schema["name"] = def->name;
+        schema["description"] = def->description;
+        schema["inputs"] = inputs;
+        schema["params"] = params;
+        schema["key_var_num_args"] = def->key_var_num_args;
+        return schema;
+      },
+      py::arg("name"),
+      "op_schema(name) -> dict: the operator's calling convention as MXNet documents it:\n"
+      "description, inputs [(name, description)] in calling order, params [{name, type,\n"
+      "type_string, default (None when required), description}] in MXNet's order, and\n"
+      "key_var_num_args for operators taking any number of inputs.");
 }
 
 }  // namespace flowmod::bindings

@@ -84,6 +84,19 @@ std::vector<std::string> OpDef::OutputNames(const OpAttrs& a) const {
   return names;
 }
 
+std::string OpParam::TypeString() const {
+  const char* sep = !type.empty() && type.back() == '}' ? "," : ", ";
+  if (required()) return type + ", required";
+  if (default_value->empty()) return type;  // Undocumented: MXNet gives the type alone
+  return type + sep + "optional, default=" + *default_value;
+}
+
+const OpParam* OpDef::FindParam(const std::string& key) const {
+  for (const auto& p : params)
+    if (p.name == key) return &p;
+  return nullptr;
+}
+
 void Registry::Add(OpDef def) {
   auto& t = TheTable();
   std::lock_guard<std::mutex> lock(t.mu);

@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <span>
 #include <stdexcept>
@@ -98,8 +99,39 @@ using ForwardFn = std::function<void(const OpContext&, const OpAttrs&, std::span
                                      std::span<const TensorRef> out)>;
 using BackwardFn = std::function<void(const OpContext&, const OpAttrs&, const BackwardIO&)>;
 
+// One attribute of an operator's schema, as MXNet 1.9 documents it. The schema's order is the
+// order attributes take by position in mx.nd.<op>(...) and mx.sym.<op>(...), after the inputs.
+struct OpParam {
+  std::string name;
+  // The type as MXNet's documentation spells it, without the required/optional part: "int",
+  // "boolean", "Shape(tuple)", "{'relu', 'sigmoid', 'softrelu', 'softsign', 'tanh'}".
+  std::string type;
+  // The default as MXNet prints it ("0", "'1'", "[]", "'None'", "None"); nullopt: required.
+  std::optional<std::string> default_value;
+  std::string description;
+
+  bool required() const { return !default_value.has_value(); }
+  // The full spelling of MXNet's documentation: "int, required", "boolean, optional,
+  // default=0", "{'avg', 'max'},optional, default='max'" (MXNet writes no space after a set).
+  std::string TypeString() const;
+};
+
+// An input in the operator's calling convention (every input it can take, FullyConnected's
+// bias too), with what it is; for operators taking any number of inputs, one entry (data).
+struct OpInputDoc {
+  std::string name;
+  std::string description;
+};
+
 struct OpDef {
   std::string name;
+  // What the operator computes (one paragraph), its inputs in calling order (arguments, then
+  // auxiliary states) and its attributes in MXNet's documented order: the schema from which
+  // the Python front ends build their signatures and docstrings.
+  std::string description;
+  std::vector<OpInputDoc> input_docs;
+  std::vector<OpParam> params;
+
   // Argument names, in order (data, weight, bias, ...). `list_inputs`, when set, gives them
   // from the attributes instead (FullyConnected without bias, Concat's arg0..argN).
   std::vector<std::string> inputs;
@@ -153,7 +185,32 @@ struct OpDef {
   bool IgnoresOutGrad(const OpAttrs& a) const {
     return ignores_out_grad_if ? ignores_out_grad_if(a) : ignores_out_grad;
   }
+  // The schema entry named `name`; nullptr when the schema has none.
+  const OpParam* FindParam(const std::string& name) const;
 };
+
+// Shorthands for schema entries: Required("num_hidden", "int", "...") and
+// Optional("no_bias", "boolean", "0", "...").
+inline OpParam Required(std::string name, std::string type, std::string description) {
+  return OpParam{std::move(name), std::move(type), std::nullopt, std::move(description)};
+}
+inline OpParam Optional(std::string name, std::string type, std::string default_value, std::string description) {
+  return OpParam{std::move(name), std::move(type), std::move(default_value), std::move(description)};
+}
+// An attribute MXNet documents by its type alone, neither required nor with a default
+// (smooth_l1's scalar): the operator's own default applies when it is not given.
+inline OpParam Undocumented(std::string name, std::string type, std::string description) {
+  return OpParam{std::move(name), std::move(type), std::string(), std::move(description)};
+}
+// `def` with its schema: what it computes, its inputs in calling order and its attributes in
+// MXNet's documented order, for definitions shared by several operators.
+inline OpDef Described(OpDef def, std::string description, std::vector<OpInputDoc> inputs,
+                       std::vector<OpParam> params) {
+  def.description = std::move(description);
+  def.input_docs = std::move(inputs);
+  def.params = std::move(params);
+  return def;
+}
 
 class Registry {
  public:

@@ -314,6 +314,7 @@ OpDef UnaryDef(const std::string& name) {
   OpDef def;
   def.name = name;
   def.inputs = {"data"};
+  def.input_docs = {{"data", "The input array."}};
   def.infer_type = [name](const OpAttrs&, std::vector<DType>& in, std::vector<DType>& out) {
     ElemwiseType(name, in, out);
   };

@@ -9,6 +9,8 @@ import numpy as np
 
 from .. import _native
 from ..base import MXNetError
+from .. import operator_methods
+from ..op_schema import schema as op_schema
 from .ndarray import NDArray
 
 __all__ = ["invoke", "add", "subtract", "multiply", "divide", "power", "maximum", "minimum",
@@ -50,12 +52,15 @@ def invoke(op_name: str, inputs, out=None, is_train: bool = False, **attrs):
     operator ``op_name`` on the NDArrays ``inputs`` (arguments, then auxiliary states); returns
     its output (a list if it has several visible outputs). With ``out``, writes there and
     returns it. ``is_train`` selects training behaviour (Dropout, BatchNorm)."""
-    prepared = _prepared(op_name, attrs)
     try:
         handles = [x._h for x in inputs]
     except AttributeError:
         bad = next(i for i, x in enumerate(inputs) if not isinstance(x, NDArray))
         raise MXNetError(f"{op_name}: input {bad} is {inputs[bad]!r}, expected an NDArray") from None
+    return _push(op_name, _prepared(op_name, attrs), handles, inputs, out, is_train)
+
+
+def _push(op_name, prepared, handles, inputs, out, is_train=False):
     if out is None:
         result = prepared.push(None, is_train, *handles)
         ctx = inputs[0]._ctx if inputs else None
@@ -73,38 +78,84 @@ def invoke(op_name: str, inputs, out=None, is_train: bool = False, **attrs):
     return out
 
 
-def _make_function(op_name: str):
-    num_args_key = _native.op_key_var_num_args(op_name)
+_EXPECTED = "an NDArray"
 
-    def fn(*inputs, out=None, name=None, **kwargs):
-        named = {k: v for k, v in kwargs.items() if isinstance(v, NDArray)}
-        # None is passed on as MXNet passes it ("None"): the operator's own default.
-        attrs = {k: v for k, v in kwargs.items() if k not in named}
-        if num_args_key and num_args_key not in attrs:
-            attrs[num_args_key] = len(inputs)
-        if named:
-            # Inputs by name, as in nd.FullyConnected(data=x, weight=w, num_hidden=10).
-            info = _native.op_info(op_name, {k: _attr_string(v) for k, v in attrs.items()})
-            order = list(info["arguments"]) + list(info["aux"])
-            unknown = [k for k in named if k not in order]
-            if unknown:
-                raise MXNetError(f"{op_name}: {unknown[0]}=<NDArray>: expected an input named one "
-                                 f"of {', '.join(order)}")
-            slots = list(inputs) + [None] * (len(order) - len(inputs))
-            for k, v in named.items():
-                i = order.index(k)
-                if i < len(inputs):
-                    raise MXNetError(f"{op_name}: input {k!r} given both by position and by name")
-                slots[i] = v
-            missing = [order[i] for i, v in enumerate(slots) if v is None]
-            if missing:
-                raise MXNetError(f"{op_name}: input {missing[0]!r} is missing")
-            inputs = tuple(slots)
-        return invoke(op_name, inputs, out=out, **attrs)
+
+def _checked_inputs(spec, inputs):
+    """The inputs of a call whose positional values are not all NDArrays: None (an input not
+    given, as MXNet's generated functions allow) is left out; anything else is an error."""
+    kept = []
+    for i, x in enumerate(inputs):
+        if x is None:
+            continue
+        if not isinstance(x, NDArray):
+            raise spec.bad_input(i, x, _EXPECTED)
+        kept.append(x)
+    return kept
+
+
+def _named_inputs(spec, op_name, inputs, named, attrs):
+    """Inputs given by name (nd.FullyConnected(data=x, weight=w, num_hidden=10)), merged with
+    those given by position, in the order the operator takes them for these attributes."""
+    by_name = {}
+    for i, x in enumerate(inputs):
+        if x is not None:
+            by_name[spec.inputs[i]] = x
+    for k, v in named.items():
+        if k in by_name:
+            raise TypeError(f"{op_name}() got multiple values for argument '{k}'")
+        by_name[k] = v
+    info = _native.op_info(op_name, {k: _attr_string(v) for k, v in attrs.items()})
+    order = list(info["arguments"]) + list(info["aux"])
+    unknown = [k for k in by_name if k not in order]
+    if unknown:
+        raise MXNetError(f"{op_name}: {unknown[0]}=<NDArray>: expected an input named one "
+                         f"of {', '.join(order)}")
+    missing = [k for k in order if k not in by_name]
+    if missing:
+        raise MXNetError(f"{op_name}: input {missing[0]!r} is missing")
+    return [by_name[k] for k in order]
+
+
+def _make_function(op_name: str):
+    spec = op_schema(op_name)
+    num_args_key = spec.num_args_key
+    n_in = spec.n_inputs
+
+    def fn(*args, out=None, name=None, **kwargs):
+        if num_args_key:
+            if num_args_key not in kwargs:
+                kwargs[num_args_key] = len(args)
+            inputs = args
+        elif len(args) > n_in:
+            inputs, kwargs = spec.split_positional(args, kwargs, "see help(mx.nd." + op_name + ")")
+        else:
+            inputs = args
+        positional = inputs
+        named = None
+        for v in kwargs.values():
+            if isinstance(v, NDArray):
+                named = {k: v for k, v in kwargs.items() if isinstance(v, NDArray)}
+                # None is passed on as MXNet passes it ("None"): the operator's own default.
+                kwargs = {k: v for k, v in kwargs.items() if k not in named}
+                break
+        try:
+            handles = [x._h for x in inputs]
+        except AttributeError:
+            inputs = _checked_inputs(spec, inputs)
+            handles = [x._h for x in inputs]
+        if named is not None:
+            if num_args_key:
+                raise MXNetError(f"{op_name}: {next(iter(named))}=<NDArray>: the inputs of "
+                                 f"{op_name} go by position")
+            inputs = _named_inputs(spec, op_name, positional, named, kwargs)
+            handles = [x._h for x in inputs]
+        return _push(op_name, _prepared(op_name, kwargs), handles, inputs, out)
 
     fn.__name__ = op_name
     fn.__qualname__ = op_name
-    fn.__doc__ = (f"{op_name}(*inputs, out=None, **attrs): the native operator {op_name}.")
+    fn.__signature__ = spec.signature("nd")
+    fn.__doc__ = spec.docstring("nd")
     return fn
 
 
@@ -252,38 +303,8 @@ NDArray.__bool__ = _bool
 
 
 # NDArray methods that call an operator on the array, as MXNet 1.x defines them
-# (x.sum(axis=1) is nd.sum(x, axis=1)).
-_METHODS = {
-    "transpose": "transpose", "flatten": "Flatten", "expand_dims": "expand_dims",
-    "squeeze": "squeeze", "split": "split", "slice": "slice", "slice_axis": "slice_axis",
-    "take": "take", "one_hot": "one_hot", "pick": "pick", "tile": "tile", "repeat": "repeat",
-    "flip": "flip", "clip": "clip", "abs": "abs", "sign": "sign", "sqrt": "sqrt",
-    "rsqrt": "rsqrt", "square": "square", "exp": "exp", "expm1": "expm1", "log": "log",
-    "log1p": "log1p", "sin": "sin", "cos": "cos", "tanh": "tanh", "sigmoid": "sigmoid",
-    "relu": "relu", "softmax": "softmax", "log_softmax": "log_softmax", "sum": "sum",
-    "mean": "mean", "max": "max", "min": "min", "prod": "prod", "norm": "norm",
-    "argmax": "argmax", "argmin": "argmin", "topk": "topk", "round": "round",
-    "floor": "floor", "ceil": "ceil", "reciprocal": "reciprocal", "zeros_like": "zeros_like",
-    "ones_like": "ones_like",
-}
-
-
-def attach_operator_methods(cls, functions: dict, methods: dict, noun: str) -> None:
-    """Gives ``cls`` a method per entry of ``methods`` (method name -> operator name) that
-    calls ``functions[operator]`` with the object as first input (NDArray and Symbol)."""
-    def make(op_fn):
-        def method(self, *args, **kwargs):
-            return op_fn(self, *args, **kwargs)
-        method.__name__ = op_fn.__name__
-        method.__doc__ = f"Calls {op_fn.__name__} on this {noun}: same arguments after the {noun}."
-        return method
-
-    for name, op in methods.items():
-        if op in functions:
-            setattr(cls, name, make(functions[op]))
-
-
-attach_operator_methods(NDArray, OP_FUNCTIONS, _METHODS, "array")
+# (x.sum(1) is nd.sum(x, 1)).
+operator_methods.attach(NDArray, OP_FUNCTIONS, is_array=True)
 
 
 def _transposed(self):

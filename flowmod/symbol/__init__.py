@@ -8,8 +8,8 @@ from .symbol import (OP_FUNCTIONS, Group, Symbol, Variable, load, load_json, max
 # mx.sym.<operator> for every registered native operator, as MXNet generates them.
 globals().update(OP_FUNCTIONS)
 # After the operators: mx.sym.zeros is this function even if an operator shares its name.
-from .fill import full, ones, zeros  # noqa: E402
+from .fill import arange, full, ones, zeros  # noqa: E402
 
 __all__ = ["Symbol", "Variable", "var", "Group", "load", "load_json", "AttrScope",
            "NameManager", "Prefix", "maximum", "minimum", "power", "pow", "zeros",
-           "ones", "full"] + sorted(OP_FUNCTIONS)
+           "ones", "full", "arange"] + sorted(OP_FUNCTIONS)

@@ -1,6 +1,6 @@
-"""Constant-filled symbols (``mxnet.symbol.zeros``, ``ones``, ``full``): graph nodes with no
-inputs whose output is one value everywhere. A 0 in ``shape`` is an unknown dimension that
-shape inference fills from the node's consumers, which is how an RNN cell's begin state
+"""Constant-filled symbols (``mxnet.symbol.zeros``, ``ones``, ``full``) and ranges
+(``arange``): graph nodes with no inputs. A 0 in a fill's ``shape`` is an unknown dimension
+that shape inference fills from the node's consumers, which is how an RNN cell's begin state
 ``zeros(shape=(0, num_hidden))`` takes the batch size of the data it meets."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 from ..base import MXNetError
 from .symbol import OP_FUNCTIONS, Symbol
 
-__all__ = ["zeros", "ones", "full"]
+__all__ = ["zeros", "ones", "full", "arange"]
 
 
 def _check_shape(fn: str, shape) -> tuple:
@@ -52,3 +52,13 @@ def full(shape, val, dtype=None, **kwargs) -> Symbol:
     if not isinstance(val, numbers.Number) or isinstance(val, bool):
         raise MXNetError(f"mx.sym.full: val={val!r}: expected a number")
     return _fill_node("full", "_full", shape, dtype, {"value": float(val), **kwargs})
+
+
+def arange(start, stop=None, step=1.0, repeat=1, infer_range=False, name=None,
+           dtype=None) -> Symbol:
+    """arange(start, stop=None, step=1.0, repeat=1, infer_range=False, name=None, dtype=None):
+    a symbol of evenly spaced values in [start, stop) (in [0, start) when stop is None), each
+    repeated ``repeat`` times; float32 unless ``dtype`` is given."""
+    dtype = np.dtype(np.float32 if dtype is None else dtype).name
+    return OP_FUNCTIONS["_arange"](start=start, stop=stop, step=step, repeat=repeat,
+                                   infer_range=infer_range, name=name, dtype=dtype)

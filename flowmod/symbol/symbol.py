@@ -11,8 +11,10 @@ from .. import _native
 from ..attribute import AttrScope
 from ..base import MXNetError
 from ..name import NameManager
-from ..ndarray.ops import _METHODS as _NDARRAY_METHODS
-from ..ndarray.ops import _attr_string, attach_operator_methods
+from .. import operator_methods
+from . import compose
+from ..ndarray.ops import _attr_string
+from ..op_schema import schema as op_schema
 from . import json_format
 from .json_format import load, load_json
 
@@ -203,6 +205,23 @@ class Symbol:
             copy.version = node.version
             mapping[id(node)] = copy
         return Symbol([(mapping[id(n)], i) for n, i in self._outputs])
+
+    # ---- composition and evaluation ----------------------------------------------------
+    def __call__(self, *args, **kwargs) -> "Symbol":
+        """__call__(*args, name=None, **kwargs): a copy with the Variables named by the
+        keywords replaced by the symbols given (``net(data=other)``), as MXNet composes;
+        ``name`` renames the head node."""
+        return compose.compose(self, args, kwargs)
+
+    def eval(self, ctx=None, **kwargs) -> list:
+        """eval(ctx=None, **kwargs): the outputs (a list of NDArrays) of the symbol bound on
+        ``ctx`` to the arrays given by argument name."""
+        return compose.evaluate(self, ctx, kwargs)
+
+    def debug_str(self) -> str:
+        """The graph as MXNet's text dump: outputs, variables, and each operator with its
+        inputs and attributes."""
+        return compose.debug_str(self)
 
     def __getstate__(self):
         return {"handle": self.tojson()}
@@ -650,15 +669,33 @@ def _create(op_name, args, kwargs, name, attr, hint) -> Symbol:
 
 def _make_function(op_name: str):
     hint = op_name.lower()
+    spec = op_schema(op_name)
+    n_in = spec.n_inputs
 
     def fn(*args, name=None, attr=None, **kwargs):
-        return _create(op_name, args, kwargs, name, attr, hint)
+        if spec.variadic:
+            return _create(op_name, args, kwargs, name, attr, hint)
+        if len(args) > n_in:
+            args, kwargs = spec.split_positional(args, kwargs, "see help(mx.sym." + op_name + ")")
+        if args:
+            # Inputs by position are inputs by their names in the calling convention, so
+            # that one left as None (FullyConnected's bias with no_bias) keeps the others' places.
+            kwargs = dict(kwargs)
+            for i, a in enumerate(args):
+                if a is None:
+                    continue
+                if not isinstance(a, Symbol):
+                    raise spec.bad_input(i, a, "a Symbol")
+                key = spec.inputs[i]
+                if key in kwargs:
+                    raise TypeError(f"{op_name}() got multiple values for argument '{key}'")
+                kwargs[key] = a
+        return _create(op_name, (), kwargs, name, attr, hint)
 
     fn.__name__ = op_name
     fn.__qualname__ = op_name
-    fn.__doc__ = (f"{op_name}(*inputs, name=None, attr=None, **attrs): a symbol applying the "
-                  f"operator {op_name}; inputs not given become Variables named "
-                  f"<name>_<input>.")
+    fn.__signature__ = spec.signature("sym")
+    fn.__doc__ = spec.docstring("sym")
     return fn
 
 
@@ -703,6 +740,5 @@ def power(base, exp):
 pow = power  # noqa: A001  (MXNet's name)
 
 
-# Symbol methods that apply an operator to the symbol (s.reshape(shape=...)), as in MXNet:
-# NDArray's operator methods, plus reshape (which NDArray defines itself).
-attach_operator_methods(Symbol, OP_FUNCTIONS, {**_NDARRAY_METHODS, "reshape": "Reshape"}, "symbol")
+# Symbol methods that apply an operator to the symbol (s.reshape(shape=...)), as in MXNet.
+operator_methods.attach(Symbol, OP_FUNCTIONS, is_array=False)

@@ -140,6 +140,12 @@ OpDef MakeActivation() {
   const std::string name = "Activation";
   OpDef def;
   def.name = name;
+  def.description = "Applies an activation function to each element.";
+  def.input_docs = {{"data", "The input array."}};
+  def.params = {
+      Required("act_type", "{'relu', 'sigmoid', 'softrelu', 'softsign', 'tanh'}",
+               "The function: relu max(x, 0), sigmoid, softrelu log(1 + exp(x)), softsign x / (1 + |x|), tanh."),
+  };
   def.inputs = {"data"};
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {"act_type"});
@@ -349,6 +355,16 @@ OpDef MakeLeakyReLU() {
   const std::string name = "LeakyReLU";
   OpDef def;
   def.name = name;
+  def.description =
+      "Rectified linear units that keep a slope below zero: leaky, prelu (a learned slope per channel), rrelu "
+      "(a random slope in training), elu, selu and gelu.";
+  def.input_docs = {{"data", "The input array."}, {"gamma", "The learned slopes, one per channel (prelu only)."}};
+  def.params = {
+      Optional("act_type", "{'elu', 'gelu', 'leaky', 'prelu', 'rrelu', 'selu'}", "'leaky'", "Which variant to apply."),
+      Optional("slope", "float", "0.25", "The slope below zero for leaky, and the scale of elu."),
+      Optional("lower_bound", "float", "0.125", "The smallest random slope of rrelu."),
+      Optional("upper_bound", "float", "0.333999991", "The largest random slope of rrelu."),
+  };
   def.list_inputs = [](const OpAttrs& attrs) {
     return static_cast<const LeakyAttrs&>(attrs).act == Leaky::kPReLU ? std::vector<std::string>{"data", "gamma"}
                                                                       : std::vector<std::string>{"data"};
@@ -470,6 +486,19 @@ template <bool kLog, bool kNeg>
 OpDef MakeSoftmax(const std::string& name) {
   OpDef def;
   def.name = name;
+  def.description = kLog ? "The logarithm of the softmax along an axis, computed without overflow."
+                    : kNeg ? "The softmax of the negated input along an axis: small values get large weights."
+                           : "The softmax along an axis: exponentials normalized to sum to one.";
+  def.input_docs = {{"data", "The input array."}};
+  if (!kLog && !kNeg) def.input_docs.push_back({"length", "Per-row valid lengths along the axis (use_length only)."});
+  def.params = {
+      Optional("axis", "int", "'-1'", "The axis along which to normalize."),
+      Optional("temperature", "double or None", "None", "Divides the input before the exponential; None is 1."),
+      Optional("dtype", "{None, 'float16', 'float32', 'float64'}", "'None'",
+               "The output type; None keeps the input's."),
+      Optional("use_length", "boolean or None", "0",
+               "Whether to take a lengths array and ignore the entries past each row's length."),
+  };
   def.list_inputs = [](const OpAttrs& attrs) {
     return static_cast<const SoftmaxAttrs&>(attrs).use_length ? std::vector<std::string>{"data", "length"}
                                                                : std::vector<std::string>{"data"};
@@ -562,6 +591,12 @@ OpDef MakeSoftmaxActivation() {
   const std::string name = "SoftmaxActivation";
   OpDef def;
   def.name = name;
+  def.description = "The softmax over each instance's features, or over the channels at each position.";
+  def.input_docs = {{"data", "The input array."}};
+  def.params = {
+      Optional("mode", "{'channel', 'instance'}", "'instance'",
+               "instance: normalize each row of the flattened input; channel: normalize along axis 1."),
+  };
   def.inputs = {"data"};
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {"mode"});

@@ -265,6 +265,25 @@ void BatchNormBackward(const OpContext& ctx, const OpAttrs& attrs, const Backwar
 const bool registered = [] {
   OpDef def;
   def.name = kOp;
+  def.description =
+      "Batch normalization: normalizes each channel by the batch's mean and variance in training (by the "
+      "moving averages otherwise), then scales by gamma and shifts by beta; training updates the moving averages.";
+  def.input_docs = {{"data", "The input array."},
+                    {"gamma", "The scale, one per channel."},
+                    {"beta", "The shift, one per channel."},
+                    {"moving_mean", "The running mean, one per channel (an auxiliary state)."},
+                    {"moving_var", "The running variance, one per channel (an auxiliary state)."}};
+  def.params = {
+      Optional("eps", "double", "0.0010000000474974513", "Added to the variance before its square root."),
+      Optional("momentum", "float", "0.899999976", "The weight of the old value in the moving averages."),
+      Optional("fix_gamma", "boolean", "1", "Whether gamma is held at 1 (its gradient is then zero)."),
+      Optional("use_global_stats", "boolean", "0", "Whether training also normalizes by the moving averages."),
+      Optional("output_mean_var", "boolean", "0", "Whether the batch mean and variance are outputs too."),
+      Optional("axis", "int", "'1'", "The channel axis."),
+      Optional("cudnn_off", "boolean", "0", "Whether to avoid cuDNN (accepted for compatibility; no effect on CPU)."),
+      Optional("min_calib_range", "float or None", "None", "Quantization calibration minimum (accepted, unused)."),
+      Optional("max_calib_range", "float or None", "None", "Quantization calibration maximum (accepted, unused)."),
+  };
   def.inputs = {"data", "gamma", "beta"};
   def.aux = {"moving_mean", "moving_var"};
   def.num_outputs = 3;

@@ -379,15 +379,15 @@ OpDef ShapeReaderDef(const std::string& name, bool size_only) {
 }
 
 const bool registered = [] {
-  Registry::Add(BroadcastToDef());
-  Registry::Add(BroadcastAxisDef("broadcast_axis"));
-  Registry::Add(BroadcastAxisDef("broadcast_axes"));
-  Registry::Add(BroadcastLikeDef());
-  Registry::Add(ReshapeLikeDef());
-  Registry::Add(SwapAxisDef("SwapAxis"));
-  Registry::Add(SwapAxisDef("swapaxes"));
-  Registry::Add(ShapeReaderDef("shape_array", false));
-  Registry::Add(ShapeReaderDef("size_array", true));
+  Registry::Add(Described(BroadcastToDef(), "The input broadcast to a shape: axes of size 1 repeated; 0 keeps the input's size.", {{"data", "The input array."}}, {Optional("shape", "Shape(tuple)", "[]", "The target shape.")}));
+  Registry::Add(Described(BroadcastAxisDef("broadcast_axis"), "The input broadcast along axes of size 1.", {{"data", "The input array."}}, {Optional("axis", "Shape(tuple)", "[]", "The axes to broadcast."), Optional("size", "Shape(tuple)", "[]", "The target size of each axis.")}));
+  Registry::Add(Described(BroadcastAxisDef("broadcast_axes"), "The input broadcast along axes of size 1.", {{"data", "The input array."}}, {Optional("axis", "Shape(tuple)", "[]", "The axes to broadcast."), Optional("size", "Shape(tuple)", "[]", "The target size of each axis.")}));
+  Registry::Add(Described(BroadcastLikeDef(), "The input broadcast to the shape of another array.", {{"lhs", "The array to broadcast."}, {"rhs", "The array whose shape is taken."}}, {Optional("lhs_axes", "Shape or None", "None", "The axes of lhs to broadcast (all, when None)."), Optional("rhs_axes", "Shape or None", "None", "The axes of rhs their sizes come from (all, when None).")}));
+  Registry::Add(Described(ReshapeLikeDef(), "The input reshaped to the shape of another array (or a range of its axes).", {{"lhs", "The array to reshape."}, {"rhs", "The array whose shape is taken."}}, {Optional("lhs_begin", "int or None", "'None'", "The first axis of lhs replaced."), Optional("lhs_end", "int or None", "'None'", "One past the last axis of lhs replaced."), Optional("rhs_begin", "int or None", "'None'", "The first axis of rhs taken."), Optional("rhs_end", "int or None", "'None'", "One past the last axis of rhs taken.")}));
+  Registry::Add(Described(SwapAxisDef("SwapAxis"), "The input with two axes exchanged.", {{"data", "The input array."}}, {Optional("dim1", "int", "'0'", "The first axis."), Optional("dim2", "int", "'0'", "The second axis.")}));
+  Registry::Add(Described(SwapAxisDef("swapaxes"), "The input with two axes exchanged.", {{"data", "The input array."}}, {Optional("dim1", "int", "'0'", "The first axis."), Optional("dim2", "int", "'0'", "The second axis.")}));
+  Registry::Add(Described(ShapeReaderDef("shape_array", false), "The shape of the input, as a 1-D int64 array.", {{"data", "The input array."}}, {}));
+  Registry::Add(Described(ShapeReaderDef("size_array", true), "The number of elements of the input, as a 1-element int64 array.", {{"data", "The input array."}}, {}));
   return true;
 }();
 

@@ -627,6 +627,34 @@ void DeconvolutionBackward(const OpContext&, const OpAttrs& attrs, const Backwar
 OpDef MakeConvDef(const std::string& name, bool deconv) {
   OpDef def;
   def.name = name;
+  def.description = deconv ? "Transposed convolution (the gradient of a convolution with respect to its input), 1-D or 2-D."
+                           : "Convolution over 1-D or 2-D inputs with learned filters, optionally grouped and dilated.";
+  def.input_docs = {{"data", "The input array, batch and channel axes first."},
+                    {"weight", "The filters."},
+                    {"bias", "The bias, one per filter (absent with no_bias)."}};
+  def.params = {
+      Required("kernel", "Shape(tuple)", "The filter size, one entry per spatial axis."),
+      Optional("stride", "Shape(tuple)", "[]", "The step between applications; 1 along each axis by default."),
+      Optional("dilate", "Shape(tuple)", "[]", "The spacing between filter taps; 1 along each axis by default."),
+      Optional("pad", "Shape(tuple)", "[]", "The implicit zero padding on both sides of each axis; 0 by default."),
+  };
+  if (deconv) {
+    def.params.push_back(Optional("adj", "Shape(tuple)", "[]", "Extra size added to one side of the output."));
+    def.params.push_back(Optional("target_shape", "Shape(tuple)", "[]",
+                                  "The output's spatial shape; padding is chosen to give it (pad and adj then ignored)."));
+  }
+  def.params.push_back(Required("num_filter", "int (non-negative)", "The number of output channels."));
+  def.params.push_back(Optional("num_group", "int (non-negative)", "1",
+                                "The number of groups the channels are split into, each convolved separately."));
+  def.params.push_back(Optional("workspace", "long (non-negative)", deconv ? "512" : "1024",
+                                "A scratch memory limit in MB (accepted for compatibility; unused)."));
+  def.params.push_back(Optional("no_bias", "boolean", deconv ? "1" : "0", "Whether the operator has no bias."));
+  def.params.push_back(Optional("cudnn_tune", "{None, 'fastest', 'limited_workspace', 'off'}", "'None'",
+                                "cuDNN's algorithm search (accepted for compatibility; no effect on CPU)."));
+  def.params.push_back(Optional("cudnn_off", "boolean", "0",
+                                "Whether to avoid cuDNN (accepted for compatibility; no effect on CPU)."));
+  def.params.push_back(Optional("layout", "{None, 'NCDHW', 'NCHW', 'NCW', 'NDHWC', 'NHWC'}", "'None'",
+                                "The data layout; None is channels first."));
   def.list_inputs = &ConvArguments;
   def.parse = [name, deconv](const AttrMap& attrs) { return ParseConv(name, attrs, deconv); };
   def.infer_shape = [name, deconv](const OpAttrs& attrs, std::vector<Shape>& in, std::vector<Shape>& out) {

@@ -139,7 +139,7 @@ const bool registered = [] {
   };
   def.forward = &DiagForward;
   def.backward = &DiagBackward;
-  Registry::Add(std::move(def));
+  Registry::Add(Described(std::move(def), "A diagonal of the input, or a matrix with the 1-D input on a diagonal.", {{"data", "The input array."}}, {Optional("k", "int", "'0'", "The diagonal: 0 the main one, above it positive, below it negative."), Optional("axis1", "int", "'0'", "The first axis of the matrices."), Optional("axis2", "int", "'1'", "The second axis of the matrices.")}));
   return true;
 }();
 

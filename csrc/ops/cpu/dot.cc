@@ -182,6 +182,15 @@ template <bool kBatch>
 OpDef MakeDot(const std::string& name) {
   OpDef def;
   def.name = name;
+  def.description = kBatch ? "Matrix products of matching pairs of matrices in two batches (3-D arrays)."
+                           : "The dot product: over the last axis of lhs and the first of rhs (matrix product for 2-D).";
+  def.input_docs = {{"lhs", "The first operand."}, {"rhs", "The second operand."}};
+  def.params = {
+      Optional("transpose_a", "boolean", "0", "Whether to transpose lhs (its matrices) first."),
+      Optional("transpose_b", "boolean", "0", "Whether to transpose rhs (its matrices) first."),
+      Optional("forward_stype", "{None, 'csr', 'default', 'row_sparse'}", "'None'",
+               "The output's storage type; only dense (None or 'default') is supported."),
+  };
   def.inputs = {"lhs", "rhs"};
   def.parse = [name](const AttrMap& attrs) { return ParseDot(name, attrs); };
   def.infer_shape = [name](const OpAttrs& attrs, std::vector<Shape>& in, std::vector<Shape>& out) {

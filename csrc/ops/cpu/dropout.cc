@@ -109,6 +109,17 @@ void DropoutBackward(const OpContext&, const OpAttrs&, const BackwardIO& io) {
 OpDef MakeDropout() {
   OpDef def;
   def.name = kName;
+  def.description =
+      "Dropout: in training, zeroes each element with probability p and scales the others by 1 / (1 - p); "
+      "otherwise the identity.";
+  def.input_docs = {{"data", "The input array."}};
+  def.params = {
+      Optional("p", "float", "0.5", "The probability of zeroing an element."),
+      Optional("mode", "{'always', 'training'}", "'training'", "Whether dropout applies in training only or always."),
+      Optional("axes", "Shape(tuple)", "[]", "Axes along which one mask is shared (variational dropout)."),
+      Optional("cudnn_off", "boolean or None", "0",
+               "Whether to avoid cuDNN (accepted for compatibility; no effect on CPU)."),
+  };
   def.inputs = {"data"};
   def.num_outputs = 2;  // output, mask
   def.num_visible_outputs = 1;

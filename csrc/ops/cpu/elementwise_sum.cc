@@ -70,8 +70,8 @@ OpDef AddNDef(const std::string& name) {
 }
 
 const bool registered = [] {
-  Registry::Add(AddNDef("add_n"));
-  Registry::Add(AddNDef("ElementWiseSum"));
+  Registry::Add(Described(AddNDef("add_n"), "The elementwise sum of all its inputs.", {{"args", "The arrays to add, all of one shape."}}, {}));
+  Registry::Add(Described(AddNDef("ElementWiseSum"), "The elementwise sum of all its inputs.", {{"args", "The arrays to add, all of one shape."}}, {}));
   return true;
 }();
 

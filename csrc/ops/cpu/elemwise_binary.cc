@@ -221,11 +221,25 @@ void ScalarBackward(const OpContext&, const OpAttrs& attrs, const BackwardIO& io
   });
 }
 
+// `expr` with {a} and {b} replaced: the descriptions of a family's forms share one formula.
+std::string Formula(const std::string& expr, const std::string& a, const std::string& b) {
+  std::string out;
+  for (size_t i = 0; i < expr.size(); ++i) {
+    if (expr.compare(i, 3, "{a}") == 0) { out += a; i += 2; }
+    else if (expr.compare(i, 3, "{b}") == 0) { out += b; i += 2; }
+    else out += expr[i];
+  }
+  return out;
+}
+
 template <class F>
-OpDef BroadcastOp(const std::string& name) {
+OpDef BroadcastOp(const std::string& name, const std::string& expr) {
   OpDef def;
   def.name = name;
+  def.description = "Elementwise " + Formula(expr, "lhs", "rhs") +
+                    ", broadcasting: a dimension of size 1 in one input stretches to the other's.";
   def.inputs = {"lhs", "rhs"};
+  def.input_docs = {{"lhs", "The first operand."}, {"rhs", "The second operand."}};
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {});
     return std::make_shared<const NoAttrs>();
@@ -242,8 +256,9 @@ OpDef BroadcastOp(const std::string& name) {
 }
 
 template <class F>
-OpDef ElemwiseOp(const std::string& name) {
-  OpDef def = BroadcastOp<F>(name);
+OpDef ElemwiseOp(const std::string& name, const std::string& expr) {
+  OpDef def = BroadcastOp<F>(name, expr);
+  def.description = "Elementwise " + Formula(expr, "lhs", "rhs") + " of two arrays of the same shape.";
   def.infer_shape = [name](const OpAttrs&, std::vector<Shape>& in, std::vector<Shape>& out) {
     if (IsKnown(in[0]) && IsKnown(in[1]) && in[0] != in[1])
       throw OpArgumentError(name, "rhs", "an array of shape " + ShapeString(in[1]),
@@ -255,10 +270,17 @@ OpDef ElemwiseOp(const std::string& name) {
 }
 
 template <class F>
-OpDef ScalarOp(const std::string& name) {
+OpDef ScalarOp(const std::string& name, const std::string& formula) {
   OpDef def;
   def.name = name;
+  def.description = "Elementwise " + formula + " of an array and a number.";
   def.inputs = {"data"};
+  def.input_docs = {{"data", "The array operand."}};
+  def.params = {
+      Optional("scalar", "double", "1", "The number operand."),
+      Optional("is_int", "boolean", "1",
+               "Whether the number is an integer (kept for MXNet's JSON files; the array's type decides)."),
+  };
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {"scalar", "is_int"});
     auto parsed = std::make_shared<ScalarAttrs>();
@@ -281,28 +303,29 @@ OpDef ScalarOp(const std::string& name) {
 // forms (elemwise_add, and MXNet's internal names _plus, _Plus, ... that symbol JSON files
 // use), and the scalar forms.
 template <class F>
-void RegisterFamily(const std::string& broadcast, std::initializer_list<const char*> elemwise,
-                    const std::string& scalar, const std::string& rscalar) {
-  Registry::Add(BroadcastOp<F>(broadcast));
-  for (const char* name : elemwise) Registry::Add(ElemwiseOp<F>(name));
-  Registry::Add(ScalarOp<F>(scalar));
-  if (!rscalar.empty()) Registry::Add(ScalarOp<Reversed<F>>(rscalar));
+void RegisterFamily(const std::string& expr, const std::string& broadcast,
+                    std::initializer_list<const char*> elemwise, const std::string& scalar,
+                    const std::string& rscalar) {
+  Registry::Add(BroadcastOp<F>(broadcast, expr));
+  for (const char* name : elemwise) Registry::Add(ElemwiseOp<F>(name, expr));
+  Registry::Add(ScalarOp<F>(scalar, Formula(expr, "data", "scalar")));
+  if (!rscalar.empty()) Registry::Add(ScalarOp<Reversed<F>>(rscalar, Formula(expr, "scalar", "data")));
 }
 
 const bool registered = [] {
-  RegisterFamily<Add>("broadcast_add", {"elemwise_add", "_plus", "_Plus"}, "_plus_scalar", "");
-  RegisterFamily<Sub>("broadcast_sub", {"elemwise_sub", "_minus", "_Minus"}, "_minus_scalar", "_rminus_scalar");
-  RegisterFamily<Mul>("broadcast_mul", {"elemwise_mul", "_mul", "_Mul"}, "_mul_scalar", "");
-  RegisterFamily<Div>("broadcast_div", {"elemwise_div", "_div", "_Div"}, "_div_scalar", "_rdiv_scalar");
-  RegisterFamily<Pow>("broadcast_power", {"_power", "_Power"}, "_power_scalar", "_rpower_scalar");
-  RegisterFamily<Max>("broadcast_maximum", {"_maximum", "_Maximum"}, "_maximum_scalar", "");
-  RegisterFamily<Min>("broadcast_minimum", {"_minimum", "_Minimum"}, "_minimum_scalar", "");
-  RegisterFamily<Eq>("broadcast_equal", {"_equal"}, "_equal_scalar", "");
-  RegisterFamily<Ne>("broadcast_not_equal", {"_not_equal"}, "_not_equal_scalar", "");
-  RegisterFamily<Gt>("broadcast_greater", {"_greater"}, "_greater_scalar", "");
-  RegisterFamily<Ge>("broadcast_greater_equal", {"_greater_equal"}, "_greater_equal_scalar", "");
-  RegisterFamily<Lt>("broadcast_lesser", {"_lesser"}, "_lesser_scalar", "");
-  RegisterFamily<Le>("broadcast_lesser_equal", {"_lesser_equal"}, "_lesser_equal_scalar", "");
+  RegisterFamily<Add>("sum {a} + {b}", "broadcast_add", {"elemwise_add", "_plus", "_Plus"}, "_plus_scalar", "");
+  RegisterFamily<Sub>("difference {a} - {b}", "broadcast_sub", {"elemwise_sub", "_minus", "_Minus"}, "_minus_scalar", "_rminus_scalar");
+  RegisterFamily<Mul>("product {a} * {b}", "broadcast_mul", {"elemwise_mul", "_mul", "_Mul"}, "_mul_scalar", "");
+  RegisterFamily<Div>("quotient {a} / {b}", "broadcast_div", {"elemwise_div", "_div", "_Div"}, "_div_scalar", "_rdiv_scalar");
+  RegisterFamily<Pow>("power {a} ** {b}", "broadcast_power", {"_power", "_Power"}, "_power_scalar", "_rpower_scalar");
+  RegisterFamily<Max>("maximum max({a}, {b})", "broadcast_maximum", {"_maximum", "_Maximum"}, "_maximum_scalar", "");
+  RegisterFamily<Min>("minimum min({a}, {b})", "broadcast_minimum", {"_minimum", "_Minimum"}, "_minimum_scalar", "");
+  RegisterFamily<Eq>("comparison {a} == {b} (1 where true, else 0)", "broadcast_equal", {"_equal"}, "_equal_scalar", "");
+  RegisterFamily<Ne>("comparison {a} != {b} (1 where true, else 0)", "broadcast_not_equal", {"_not_equal"}, "_not_equal_scalar", "");
+  RegisterFamily<Gt>("comparison {a} > {b} (1 where true, else 0)", "broadcast_greater", {"_greater"}, "_greater_scalar", "");
+  RegisterFamily<Ge>("comparison {a} >= {b} (1 where true, else 0)", "broadcast_greater_equal", {"_greater_equal"}, "_greater_equal_scalar", "");
+  RegisterFamily<Lt>("comparison {a} < {b} (1 where true, else 0)", "broadcast_lesser", {"_lesser"}, "_lesser_scalar", "");
+  RegisterFamily<Le>("comparison {a} <= {b} (1 where true, else 0)", "broadcast_lesser_equal", {"_lesser_equal"}, "_lesser_equal_scalar", "");
   return true;
 }();
 

@@ -37,6 +37,12 @@ void Convert(const TensorRef& src, const TensorRef& dst, OpReq req) {
 OpDef CastDef(const std::string& name) {
   OpDef def;
   def.name = name;
+  def.description = "The input converted to another element type.";
+  def.input_docs = {{"data", "The input array."}};
+  def.params = {
+      Required("dtype", "{'bfloat16', 'bool', 'float16', 'float32', 'float64', 'int32', 'int64', 'int8', 'uint8'}",
+               "The output's element type."),
+  };
   def.inputs = {"data"};
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {"dtype"});
@@ -79,6 +85,11 @@ void ClipTyped(const ClipAttrs& a, const TensorRef& x, const TensorRef& y) {
 OpDef ClipDef() {
   const std::string name = "clip";
   OpDef def = UnaryDef(name);
+  def.description = "Each element limited to the interval [a_min, a_max].";
+  def.params = {
+      Required("a_min", "float", "The lower bound."),
+      Required("a_max", "float", "The upper bound."),
+  };
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {"a_min", "a_max"});
     auto a = std::make_shared<ClipAttrs>();

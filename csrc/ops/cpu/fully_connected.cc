@@ -109,6 +109,16 @@ OpDef MakeFullyConnected() {
   const std::string name = "FullyConnected";
   OpDef def;
   def.name = name;
+  def.description = "A fully connected layer: data times the transposed weight, plus the bias.";
+  def.input_docs = {{"data", "The input array."},
+                    {"weight", "The weight, of shape (num_hidden, input features)."},
+                    {"bias", "The bias, of shape (num_hidden,) (absent with no_bias)."}};
+  def.params = {
+      Required("num_hidden", "int", "The number of output features."),
+      Optional("no_bias", "boolean", "0", "Whether the layer has no bias."),
+      Optional("flatten", "boolean", "1",
+               "Whether to flatten all but the first axis of data; otherwise the product is over the last axis."),
+  };
   def.list_inputs = [](const OpAttrs& attrs) {
     return static_cast<const FCAttrs&>(attrs).no_bias ? std::vector<std::string>{"data", "weight"}
                                                       : std::vector<std::string>{"data", "weight", "bias"};

@@ -88,6 +88,13 @@ OpDef TakeDef() {
   const std::string name = "take";
   OpDef def;
   def.name = name;
+  def.description = "Takes the slices of a at the given indices along an axis.";
+  def.input_docs = {{"a", "The array to take from."}, {"indices", "The indices of the slices to take."}};
+  def.params = {
+      Optional("axis", "int", "'0'", "The axis the indices select along."),
+      Optional("mode", "{'clip', 'raise', 'wrap'}", "'clip'",
+               "What an index out of range does: clip to the ends, wrap around, or raise."),
+  };
   def.inputs = {"a", "indices"};
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {"axis", "mode"});
@@ -172,6 +179,15 @@ OpDef EmbeddingDef() {
   const std::string name = "Embedding";
   OpDef def;
   def.name = name;
+  def.description = "Maps integer indices to rows of a weight matrix (dense vectors).";
+  def.input_docs = {{"data", "The indices, of any shape."}, {"weight", "The embedding matrix, (input_dim, output_dim)."}};
+  def.params = {
+      Required("input_dim", "int", "The number of rows of the weight: indices range over 0 .. input_dim - 1."),
+      Required("output_dim", "int", "The length of each vector."),
+      Optional("dtype", "{'bfloat16', 'float16', 'float32', 'float64', 'int32', 'int64', 'int8', 'uint8'}",
+               "'float32'", "The element type of the weight and the output."),
+      Optional("sparse_grad", "boolean", "0", "Whether the weight's gradient is row_sparse (not supported yet)."),
+  };
   def.inputs = {"data", "weight"};
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {"input_dim", "output_dim", "dtype", "sparse_grad"});
@@ -246,6 +262,15 @@ OpDef OneHotDef() {
   const std::string name = "one_hot";
   OpDef def;
   def.name = name;
+  def.description = "One-hot vectors: for each index, a vector of depth entries, on_value at the index, off_value elsewhere.";
+  def.input_docs = {{"indices", "The indices, of any shape."}};
+  def.params = {
+      Required("depth", "int", "The length of each vector."),
+      Optional("on_value", "double", "1", "The value at each index."),
+      Optional("off_value", "double", "0", "The value everywhere else."),
+      Optional("dtype", "{'bfloat16', 'float16', 'float32', 'float64', 'int32', 'int64', 'int8', 'uint8'}",
+               "'float32'", "The output's element type."),
+  };
   def.inputs = {"indices"};
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {"depth", "on_value", "off_value", "dtype"});
@@ -304,6 +329,13 @@ OpDef PickDef() {
   const std::string name = "pick";
   OpDef def;
   def.name = name;
+  def.description = "Picks one element along an axis for each position of the other axes, at the given index.";
+  def.input_docs = {{"data", "The array to pick from."}, {"index", "The index to pick at each position."}};
+  def.params = {
+      Optional("axis", "int or None", "'-1'", "The axis to pick along; None picks from the flattened array."),
+      Optional("keepdims", "boolean", "0", "Whether the picked axis stays, with length 1."),
+      Optional("mode", "{'clip', 'wrap'}", "'clip'", "What an index out of range does: clip to the ends or wrap around."),
+  };
   def.inputs = {"data", "index"};
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {"axis", "keepdims", "mode"});
@@ -393,6 +425,10 @@ OpDef WhereDef() {
   const std::string name = "where";
   OpDef def;
   def.name = name;
+  def.description = "Elements of x where condition is nonzero and of y elsewhere.";
+  def.input_docs = {{"condition", "The condition, of x's shape (or one value per row of x)."},
+                    {"x", "The values where the condition holds."},
+                    {"y", "The values where it does not."}};
   def.inputs = {"condition", "x", "y"};
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {});

@@ -136,6 +136,12 @@ void ConcatShape(const std::string& name, const ConcatAttrs& a, std::vector<Shap
 OpDef ConcatDef(const std::string& name) {
   OpDef def;
   def.name = name;
+  def.description = "Joins arrays along an existing axis; their other dimensions must agree.";
+  def.input_docs = {{"data", "The arrays to join."}};
+  def.params = {
+      Required("num_args", "int", "The number of arrays (filled in from the call)."),
+      Optional("dim", "int", "'1'", "The axis to join along."),
+  };
   def.list_inputs = &ArgNames;
   def.key_var_num_args = "num_args";
   def.parse = ConcatParse(name, "dim", 1);
@@ -182,6 +188,12 @@ OpDef StackDef() {
   const std::string name = "stack";
   OpDef def;
   def.name = name;
+  def.description = "Joins arrays of one shape along a new axis.";
+  def.input_docs = {{"data", "The arrays to stack."}};
+  def.params = {
+      Optional("axis", "int", "'0'", "Where the new axis goes in the output."),
+      Required("num_args", "int", "The number of arrays (filled in from the call)."),
+  };
   def.list_inputs = &ArgNames;
   def.key_var_num_args = "num_args";
   def.parse = ConcatParse(name, "axis", 0);
@@ -250,6 +262,12 @@ struct SplitAttrs : OpAttrs {
 
 OpDef SplitDef(const std::string& name) {
   OpDef def = UnaryDef(name);
+  def.description = "Splits the input into equal parts along an axis.";
+  def.params = {
+      Required("num_outputs", "int", "The number of parts; it must divide the axis's length."),
+      Optional("axis", "int", "'1'", "The axis to split along."),
+      Optional("squeeze_axis", "boolean", "0", "Whether the split axis is removed (each part then has length 1 there)."),
+  };
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {"num_outputs", "axis", "squeeze_axis"});
     auto a = std::make_shared<SplitAttrs>();

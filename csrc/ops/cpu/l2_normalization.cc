@@ -154,7 +154,7 @@ const bool registered = [] {
   };
   def.forward = &L2Forward;
   def.backward = &L2Backward;
-  Registry::Add(std::move(def));
+  Registry::Add(Described(std::move(def), "Divides the input by its L2 norm, over each instance, each channel or each spatial position.", {{"data", "The input array."}}, {Optional("eps", "float", "1.00000001e-10", "Added to the sum of squares, for stability."), Optional("mode", "{'channel', 'instance', 'spatial'}", "'instance'", "What the norm is taken over: all but the batch axis (instance), the channel axis (channel) or the spatial axes (spatial).")}));
   return true;
 }();
 

@@ -243,9 +243,9 @@ OpDef SoftmaxCrossEntropyDef() {
 }
 
 const bool registered = [] {
-  Registry::Add(SmoothL1Def());
-  Registry::Add(SVMOutputDef());
-  Registry::Add(SoftmaxCrossEntropyDef());
+  Registry::Add(Described(SmoothL1Def(), "The smooth L1 function of each element, with sigma = scalar: 0.5 * (sigma * x) ** 2 where |x| < 1 / sigma ** 2, |x| - 0.5 / sigma ** 2 elsewhere.", {{"data", "The input array."}}, {Undocumented("scalar", "float", "sigma: where the function turns from quadratic to linear.")}));
+  Registry::Add(Described(SVMOutputDef(), "A support vector machine head: the scores pass through; the gradient is that of the hinge loss (squared unless use_linear) of the labels.", {{"data", "The input array."}, {"label", "The class index of each sample."}}, {Optional("margin", "float", "1", "The margin of the hinge loss."), Optional("regularization_coefficient", "float", "1", "The scale of the loss gradient."), Optional("use_linear", "boolean", "0", "Whether the hinge loss is linear rather than squared.")}));
+  Registry::Add(Described(SoftmaxCrossEntropyDef(), "The sum over the batch of the cross entropy between the softmax of the scores and the labels.", {{"data", "The input array."}, {"label", "The class index of each sample."}}, {}));
   return true;
 }();
 

@@ -173,6 +173,21 @@ void SoftmaxOutputBackward(const OpContext&, const OpAttrs& attrs, const Backwar
 OpDef MakeSoftmaxOutput(const std::string& name) {
   OpDef def;
   def.name = name;
+  def.description =
+      "A softmax loss head: the forward output is the softmax of data; the gradient is that of the cross-entropy "
+      "with the label (class indices, or probabilities of data's shape).";
+  def.input_docs = {{"data", "The scores."}, {"label", "The class indices or target probabilities."}};
+  def.params = {
+      Optional("grad_scale", "float", "1", "Scales the gradient."),
+      Optional("ignore_label", "float", "-1", "The label whose positions get no gradient (with use_ignore)."),
+      Optional("multi_output", "boolean", "0", "Whether the softmax runs along axis 1 at every other position."),
+      Optional("use_ignore", "boolean", "0", "Whether positions labelled ignore_label get no gradient."),
+      Optional("preserve_shape", "boolean", "0", "Whether the softmax runs along the last axis, keeping the shape."),
+      Optional("normalization", "{'batch', 'null', 'valid'}", "'null'",
+               "What the gradient is divided by: nothing, the batch size, or the number of positions not ignored."),
+      Optional("out_grad", "boolean", "0", "Whether the gradient is multiplied by the head's output gradient."),
+      Optional("smooth_alpha", "float", "0", "Label smoothing: this much probability is spread over the other classes."),
+  };
   def.inputs = {"data", "label"};
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {"grad_scale", "ignore_label", "multi_output", "use_ignore", "preserve_shape",
@@ -287,6 +302,14 @@ template <Reg kReg>
 OpDef MakeRegression(const std::string& name) {
   OpDef def;
   def.name = name;
+  def.description = kReg == Reg::kLinear ? "A least-squares regression head: the identity forward, gradient data - label."
+                    : kReg == Reg::kLogistic
+                        ? "A logistic regression head: the sigmoid of data forward, gradient output - label."
+                        : "A mean-absolute-error regression head: the identity forward, gradient sign(data - label).";
+  def.input_docs = {{"data", "The predictions."}, {"label", "The targets."}};
+  def.params = {
+      Optional("grad_scale", "float", "1", "Scales the gradient."),
+  };
   def.inputs = {"data", "label"};
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {"grad_scale"});
@@ -361,6 +384,14 @@ OpDef MakeMakeLoss() {
   const std::string name = "MakeLoss";
   OpDef def;
   def.name = name;
+  def.description = "Marks data as a loss: the identity forward, and a gradient of grad_scale (normalized) backward.";
+  def.input_docs = {{"data", "The loss values."}};
+  def.params = {
+      Optional("grad_scale", "float", "1", "The gradient of each element."),
+      Optional("valid_thresh", "float", "0", "Elements at or below this count as invalid for normalization='valid'."),
+      Optional("normalization", "{'batch', 'null', 'valid'}", "'null'",
+               "What the gradient is divided by: nothing, the batch size, or the number of valid elements."),
+  };
   def.inputs = {"data"};
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {"grad_scale", "valid_thresh", "normalization"});
@@ -403,6 +434,9 @@ void BlockGradBackward(const OpContext&, const OpAttrs&, const BackwardIO& io) {
 OpDef MakeIdentityLike(const std::string& name, BackwardFn backward) {
   OpDef def;
   def.name = name;
+  def.description = name == "make_loss" ? "Marks data as a loss: the identity forward, a gradient of ones backward."
+                                        : "The identity forward; no gradient flows back through it.";
+  def.input_docs = {{"data", "The input array."}};
   def.inputs = {"data"};
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {});

@@ -130,7 +130,7 @@ const bool registered = [] {
   def.infer_type = &LRNInferType;
   def.forward = &LRNForward;
   def.backward = &LRNBackward;
-  Registry::Add(std::move(def));
+  Registry::Add(Described(std::move(def), "Local response normalization across channels: each element divided by (knorm + alpha / nsize * the sum of squares of its nsize neighbouring channels) ** beta.", {{"data", "The input array."}}, {Optional("alpha", "float", "9.99999975e-05", "The scale of the sum of squares."), Optional("beta", "float", "0.75", "The exponent."), Optional("knorm", "float", "2", "The constant added to the scaled sum."), Required("nsize", "int (non-negative)", "The number of neighbouring channels summed over (odd).")}));
   return true;
 }();
 

@@ -242,9 +242,9 @@ OpDef GroupNormDef() {
 }
 
 const bool registered = [] {
-  Registry::Add(InstanceNormDef());
-  Registry::Add(LayerNormDef());
-  Registry::Add(GroupNormDef());
+  Registry::Add(Described(InstanceNormDef(), "Normalizes each channel of each instance to zero mean and unit variance over its spatial axes, then scales by gamma and shifts by beta.", {{"data", "The input array."}, {"gamma", "The scale, one per channel."}, {"beta", "The shift, one per channel."}}, {Optional("eps", "float", "0.00100000005", "Added to the variance, for stability.")}));
+  Registry::Add(Described(LayerNormDef(), "Normalizes the input to zero mean and unit variance along one axis, then scales by gamma and shifts by beta.", {{"data", "The input array."}, {"gamma", "The scale, one per element of the axis."}, {"beta", "The shift, one per element of the axis."}}, {Optional("axis", "int", "'-1'", "The axis normalized over."), Optional("eps", "float", "9.99999975e-06", "Added to the variance, for stability."), Optional("output_mean_var", "boolean", "0", "Whether the mean and standard deviation are outputs too.")}));
+  Registry::Add(Described(GroupNormDef(), "Normalizes groups of channels of each instance to zero mean and unit variance, then scales by gamma and shifts by beta.", {{"data", "The input array."}, {"gamma", "The scale, one per group."}, {"beta", "The shift, one per group."}}, {Optional("num_groups", "int", "'1'", "The number of channel groups."), Optional("eps", "float", "9.99999975e-06", "Added to the variance, for stability."), Optional("output_mean_var", "boolean", "0", "Whether the mean and standard deviation are outputs too.")}));
   return true;
 }();
 

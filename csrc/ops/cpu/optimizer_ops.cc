@@ -193,9 +193,84 @@ void AdagradKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::
 
 enum class Kind { kSgd, kSgdMom, kNagMom, kAdam, kRmsProp, kRmsPropAlex, kAdagrad };
 
+std::string OptimizerDescription(Kind kind) {
+  switch (kind) {
+    case Kind::kSgd: return "One stochastic gradient descent step, in place: weight -= lr * (grad + wd * weight).";
+    case Kind::kSgdMom: return "One SGD step with momentum, in place: mom = momentum * mom - lr * g; weight += mom.";
+    case Kind::kNagMom: return "One SGD step with Nesterov momentum, in place.";
+    case Kind::kAdam: return "One Adam step, in place: moving averages of the gradient and its square scale the step.";
+    case Kind::kRmsProp: return "One RMSProp step, in place: the step is divided by a moving average of squared gradients.";
+    case Kind::kRmsPropAlex: return "One centered RMSProp step (Graves' variant, with momentum), in place.";
+    case Kind::kAdagrad: return "One AdaGrad step, in place: the step is divided by the root of the summed squared gradients.";
+  }
+  return "";
+}
+
+std::vector<OpInputDoc> OptimizerInputs(Kind kind) {
+  std::vector<OpInputDoc> in = {{"weight", "The weight, updated in place."}, {"grad", "Its gradient."}};
+  switch (kind) {
+    case Kind::kSgd: break;
+    case Kind::kSgdMom:
+    case Kind::kNagMom: in.push_back({"mom", "The momentum, updated in place."}); break;
+    case Kind::kAdam:
+      in.push_back({"mean", "The moving average of the gradient, updated in place."});
+      in.push_back({"var", "The moving average of its square, updated in place."});
+      break;
+    case Kind::kRmsProp: in.push_back({"n", "The moving average of the squared gradient, updated in place."}); break;
+    case Kind::kRmsPropAlex:
+      in.push_back({"n", "The moving average of the squared gradient, updated in place."});
+      in.push_back({"g", "The moving average of the gradient, updated in place."});
+      in.push_back({"delta", "The momentum, updated in place."});
+      break;
+    case Kind::kAdagrad: in.push_back({"history", "The sum of squared gradients, updated in place."}); break;
+  }
+  return in;
+}
+
+// MXNet's order: lr, the method's own hyperparameters, then wd, rescale_grad, clip_gradient and the rest.
+std::vector<OpParam> OptimizerParams(Kind kind) {
+  std::vector<OpParam> p = {Required("lr", "float", "The learning rate.")};
+  const auto momentum = Optional("momentum", "float", "0", "The decay of the momentum.");
+  const auto eps = Optional("epsilon", "float", "9.99999994e-09", "Added to the denominator for stability.");
+  const auto gamma1 = Optional("gamma1", "float", "0.949999988", "The decay of the squared-gradient average.");
+  switch (kind) {
+    case Kind::kSgd: break;
+    case Kind::kSgdMom:
+    case Kind::kNagMom: p.push_back(momentum); break;
+    case Kind::kAdam:
+      p.push_back(Optional("beta1", "float", "0.899999976", "The decay of the gradient average."));
+      p.push_back(Optional("beta2", "float", "0.999000013", "The decay of the squared-gradient average."));
+      p.push_back(eps);
+      break;
+    case Kind::kRmsProp: p.push_back(gamma1); p.push_back(eps); break;
+    case Kind::kRmsPropAlex:
+      p.push_back(gamma1);
+      p.push_back(Optional("gamma2", "float", "0.899999976", "The decay of the momentum."));
+      p.push_back(eps);
+      break;
+    case Kind::kAdagrad:
+      p.push_back(Optional("epsilon", "float", "1.00000001e-07", "Added to the denominator for stability."));
+      break;
+  }
+  p.push_back(Optional("wd", "float", "0", "The weight decay: wd * weight is added to the gradient."));
+  p.push_back(Optional("rescale_grad", "float", "1", "Multiplies the gradient first."));
+  p.push_back(Optional("clip_gradient", "float", "-1",
+                       "Clips the rescaled gradient to [-clip_gradient, clip_gradient]; negative: no clipping."));
+  if (kind == Kind::kRmsProp || kind == Kind::kRmsPropAlex)
+    p.push_back(Optional("clip_weights", "float", "-1",
+                         "Clips the updated weight to [-clip_weights, clip_weights]; negative: no clipping."));
+  if (kind == Kind::kSgd || kind == Kind::kSgdMom || kind == Kind::kAdam)
+    p.push_back(Optional("lazy_update", "boolean", "1",
+                         "Whether row_sparse gradients update only their rows (dense here: no effect)."));
+  return p;
+}
+
 OpDef OptimizerOp(const std::string& name, Kind kind) {
   OpDef def;
   def.name = name;
+  def.description = OptimizerDescription(kind);
+  def.input_docs = OptimizerInputs(kind);
+  def.params = OptimizerParams(kind);
   def.inputs = {"weight", "grad"};
   switch (kind) {
     case Kind::kSgd: break;

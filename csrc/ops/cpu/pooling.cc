@@ -491,6 +491,23 @@ void PoolingBackward(const OpContext&, const OpAttrs& attrs, const BackwardIO& i
 const bool registered = [] {
   OpDef def;
   def.name = "Pooling";
+  def.description = "Pooling over 1-D, 2-D or 3-D windows: maximum, average, sum or p-norm of each window.";
+  def.input_docs = {{"data", "The input array, batch and channel axes first."}};
+  def.params = {
+      Optional("kernel", "Shape(tuple)", "[]", "The window size, one entry per spatial axis."),
+      Optional("pool_type", "{'avg', 'lp', 'max', 'sum'}", "'max'", "What each window is reduced to."),
+      Optional("global_pool", "boolean", "0", "Whether one window covers the whole spatial extent (kernel ignored)."),
+      Optional("cudnn_off", "boolean", "0", "Whether to avoid cuDNN (accepted for compatibility; no effect on CPU)."),
+      Optional("pooling_convention", "{'full', 'same', 'valid'}", "'valid'",
+               "How the output size rounds: valid floors, full ceils, same keeps ceil(input / stride)."),
+      Optional("stride", "Shape(tuple)", "[]", "The step between windows; 1 along each axis by default."),
+      Optional("pad", "Shape(tuple)", "[]", "The implicit padding on both sides of each axis; 0 by default."),
+      Optional("p_value", "int or None", "'None'", "The p of lp pooling."),
+      Optional("count_include_pad", "boolean or None", "None",
+               "Whether average pooling divides by the window size including the padding (the default) or not."),
+      Optional("layout", "{None, 'NCDHW', 'NCHW', 'NCW', 'NDHWC', 'NHWC', 'NWC'}", "'None'",
+               "The data layout; None is channels first."),
+  };
   def.inputs = {"data"};
   def.parse = &ParsePooling;
   def.infer_shape = &PoolingInferShape;

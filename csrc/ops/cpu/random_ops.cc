@@ -57,6 +57,22 @@ void FillRandInt(std::mt19937_64& gen, T* y, int64_t n, int64_t low, int64_t hig
 OpDef SampleOp(const std::string& name, Dist dist) {
   OpDef def;
   def.name = name;
+  def.description = dist == Dist::kUniform  ? "Samples from the uniform distribution on [low, high)."
+                    : dist == Dist::kNormal ? "Samples from the normal distribution of mean loc and deviation scale."
+                                            : "Samples integers uniformly from [low, high).";
+  if (dist == Dist::kUniform) {
+    def.params = {Optional("low", "float", "0", "The lower bound."), Optional("high", "float", "1", "The upper bound (excluded).")};
+  } else if (dist == Dist::kNormal) {
+    def.params = {Optional("loc", "float", "0", "The mean."), Optional("scale", "float", "1", "The standard deviation.")};
+  } else {
+    def.params = {Required("low", "long", "The lower bound."), Required("high", "long", "The upper bound (excluded).")};
+  }
+  def.params.push_back(Optional("shape", "Shape(tuple)", "None", "The output's shape."));
+  def.params.push_back(Optional("ctx", "string", "''", "The device (set by the front ends)."));
+  def.params.push_back(dist == Dist::kRandInt
+                           ? Optional("dtype", "{'None', 'int32', 'int64'}", "'None'", "The output's type; None is int32.")
+                           : Optional("dtype", "{'None', 'float16', 'float32', 'float64'}", "'None'",
+                                      "The output's type; None is float32."));
   def.inputs = {};
   def.needs_rng = true;
   def.parse = [name, dist](const AttrMap& attrs) {
@@ -132,6 +148,8 @@ OpDef ShuffleOp() {
   const std::string name = "_shuffle";
   OpDef def;
   def.name = name;
+  def.description = "The input with its first axis randomly permuted.";
+  def.input_docs = {{"data", "The input array."}};
   def.inputs = {"data"};
   def.needs_rng = true;
   def.parse = [name](const AttrMap& attrs) {

@@ -378,10 +378,37 @@ void ReduceBackward(ReduceKind kind, const std::string& op, const OpAttrs& attrs
   });
 }
 
+std::string ReduceDescription(ReduceKind kind) {
+  switch (kind) {
+    case ReduceKind::kSum: return "The sum of the elements over the given axes.";
+    case ReduceKind::kMean: return "The mean of the elements over the given axes.";
+    case ReduceKind::kProd: return "The product of the elements over the given axes.";
+    case ReduceKind::kNanSum: return "The sum over the given axes, NaN counted as zero.";
+    case ReduceKind::kNanProd: return "The product over the given axes, NaN counted as one.";
+    case ReduceKind::kMax: return "The largest element over the given axes.";
+    case ReduceKind::kMin: return "The smallest element over the given axes.";
+    case ReduceKind::kNorm: return "The L1 or L2 norm over the given axes (the whole array by default).";
+  }
+  return "";
+}
+
 OpDef ReduceAxesOp(const std::string& name, ReduceKind kind) {
   const bool norm = kind == ReduceKind::kNorm;
   OpDef def;
   def.name = name;
+  def.description = ReduceDescription(kind);
+  def.input_docs = {{"data", "The input array."}};
+  const auto axis = Optional("axis", "Shape or None", "None", "The axes to reduce; None reduces all of them.");
+  const auto keepdims = Optional("keepdims", "boolean", "0", "Whether reduced axes stay, with length 1.");
+  if (norm) {
+    def.params = {Optional("ord", "int", "'2'", "The order of the norm: 1 or 2."), axis,
+                  Optional("out_dtype", "{None, 'float16', 'float32', 'float64', 'int32', 'int64', 'int8'}", "'None'",
+                           "The output's type; None keeps the input's."),
+                  keepdims};
+  } else {
+    def.params = {axis, keepdims,
+                  Optional("exclude", "boolean", "0", "Whether to reduce every axis except those given.")};
+  }
   def.inputs = {"data"};
   def.parse = [name, norm](const AttrMap& attrs) { return ParseReduceAxes(name, attrs, norm); };
   def.infer_shape = [name, kind](const OpAttrs& attrs, std::vector<Shape>& in, std::vector<Shape>& out) {
@@ -475,6 +502,13 @@ template <bool kMax>
 OpDef ArgOp(const std::string& name) {
   OpDef def;
   def.name = name;
+  def.description = kMax ? "The index of the largest element along an axis (as a float array)."
+                         : "The index of the smallest element along an axis (as a float array).";
+  def.input_docs = {{"data", "The input array."}};
+  def.params = {
+      Optional("axis", "int or None", "'None'", "The axis to search; None searches the flattened array."),
+      Optional("keepdims", "boolean", "0", "Whether the searched axis stays, with length 1."),
+  };
   def.inputs = {"data"};
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {"axis", "keepdims"});
@@ -652,6 +686,17 @@ OpDef TopKOp() {
   const std::string name = "topk";
   OpDef def;
   def.name = name;
+  def.description = "The k largest (or smallest) elements along an axis: their values, their indices, or a mask.";
+  def.input_docs = {{"data", "The input array."}};
+  def.params = {
+      Optional("axis", "int or None", "'-1'", "The axis to search; None searches the flattened array."),
+      Optional("k", "int", "'1'", "How many elements to return; k < 1 returns them all."),
+      Optional("ret_typ", "{'both', 'indices', 'mask', 'value'}", "'indices'",
+               "What to return: indices, values, both (values then indices), or a 0/1 mask of data's shape."),
+      Optional("is_ascend", "boolean", "0", "Whether to return the smallest elements instead."),
+      Optional("dtype", "{'float16', 'float32', 'float64', 'int32', 'int64', 'uint8'}", "'float32'",
+               "The type of the indices returned."),
+  };
   def.inputs = {"data"};
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {"axis", "k", "ret_typ", "is_ascend", "dtype"});

@@ -29,6 +29,7 @@ void CopyBackward(const OpContext&, const OpAttrs&, const BackwardIO& io) {
 
 OpDef FlattenDef(const std::string& name) {
   OpDef def = UnaryDef(name);
+  def.description = "The input as a 2-D array: its first axis kept, all the others merged into the second.";
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {});
     return std::make_shared<const NoAttrs>();
@@ -146,6 +147,15 @@ Shape InferReshape(const std::string& op, const Shape& src_in, const std::vector
 
 OpDef ReshapeDef(const std::string& name) {
   OpDef def = UnaryDef(name);
+  def.description =
+      "The input with a new shape of the same size; in shape, 0 copies a dimension, -1 infers one, -2 copies the "
+      "rest, -3 merges two and -4 splits one.";
+  def.params = {
+      Optional("shape", "Shape(tuple)", "[]", "The new shape, with MXNet's special values."),
+      Optional("reverse", "boolean", "0", "Whether the special values are matched from the right."),
+      Optional("target_shape", "Shape(tuple)", "[]", "The new shape, in MXNet's deprecated form (0 infers)."),
+      Optional("keep_highest", "boolean", "0", "With target_shape: keep the first dimension and infer the rest."),
+  };
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {"shape", "reverse", "target_shape", "keep_highest"});
     auto a = std::make_shared<ReshapeAttrs>();
@@ -221,6 +231,10 @@ std::vector<int> Permutation(const std::string& op, const std::vector<int64_t>& 
 OpDef TransposeDef() {
   const std::string name = "transpose";
   OpDef def = UnaryDef(name);
+  def.description = "The input with its axes permuted (reversed by default).";
+  def.params = {
+      Optional("axes", "Shape(tuple)", "[]", "The new order of the axes; empty reverses them."),
+  };
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {"axes"});
     auto a = std::make_shared<TransposeAttrs>();
@@ -272,6 +286,10 @@ struct AxisAttrs : OpAttrs {
 OpDef ExpandDimsDef() {
   const std::string name = "expand_dims";
   OpDef def = UnaryDef(name);
+  def.description = "The input with a new axis of length 1 inserted.";
+  def.params = {
+      Required("axis", "int", "Where the new axis goes, in [-ndim - 1, ndim]."),
+  };
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {"axis"});
     auto a = std::make_shared<AxisAttrs>();
@@ -311,6 +329,10 @@ struct SqueezeAttrs : OpAttrs {
 OpDef SqueezeDef() {
   const std::string name = "squeeze";
   OpDef def = UnaryDef(name);
+  def.description = "The input without its axes of length 1.";
+  def.params = {
+      Optional("axis", "Shape or None", "None", "The axes to remove (each of length 1); None removes all such axes."),
+  };
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {"axis"});
     auto a = std::make_shared<SqueezeAttrs>();

@@ -654,6 +654,27 @@ void RNNBackward(const OpContext&, const OpAttrs& attrs, const BackwardIO& io) {
 OpDef MakeRNN() {
   OpDef def;
   def.name = kOp;
+  def.description =
+      "A fused recurrent layer stack (vanilla RNN with relu or tanh, LSTM or GRU) over a whole sequence, in "
+      "MXNet's layout: time-major data and every layer's weights and biases in one flat parameter vector.";
+  def.input_docs = {{"data", "The input sequence, (steps, batch, features)."},
+                    {"parameters", "Every layer's weights and biases, flattened into one vector."},
+                    {"state", "The initial hidden state, (layers * directions, batch, state_size)."},
+                    {"state_cell", "The initial cell state (lstm only)."},
+                    {"sequence_length", "Each sequence's length (use_sequence_length; not supported yet)."}};
+  def.params = {
+      Required("state_size", "int (non-negative)", "The size of the hidden state."),
+      Required("num_layers", "int (non-negative)", "The number of stacked layers."),
+      Optional("bidirectional", "boolean", "0", "Whether each layer also runs backwards in time."),
+      Required("mode", "{'gru', 'lstm', 'rnn_relu', 'rnn_tanh'}", "The kind of recurrent cell."),
+      Optional("p", "float", "0", "The dropout probability between layers, in training."),
+      Optional("state_outputs", "boolean", "0", "Whether the final states are outputs too."),
+      Optional("projection_size", "int or None", "'None'", "LSTM projection size (not supported yet)."),
+      Optional("lstm_state_clip_min", "double or None", "None", "LSTM cell state clipping minimum (not supported yet)."),
+      Optional("lstm_state_clip_max", "double or None", "None", "LSTM cell state clipping maximum (not supported yet)."),
+      Optional("lstm_state_clip_nan", "boolean", "0", "Whether clipping maps NaN to the bounds (not supported yet)."),
+      Optional("use_sequence_length", "boolean", "0", "Whether to take per-sequence lengths (not supported yet)."),
+  };
   def.list_inputs = &ArgNames;
   def.count_outputs = [](const OpAttrs& attrs) {
     return 2 + static_cast<const RNNAttrs&>(attrs).num_states();  // out, states, workspace

@@ -84,6 +84,12 @@ bool SequenceShape(const std::string& name, const SequenceAttrs& a, std::vector<
 OpDef SequenceDef(const std::string& name, bool has_value) {
   OpDef def;
   def.name = name;
+  def.input_docs = {{"data", "The sequences, time axis first by default."},
+                    {"sequence_length", "Each sequence's length (use_sequence_length only)."}};
+  def.params = {Optional("use_sequence_length", "boolean", "0",
+                         "Whether to take per-sequence lengths; otherwise every sequence is full length.")};
+  if (has_value) def.params.push_back(Optional("value", "float", "0", "The value the masked steps take."));
+  def.params.push_back(Optional("axis", "int", "'0'", "The time axis."));
   def.list_inputs = [](const OpAttrs& attrs) {
     if (static_cast<const SequenceAttrs&>(attrs).use_sequence_length)
       return std::vector<std::string>{"data", "sequence_length"};
@@ -120,6 +126,7 @@ InferShapeFn SameShapeSequenceInfer(const std::string& name) {
 OpDef SequenceMaskDef() {
   const std::string name = "SequenceMask";
   OpDef def = SequenceDef(name, true);
+  def.description = "Sets the steps of each sequence at or past its length to a value.";
   def.infer_shape = SameShapeSequenceInfer(name);
   // Steps at or past a sequence's length become `value`.
   def.forward = [](const OpContext&, const OpAttrs& attrs, std::span<const TensorRef> in,
@@ -169,6 +176,7 @@ OpDef SequenceMaskDef() {
 OpDef SequenceLastDef() {
   const std::string name = "SequenceLast";
   OpDef def = SequenceDef(name, false);
+  def.description = "The last valid step of each sequence.";
   def.infer_shape = [name](const OpAttrs& attrs, std::vector<Shape>& in, std::vector<Shape>& out) {
     const auto& a = static_cast<const SequenceAttrs&>(attrs);
     if (!SequenceShape(name, a, in)) return;
@@ -234,6 +242,7 @@ void ReverseSequences(const Layout& l, const std::vector<int64_t>& len, const T*
 OpDef SequenceReverseDef() {
   const std::string name = "SequenceReverse";
   OpDef def = SequenceDef(name, false);
+  def.description = "Reverses the valid steps of each sequence along the time axis.";
   def.parse = [name, base = SequenceParse(name, false)](const AttrMap& attrs) {
     auto parsed = base(attrs);
     const int64_t axis = static_cast<const SequenceAttrs&>(*parsed).axis;

@@ -80,6 +80,12 @@ Window SliceWindow(const std::string& op, const SliceAttrs& a, const Shape& d) {
 OpDef SliceDef() {
   const std::string name = "slice";
   OpDef def = UnaryDef(name);
+  def.description = "A slice of the input: begin to end by step along each of the leading axes.";
+  def.params = {
+      Required("begin", "Shape(tuple)", "The first index along each sliced axis (None: from the start)."),
+      Required("end", "Shape(tuple)", "The index past the last along each sliced axis (None: to the end)."),
+      Optional("step", "Shape(tuple)", "[]", "The step along each sliced axis; 1 by default; negative walks backwards."),
+  };
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {"begin", "end", "step"});
     auto a = std::make_shared<SliceAttrs>();
@@ -150,6 +156,12 @@ Window SliceAxisWindow(const std::string& op, const SliceAxisAttrs& a, const Sha
 OpDef SliceAxisDef() {
   const std::string name = "slice_axis";
   OpDef def = UnaryDef(name);
+  def.description = "A slice of the input along one axis, from begin to end.";
+  def.params = {
+      Required("axis", "int", "The axis to slice."),
+      Required("begin", "int", "The first index; negative counts from the end."),
+      Required("end", "int or None", "The index past the last; negative counts from the end, None is the end."),
+  };
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {"axis", "begin", "end"});
     auto a = std::make_shared<SliceAxisAttrs>();
@@ -251,7 +263,12 @@ OpDef TileDef() {
     }
     return w;
   };
-  return ReplicateDef(name, parse, out_shape, view);
+  OpDef def = ReplicateDef(name, parse, out_shape, view);
+  def.description = "The input repeated reps[i] times along each axis i.";
+  def.params = {
+      Required("reps", "Shape(tuple)", "How many times along each axis; a shorter tuple applies to the last axes."),
+  };
+  return def;
 }
 
 struct RepeatAttrs : OpAttrs {
@@ -295,7 +312,13 @@ OpDef RepeatDef() {
     w.strides.insert(w.strides.begin() + axis + 1, 0);
     return w;
   };
-  return ReplicateDef(name, parse, out_shape, view);
+  OpDef def = ReplicateDef(name, parse, out_shape, view);
+  def.description = "Each element repeated along an axis (of the flattened input by default).";
+  def.params = {
+      Required("repeats", "int", "How many times each element appears."),
+      Optional("axis", "int or None", "'None'", "The axis to repeat along; None flattens the input first."),
+  };
+  return def;
 }
 
 // ---- flip --------------------------------------------------------------------------------
@@ -332,6 +355,10 @@ Window FlipWindow(const std::string& op, const FlipAttrs& a, const Shape& d) {
 
 OpDef FlipDef(const std::string& name) {
   OpDef def = UnaryDef(name);
+  def.description = "The input with the order of its elements reversed along the given axes.";
+  def.params = {
+      Required("axis", "Shape(tuple)", "The axes to reverse."),
+  };
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {"axis"});
     auto a = std::make_shared<FlipAttrs>();

@@ -166,10 +166,12 @@ void UnaryBackward(const OpContext&, const OpAttrs&, const BackwardIO& io) {
   });
 }
 
-OpDef UnaryDef(const std::string& name, bool allow_bool) {
+OpDef UnaryDef(const std::string& name, bool allow_bool, const std::string& description) {
   OpDef def;
   def.name = name;
+  def.description = description;
   def.inputs = {"data"};
+  def.input_docs = {{"data", "The input array."}};
   def.parse = [name](const AttrMap& attrs) {
     CheckAttrs(name, attrs, {});
     return std::make_shared<const OpAttrs>();
@@ -187,16 +189,16 @@ OpDef UnaryDef(const std::string& name, bool allow_bool) {
 }
 
 template <class Op>
-OpDef UnaryOp(const std::string& name) {
-  OpDef def = UnaryDef(name, std::is_same_v<Op, Copy>);
+OpDef UnaryOp(const std::string& name, const std::string& description) {
+  OpDef def = UnaryDef(name, std::is_same_v<Op, Copy>, description);
   def.forward = &UnaryForward<Op>;
   def.backward = &UnaryBackward<Op>;
   return def;
 }
 
 // zeros_like and ones_like: the input's shape and type, a constant value, zero gradient.
-OpDef FillLikeOp(const std::string& name, double value) {
-  OpDef def = UnaryDef(name, true);
+OpDef FillLikeOp(const std::string& name, double value, const std::string& description) {
+  OpDef def = UnaryDef(name, true, description);
   def.forward = [value](const OpContext&, const OpAttrs&, std::span<const TensorRef>,
                         std::span<const TensorRef> out) {
     FLOWMOD_DTYPE_SWITCH(out[0].dtype, T, {
@@ -214,29 +216,29 @@ OpDef FillLikeOp(const std::string& name, double value) {
 }
 
 const bool registered = [] {
-  Registry::Add(UnaryOp<Exp>("exp"));
-  Registry::Add(UnaryOp<Log>("log"));
-  Registry::Add(UnaryOp<Sqrt>("sqrt"));
-  Registry::Add(UnaryOp<Rsqrt>("rsqrt"));
-  Registry::Add(UnaryOp<Square>("square"));
-  Registry::Add(UnaryOp<Abs>("abs"));
-  Registry::Add(UnaryOp<Sign>("sign"));
-  Registry::Add(UnaryOp<Negative>("negative"));
-  Registry::Add(UnaryOp<Reciprocal>("reciprocal"));
-  Registry::Add(UnaryOp<Sin>("sin"));
-  Registry::Add(UnaryOp<Cos>("cos"));
-  Registry::Add(UnaryOp<Tanh>("tanh"));
-  Registry::Add(UnaryOp<Sigmoid>("sigmoid"));
-  Registry::Add(UnaryOp<Relu>("relu"));
-  Registry::Add(UnaryOp<Log1p>("log1p"));
-  Registry::Add(UnaryOp<Expm1>("expm1"));
-  Registry::Add(UnaryOp<Floor>("floor"));
-  Registry::Add(UnaryOp<Ceil>("ceil"));
-  Registry::Add(UnaryOp<Round>("round"));
-  Registry::Add(UnaryOp<Copy>("_copy"));
-  Registry::Add(UnaryOp<Copy>("identity"));
-  Registry::Add(FillLikeOp("zeros_like", 0));
-  Registry::Add(FillLikeOp("ones_like", 1));
+  Registry::Add(UnaryOp<Exp>("exp", "The natural exponential e**x of each element."));
+  Registry::Add(UnaryOp<Log>("log", "The natural logarithm of each element."));
+  Registry::Add(UnaryOp<Sqrt>("sqrt", "The square root of each element."));
+  Registry::Add(UnaryOp<Rsqrt>("rsqrt", "One over the square root of each element."));
+  Registry::Add(UnaryOp<Square>("square", "Each element multiplied by itself."));
+  Registry::Add(UnaryOp<Abs>("abs", "The absolute value of each element."));
+  Registry::Add(UnaryOp<Sign>("sign", "The sign of each element: -1, 0 or 1."));
+  Registry::Add(UnaryOp<Negative>("negative", "Each element with its sign flipped."));
+  Registry::Add(UnaryOp<Reciprocal>("reciprocal", "One over each element."));
+  Registry::Add(UnaryOp<Sin>("sin", "The sine of each element, in radians."));
+  Registry::Add(UnaryOp<Cos>("cos", "The cosine of each element, in radians."));
+  Registry::Add(UnaryOp<Tanh>("tanh", "The hyperbolic tangent of each element."));
+  Registry::Add(UnaryOp<Sigmoid>("sigmoid", "The logistic function 1 / (1 + exp(-x)) of each element."));
+  Registry::Add(UnaryOp<Relu>("relu", "Each element clamped below at zero: max(x, 0)."));
+  Registry::Add(UnaryOp<Log1p>("log1p", "log(1 + x) of each element, accurate for small x."));
+  Registry::Add(UnaryOp<Expm1>("expm1", "exp(x) - 1 of each element, accurate for small x."));
+  Registry::Add(UnaryOp<Floor>("floor", "The largest integer not greater than each element."));
+  Registry::Add(UnaryOp<Ceil>("ceil", "The smallest integer not less than each element."));
+  Registry::Add(UnaryOp<Round>("round", "Each element rounded to the nearest integer, halves away from zero."));
+  Registry::Add(UnaryOp<Copy>("_copy", "A copy of the input."));
+  Registry::Add(UnaryOp<Copy>("identity", "A copy of the input."));
+  Registry::Add(FillLikeOp("zeros_like", 0, "An array of zeros with the shape and type of the input."));
+  Registry::Add(FillLikeOp("ones_like", 1, "An array of ones with the shape and type of the input."));
   return true;
 }();
 
