@@ -110,8 +110,9 @@ def batch_shapes(batch, data_like, label_like) -> tuple[list | None, list | None
         return [DataDesc(d.name, tuple(a.shape), d.dtype, d.layout)
                 if isinstance(d, DataDesc) else DataDesc(d, tuple(a.shape))
                 for d, a in zip(like, arrays)]
-    return (descs(getattr(batch, "provide_data", None), batch.data, data_like),
-            descs(getattr(batch, "provide_label", None), batch.label, label_like))
+    # A batch may lack label altogether (MXNet's tests pass such objects).
+    return (descs(getattr(batch, "provide_data", None), getattr(batch, "data", None), data_like),
+            descs(getattr(batch, "provide_label", None), getattr(batch, "label", None), label_like))
 
 
 class DataIter:

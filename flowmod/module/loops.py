@@ -357,7 +357,8 @@ def _end_epoch(self, epoch, tic, eval_name_vals, epoch_end_callback) -> Generato
     # Parameters as of the end of this epoch, for the callbacks.
     arg_params, aux_params = self.get_params()
     self.set_params(arg_params, aux_params)
-    yield _Ready(when_ready(list(arg_params.values()) + list(aux_params.values())))
+    # A module may hold no parameters (get_params gives None, as MXNet's tests mock it).
+    yield _Ready(when_ready([*(arg_params or {}).values(), *(aux_params or {}).values()]))
     if epoch_end_callback is not None:
         _callbacks(epoch_end_callback, epoch, self.symbol, arg_params, aux_params)
 

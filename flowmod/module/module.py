@@ -416,6 +416,10 @@ class Module(_KeptNames, BaseModule):
             weights = {index * num_ctx + k: w
                        for index, block in enumerate(self._exec_group.param_arrays)
                        for k, w in enumerate(block)}
+            # States saved by a module that updated on the store are keyed by parameter name
+            # (MXNet's test_save_load loads those into a module updating locally).
+            weights.update((name, block[0]) for name, block in
+                           zip(self._exec_group.param_names, self._exec_group.param_arrays))
             self._updater.load_states(data, weights)
 
     # ---- computation ---------------------------------------------------------------------
