@@ -16,7 +16,12 @@ def test_source_tree_without_extension_says_how_to_build_it(tmp_path):
     shutil.copytree(package, tmp_path / "flowmod",
                     ignore=shutil.ignore_patterns("_native*", "__pycache__"))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    result = subprocess.run([sys.executable, "-c", "import flowmod"], cwd=tmp_path, env=env,
+    # As after a plain `pip install .`: the current directory shadows the installed package.
+    # An editable install's import hook (which redirects flowmod to its source tree wherever
+    # Python runs) is taken out first, so the test means the same under both installs.
+    code = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path "
+            "if 'editable' not in type(f).__module__]; import flowmod")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
