@@ -22,9 +22,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import textwrap
+
+from _neutral import failure, run_python
 
 COMMON = """
 import json, resource, sys, time
@@ -115,11 +116,9 @@ report(time.perf_counter() - t)
 
 
 def run(python, code, cfg):
-    res = subprocess.run([python, "-c", textwrap.dedent(code), json.dumps(cfg)],
-                         capture_output=True, text=True)
+    res = run_python(python, textwrap.dedent(code), json.dumps(cfg))
     if res.returncode != 0:
-        tail = res.stderr.strip().splitlines()[-1:] or ["(no output)"]
-        print(f"    ({python}: {tail[0]})")
+        print(f"    ({python}: {failure(res)})")
         return None
     return json.loads(res.stdout.strip().splitlines()[-1])
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 
 import flowmod as mx
+from _neutral import failure, run_python
 from flowmod import _native
 
 
@@ -59,15 +59,16 @@ def python_push(n, repeat, via_wrapper):
 
 
 def import_time(python, module, repeat):
+    """(best seconds, None), or (None, why) when the import fails."""
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="0")
     times = []
     for _ in range(repeat):
-        out = subprocess.run([python, "-c", code], capture_output=True, text=True, env=env)
+        out = run_python(python, code, env=env)
         if out.returncode != 0:
-            return None
+            return None, failure(out)
         times.append(float(out.stdout.strip().splitlines()[-1]))
-    return min(times)
+    return min(times), None
 
 
 def main():
@@ -100,19 +101,23 @@ def main():
 
     print()
     print(f"{'import':<22}{'seconds':>10}{'ratio to flowmod':>20}")
-    ours = import_time(sys.executable, "flowmod", args.repeat)
-    print(f"{'flowmod':<22}{ours:>10.3f}{1.0:>20.2f}   (target <= 0.300 s)")
+    ours, why = import_time(sys.executable, "flowmod", args.repeat)
+    if ours is None:
+        print(f"{'flowmod':<22}{'failed':>10}{'':>20}   ({why})")
+    else:
+        print(f"{'flowmod':<22}{ours:>10.3f}{1.0:>20.2f}   (target <= 0.300 s)")
     for label, env, module in [("mxnet 1.9.1", "FLOWMOD_PEER_MXNET", "mxnet"),
                                ("torch", "FLOWMOD_PEER_TORCH", "torch")]:
         python = os.environ.get(env)
         if not python:
             print(f"{label:<22}{'-':>10}{'':>20}   ({env} not set)")
             continue
-        t = import_time(python, module, args.repeat)
+        t, why = import_time(python, module, args.repeat)
         if t is None:
-            print(f"{label:<22}{'failed':>10}")
+            print(f"{label:<22}{'failed':>10}{'':>20}   ({why})")
         else:
-            print(f"{label:<22}{t:>10.3f}{t / ours:>20.2f}")
+            ratio = f"{t / ours:.2f}" if ours else "-"
+            print(f"{label:<22}{t:>10.3f}{ratio:>20}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import textwrap
 import time
@@ -31,6 +30,7 @@ import time
 import numpy as np
 
 import flowmod as mx
+from _neutral import failure, run_python
 
 
 def peer(env_var, code):
@@ -38,9 +38,9 @@ def peer(env_var, code):
     python = os.environ.get(env_var)
     if not python:
         return None
-    out = subprocess.run([python, "-c", textwrap.dedent(code)], capture_output=True, text=True)
+    out = run_python(python, textwrap.dedent(code))
     if out.returncode != 0:
-        print(f"  ({env_var} failed: {out.stderr.strip().splitlines()[-1:]})")
+        print(f"  ({env_var} failed: {failure(out)})")
         return None
     return json.loads(out.stdout.strip().splitlines()[-1])
 

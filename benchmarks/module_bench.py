@@ -27,9 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import textwrap
+
+from _neutral import failure, run_python
 
 CONFIGS = {
     # name: (model, batch size, samples per epoch)
@@ -180,11 +181,9 @@ report(time.perf_counter() - t)
 def run(python, code, config, epochs, telemetry=False):
     model, hidden, batch, samples = config
     args = json.dumps([model, hidden, batch, samples, epochs, telemetry])
-    res = subprocess.run([python, "-c", textwrap.dedent(code), args], capture_output=True,
-                         text=True)
+    res = run_python(python, textwrap.dedent(code), args)
     if res.returncode != 0:
-        tail = res.stderr.strip().splitlines()[-1:] or ["(no output)"]
-        print(f"    ({python}: {tail[0]})")
+        print(f"    ({python}: {failure(res)})")
         return None
     return json.loads(res.stdout.strip().splitlines()[-1])
 

@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import textwrap
 import time
@@ -30,6 +29,7 @@ import time
 import numpy as np
 
 import flowmod as mx
+from _neutral import failure, run_python
 from flowmod import _native, nd
 
 
@@ -42,9 +42,9 @@ def peer(env_var, code):
     python = os.environ.get(env_var)
     if not python:
         return None
-    out = subprocess.run([python, "-c", textwrap.dedent(code)], capture_output=True, text=True)
+    out = run_python(python, textwrap.dedent(code))
     if out.returncode != 0:
-        print(f"  ({env_var} failed: {out.stderr.strip().splitlines()[-1:]})")
+        print(f"  ({env_var} failed: {failure(out)})")
         return None
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -27,7 +27,6 @@ import asyncio
 import json
 import logging
 import os
-import subprocess
 import sys
 import textwrap
 import time
@@ -37,6 +36,7 @@ import numpy as np
 import trio
 
 import flowmod as mx
+from _neutral import failure, run_python
 
 BATCH, HIDDEN, FEATURES, CLASSES = 256, 1024, 784, 10
 
@@ -186,11 +186,9 @@ def torch_rows(batches: int, ratios) -> tuple[float, list] | None:
     if not python:
         return None
     args = json.dumps([BATCH, HIDDEN, FEATURES, CLASSES, batches, list(ratios)])
-    res = subprocess.run([python, "-c", textwrap.dedent(TORCH_CODE), args],
-                         capture_output=True, text=True)
+    res = run_python(python, textwrap.dedent(TORCH_CODE), args)
     if res.returncode != 0:
-        tail = res.stderr.strip().splitlines()[-1:] or ["(no output)"]
-        print(f"    (PyTorch: {tail[0]})")
+        print(f"    (PyTorch: {failure(res)})")
         return None
     return json.loads(res.stdout.strip().splitlines()[-1])
 

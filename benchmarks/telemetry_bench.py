@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import textwrap
+
+from _neutral import failure, run_python
 
 CODE = """
 import json, logging, subprocess, sys, time
@@ -89,12 +90,10 @@ def main():
     for batch in (int(b) for b in args.batches.split(",")):
         changes = []
         for _ in range(args.repeat):
-            res = subprocess.run([sys.executable, "-c", textwrap.dedent(CODE),
-                                  json.dumps([batch, args.rounds, SCRAPER])],
-                                 capture_output=True, text=True)
+            res = run_python(sys.executable, textwrap.dedent(CODE),
+                             json.dumps([batch, args.rounds, SCRAPER]))
             if res.returncode != 0:
-                tail = res.stderr.strip().splitlines()[-1:] or ["(no output)"]
-                print(f"    (batch {batch}: {tail[0]})")
+                print(f"    (batch {batch}: {failure(res)})")
                 continue
             plain, on = json.loads(res.stdout.strip().splitlines()[-1])
             changes.append(on / plain - 1)

@@ -1,5 +1,6 @@
 #include "device_pool.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -51,6 +52,16 @@ void Device::Enqueue(OpBlock* op, Lane lane, int priority) {
 void Device::StartWorkers() {
   std::lock_guard<std::mutex> lock(start_mu_);
   if (running_.load(std::memory_order_relaxed)) return;
+  {
+    std::lock_guard<std::mutex> lanes(lanes_mu_);
+    stopping_ = false;
+    for (int l = 0; l < kNumLanes; ++l) {
+      LaneThreads& t = lanes_[l];
+      t.threads = workers_[l];
+      t.parked = t.blocked = t.wakes = 0;
+      t.excess.store(0, std::memory_order_relaxed);
+    }
+  }
   for (int l = 0; l < kNumLanes; ++l) {
     queues_[l].Restart();
     for (int i = 0; i < workers_[l]; ++i)
@@ -63,8 +74,21 @@ void Device::StopWorkers() {
   std::lock_guard<std::mutex> lock(start_mu_);
   if (!running_.load(std::memory_order_relaxed)) return;
   for (auto& q : queues_) q.Stop();
+  std::vector<std::thread> extra;
+  {
+    std::lock_guard<std::mutex> lanes(lanes_mu_);
+    stopping_ = true;
+    for (auto& t : lanes_) {
+      t.parked_cv.notify_all();
+      for (auto& th : t.extra) extra.push_back(std::move(th));
+      t.extra.clear();
+    }
+  }
   for (auto& t : threads_) t.join();
   threads_.clear();
+  // Every operation has finished (the engine drains before it stops workers), so no
+  // blocked worker is left to start another thread.
+  for (auto& t : extra) t.join();
   running_.store(false, std::memory_order_release);
 }
 
@@ -77,8 +101,58 @@ void Device::WorkerLoop(Lane lane) {
   current_worker = WorkerIdentity{this, lane};
   OnWorkerStart(lane);
   ReadyQueue& q = queue(lane);
-  while (OpBlock* op = q.Pop()) runner_->RunFromWorker(op, this, lane);
+  for (;;) {
+    if (Oversubscribed(lane) && !StepAside(lane)) break;
+    OpBlock* op = q.Pop();
+    if (op == nullptr) break;
+    runner_->RunFromWorker(op, this, lane);
+  }
   current_worker = WorkerIdentity{};
+}
+
+void Device::UpdateExcessLocked(int lane) {
+  LaneThreads& t = lanes_[lane];
+  t.excess.store(std::max(0, t.threads - t.parked - t.blocked - workers_[lane]),
+                 std::memory_order_relaxed);
+}
+
+void Device::BeginBlocked(Lane lane) {
+  const int l = static_cast<int>(lane);
+  std::lock_guard<std::mutex> lock(lanes_mu_);
+  LaneThreads& t = lanes_[l];
+  ++t.blocked;
+  if (!stopping_ && t.threads - t.parked - t.blocked < workers_[l]) {
+    if (t.parked > 0) {
+      --t.parked;
+      ++t.wakes;
+      t.parked_cv.notify_one();
+    } else {
+      ++t.threads;
+      t.extra.emplace_back([this, lane] { WorkerLoop(lane); });
+    }
+  }
+  UpdateExcessLocked(l);
+}
+
+void Device::EndBlocked(Lane lane) {
+  const int l = static_cast<int>(lane);
+  std::lock_guard<std::mutex> lock(lanes_mu_);
+  --lanes_[l].blocked;
+  UpdateExcessLocked(l);
+}
+
+bool Device::StepAside(Lane lane) {
+  const int l = static_cast<int>(lane);
+  std::unique_lock<std::mutex> lock(lanes_mu_);
+  LaneThreads& t = lanes_[l];
+  if (stopping_) return false;
+  if (t.threads - t.parked - t.blocked <= workers_[l]) return true;  // another stepped aside
+  ++t.parked;
+  UpdateExcessLocked(l);
+  t.parked_cv.wait(lock, [&] { return stopping_ || t.wakes > 0; });
+  if (stopping_) return false;
+  --t.wakes;  // BeginBlocked counted this thread as running again
+  return true;
 }
 
 DevicePool::DevicePool(Stats* stats, OpRunner* runner) : stats_(stats), runner_(runner) {}

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -52,12 +53,37 @@ class Device {
 
   virtual RunContext ContextFor(Lane lane) const { return RunContext{id_, lane, nullptr}; }
 
+  // A worker of `lane` is about to block inside an operation (a wait): a parked thread, or a
+  // new one, takes its place until EndBlocked, so that the lane keeps as many threads running
+  // operations as it has workers, and work queued behind the blocked ones still runs.
+  void BeginBlocked(Lane lane);
+  void EndBlocked(Lane lane);
+  // More threads of `lane` run operations than it has workers (a blocked one came back):
+  // the caller, a worker between operations, should step aside.
+  bool Oversubscribed(Lane lane) const {
+    return lanes_[static_cast<int>(lane)].excess.load(std::memory_order_relaxed) > 0;
+  }
+
  protected:
   virtual void OnWorkerStart(Lane) {}
 
  private:
   void StartWorkers();
   void WorkerLoop(Lane lane);
+  // Parks the calling worker while its lane is oversubscribed; false when the workers stop.
+  bool StepAside(Lane lane);
+
+  // The threads of one lane beyond the queue: guarded by lanes_mu_.
+  struct LaneThreads {
+    int threads = 0;  // started and not parked or blocked count as running
+    int parked = 0;
+    int blocked = 0;
+    int wakes = 0;  // parked threads asked to run again
+    std::atomic<int> excess{0};  // threads - parked - blocked - workers, when positive
+    std::condition_variable parked_cv;
+    std::vector<std::thread> extra;  // threads started for blocked workers
+  };
+  void UpdateExcessLocked(int lane);
 
   const DeviceId id_;
   const std::array<int, kNumLanes> workers_;
@@ -67,6 +93,9 @@ class Device {
   std::atomic<bool> running_{false};
   std::mutex start_mu_;
   std::vector<std::thread> threads_;
+  std::mutex lanes_mu_;
+  bool stopping_ = false;  // guarded by lanes_mu_
+  std::array<LaneThreads, kNumLanes> lanes_;
 };
 
 // The worker the calling thread is, if it is one.

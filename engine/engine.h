@@ -43,6 +43,40 @@ class EngineUnavailable : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Raised by a blocking call (WaitForVar, WaitForAll, or a Push held by the in-flight bound)
+// when the embedding's WaitHooks::interrupted reported an interruption (Ctrl-C in Python).
+// The awaited work stays queued and the engine stays usable; an interrupted Push pushed
+// nothing.
+class WaitInterrupted : public std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Raised by a wait that could never return: one made inside an operation for a var whose
+// pending writes cannot finish before that operation does (the operation's own output, a var
+// it reads that a later push writes, or a var written by operations queued behind it), or a
+// WaitForAll inside an operation or completion callback, which would wait for itself.
+class WaitCycle : public std::logic_error {
+  using std::logic_error::logic_error;
+};
+
+// How an embedding takes part in the engine's blocking calls, on the blocking thread. Python
+// releases its GIL in before_block (so that the operations being waited for can take it) and
+// checks for signals in interrupted.
+struct WaitHooks {
+  // Called before the thread blocks; its result is handed to after_block once it stops.
+  void* (*before_block)() = nullptr;
+  void (*after_block)(void* state) = nullptr;
+  // Polled about every kWaitSliceMs while blocked, outside every engine lock; true ends the
+  // blocking call with WaitInterrupted.
+  bool (*interrupted)() = nullptr;
+};
+inline constexpr int kWaitSliceMs = 20;
+// Installs `hooks` for every engine of the process. Call before the engine is first used.
+void SetWaitHooks(const WaitHooks& hooks);
+
+// The default bound on operations in flight (pushed, not yet finished) per device; see Push.
+inline constexpr int64_t kDefaultMaxInflight = 4096;
+
 // Where and how an operation runs.
 struct Placement {
   DeviceId device = DeviceId::Cpu(0);
@@ -63,7 +97,13 @@ class Engine {
 
   // Schedules `op`. `reads` and `writes` may overlap (a var in both is a write) and may hold
   // duplicates. `name` labels the operation in errors and in the latency histogram
-  // (Stats::Intern). Returns at once in the threaded engine.
+  // (Stats::Intern). Returns at once in the threaded engine, unless `where.device` already has
+  // FLOWMOD_ENGINE_MAX_INFLIGHT operations in flight (default kDefaultMaxInflight; 0 for no
+  // bound): then it blocks (interruptibly, with WaitHooks::before_block called) until a
+  // quarter of them have finished, so that a loop pushing faster than the workers run keeps
+  // its memory flat. The bound is checked every 64 pushes of a thread, so a device may hold a
+  // few dozen more per pushing thread. A push from inside an operation or a completion
+  // callback never blocks: what it would wait for may be waiting for it.
   virtual void Push(Operation op, std::span<Var* const> reads, std::span<Var* const> writes,
                     Placement where = {}, OpName name = {}) = 0;
 
@@ -72,11 +112,15 @@ class Engine {
   virtual void DeleteVar(Var* var) = 0;
 
   // Blocks until every write pushed before this call to `var` has finished. Throws OpError
-  // if the last of them failed or was skipped.
+  // if the last of them failed or was skipped, WaitInterrupted if interrupted, WaitCycle if
+  // called inside an operation that those writes wait for. Inside an operation, the worker
+  // lends its place on the lane to another thread while it waits, so that the work it waits
+  // for runs even when every worker of the lane is waiting.
   virtual void WaitForVar(Var* var) = 0;
 
   // Blocks until every operation pushed before this call has finished, failed or been
-  // skipped, and every OnComplete callback registered before it has run.
+  // skipped, and every OnComplete callback registered before it has run. Throws
+  // WaitInterrupted if interrupted, WaitCycle inside an operation or callback.
   virtual void WaitForAll() = 0;
 
   // Calls `callback` once every write pushed before this call to `var` has finished, with

@@ -66,6 +66,20 @@ void Stats::RecordLatency(OpName name, uint64_t ns) {
   BumpOwned(h->count);
 }
 
+uint64_t Stats::InFlight(int slot) const {
+  // Finished before pushed: both only grow and an operation finishes after it is pushed, so
+  // the difference never goes below what is really in flight at the second read.
+  uint64_t finished = 0, pushed = 0;
+  blocks_.ForEach([&](const ThreadBlock& b) {
+    for (Stage st : {Stage::kCompleted, Stage::kFailed, Stage::kSkipped})
+      finished += b.counts[slot][static_cast<int>(st)].load(std::memory_order_acquire);
+  });
+  blocks_.ForEach([&](const ThreadBlock& b) {
+    pushed += b.counts[slot][static_cast<int>(Stage::kPushed)].load(std::memory_order_acquire);
+  });
+  return pushed - finished;
+}
+
 StatsSnapshot Stats::Snapshot() const {
   std::lock_guard<std::mutex> lock(mu_);
   const size_t nslots = slots_.size();

@@ -86,6 +86,10 @@ class Stats {
 
   StatsSnapshot Snapshot() const;
 
+  // Operations counted on `slot` that have not finished (pushed, not completed, failed or
+  // skipped): one pass over the threads' blocks, for the in-flight bound.
+  uint64_t InFlight(int slot) const;
+
  private:
   struct Histogram {
     std::array<std::atomic<uint64_t>, kLatencyBuckets> buckets{};

@@ -4,8 +4,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <exception>
 #include <mutex>
+#include <thread>
+
+#include "blocking.h"
+#include "wait_cycle.h"
 
 namespace flowmod::engine {
 
@@ -45,16 +50,19 @@ void BuildDeps(OpBlock* op, std::span<Var* const> reads, std::span<Var* const> w
 // The epoch bucket of the operation or callback this thread is running, if any. What it
 // pushes counts in the same bucket, so WaitForAll covers work spawned by the work it waits
 // for, as a user expects.
+// `op` is the operation running (nullptr in a completion callback), for the waits it makes.
 struct RunningWork {
   const void* engine = nullptr;
   uint8_t bucket = 0;
+  const OpBlock* op = nullptr;
 };
 thread_local RunningWork running_work;
 
 class ScopedRunningWork {
  public:
-  ScopedRunningWork(const void* engine, uint8_t bucket) : saved_(running_work) {
-    running_work = RunningWork{engine, bucket};
+  ScopedRunningWork(const void* engine, uint8_t bucket, const OpBlock* op)
+      : saved_(running_work) {
+    running_work = RunningWork{engine, bucket, op};
   }
   ~ScopedRunningWork() { running_work = saved_; }
 
@@ -66,9 +74,40 @@ std::shared_ptr<const ErrorInfo> MakeError(std::string op_name, std::string mess
   return std::make_shared<const ErrorInfo>(ErrorInfo{std::move(op_name), std::move(message)});
 }
 
+int64_t MaxInflightFromEnv() {
+  const char* name = "FLOWMOD_ENGINE_MAX_INFLIGHT";
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return kDefaultMaxInflight;
+  char* end = nullptr;
+  const long long n = std::strtoll(v, &end, 10);
+  if (*end != '\0' || n < 0 || n > (1LL << 40))
+    throw std::invalid_argument(std::string(name) + "='" + v +
+                                "': expected an integer >= 0 (0: no bound)");
+  return n;
+}
+
+// Pushes this thread made; the in-flight bound is checked on every 64th.
+thread_local uint32_t pushes_by_thread = 0;
+
+// What a WaitForVar shares with the operation that ends it: the waiting thread may leave
+// (interrupted, or a cycle found) before that operation runs.
+struct VarWaiter {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;  // guarded by mu
+  std::shared_ptr<const ErrorInfo> error;
+  std::atomic<bool> ran{false};  // for CycleSearch, read without mu
+};
+
 }  // namespace
 
-ThreadedEngine::ThreadedEngine() : devices_(stats_.get(), this) {}
+ThreadedEngine::ThreadedEngine()
+    : devices_(stats_.get(), this), max_inflight_(MaxInflightFromEnv()) {}
+
+std::string ThreadedEngine::CycleMessage(const OpBlock* self, const std::string& why) const {
+  return "a wait inside operation '" + stats_->NameOf(self->name) +
+         "' would never return: " + why;
+}
 
 ThreadedEngine::~ThreadedEngine() { Shutdown(); }
 
@@ -122,7 +161,33 @@ void ThreadedEngine::Submit(OpBlock* op) {
 
 void ThreadedEngine::Push(Operation op, std::span<Var* const> reads,
                           std::span<Var* const> writes, Placement where, OpName name) {
+  if (max_inflight_ > 0 && (++pushes_by_thread & 63) == 0) AwaitRoom(where.device);
   Submit(Prepare(std::move(op), reads, writes, where, name, 0));
+}
+
+void ThreadedEngine::AwaitRoom(DeviceId id) {
+  // Inside engine work the operations in flight may be waiting for this very push.
+  if (running_work.engine == this || CurrentWorker().device != nullptr ||
+      callbacks_.IsCurrentThread())
+    return;
+  Device* device = devices_.Get(id);
+  auto in_flight = [&] {
+    return stats_->InFlight(device->slot(Lane::kCompute)) +
+           stats_->InFlight(device->slot(Lane::kCopy));
+  };
+  if (in_flight() < static_cast<uint64_t>(max_inflight_)) return;
+  // Resume once a quarter has drained, so that the pusher wakes once per batch.
+  const uint64_t resume = static_cast<uint64_t>(max_inflight_ - max_inflight_ / 4);
+  BlockingScope scope;
+  using Clock = std::chrono::steady_clock;
+  auto next_check = Clock::now() + std::chrono::milliseconds(kWaitSliceMs);
+  while (in_flight() > resume) {
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+    if (Clock::now() >= next_check) {
+      scope.CheckInterrupted();
+      next_check = Clock::now() + std::chrono::milliseconds(kWaitSliceMs);
+    }
+  }
 }
 
 void ThreadedEngine::DeleteVar(Var* var) {
@@ -147,25 +212,42 @@ void ThreadedEngine::WaitForVar(Var* var) {
     if (auto error = var->error()) throw OpError(std::move(error));
     return;
   }
-  struct Waiter {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    std::shared_ptr<const ErrorInfo> error;
-  } waiter;
+  // Inside an operation, a wait for what can only run after it returns would never end.
+  const OpBlock* self = running_work.engine == this ? running_work.op : nullptr;
+  if (self != nullptr) {
+    const std::string why = CycleSearch::OwnVar(self, var);
+    if (!why.empty()) throw WaitCycle(CycleMessage(self, why));
+  }
+  auto waiter = std::make_shared<VarWaiter>();
   Var* reads[] = {var};
-  Submit(Prepare(Operation::Sync([&waiter, var](const RunContext&) {
-                   // The waiting thread owns `waiter`: notify under the lock, or it could be
-                   // gone before notify_one runs.
-                   std::lock_guard<std::mutex> lock(waiter.mu);
-                   waiter.error = var->error_;
-                   waiter.done = true;
-                   waiter.cv.notify_one();
-                 }),
-                 reads, {}, Placement{}, 0, OpBlock::kAlwaysRun | OpBlock::kInline));
-  std::unique_lock<std::mutex> lock(waiter.mu);
-  waiter.cv.wait(lock, [&] { return waiter.done; });
-  if (waiter.error) throw OpError(std::move(waiter.error));
+  OpBlock* wait_op = Prepare(Operation::Sync([waiter, var](const RunContext&) {
+                               waiter->ran.store(true, std::memory_order_release);
+                               std::lock_guard<std::mutex> lock(waiter->mu);
+                               waiter->error = var->error_;
+                               waiter->done = true;
+                               waiter->cv.notify_one();
+                             }),
+                             reads, {}, Placement{}, 0, OpBlock::kAlwaysRun | OpBlock::kInline);
+  const Dep* wait_dep = &wait_op->deps[0];
+  Submit(wait_op);
+  // One search that meets no contended lock is final: what the wait is blocked by was fixed
+  // when it was queued, and a chain through `self` cannot drain while `self` runs.
+  bool search = self != nullptr;
+  auto search_once = [&] {
+    if (!search) return;
+    const std::optional<bool> blocked = CycleSearch::BlockedBy(self, var, wait_dep, waiter->ran);
+    if (!blocked) return;
+    search = false;
+    if (*blocked)
+      throw WaitCycle(CycleMessage(self,
+                                   "the pending writes of the var it waits for wait, through "
+                                   "operations queued behind it, for it to finish"));
+  };
+  search_once();
+  BlockingScope scope;
+  std::unique_lock<std::mutex> lock(waiter->mu);
+  WaitInSlices(lock, waiter->cv, scope, [&] { return waiter->done; }, search_once, search);
+  if (waiter->error) throw OpError(std::move(waiter->error));
 }
 
 void ThreadedEngine::OnComplete(Var* var, std::function<void(const ErrorInfo*)> callback) {
@@ -176,7 +258,7 @@ void ThreadedEngine::OnComplete(Var* var, std::function<void(const ErrorInfo*)> 
                              std::shared_ptr<const ErrorInfo> error) {
     callbacks_.Post([this, bucket, cb = std::move(cb), error = std::move(error)] {
       {
-        ScopedRunningWork running(this, bucket);
+        ScopedRunningWork running(this, bucket, nullptr);
         cb(error.get());
       }
       Retire(bucket, true);
@@ -231,26 +313,50 @@ bool ThreadedEngine::Drained(uint8_t bucket) const {
   return retired == begun;
 }
 
-void ThreadedEngine::WaitDrained(uint8_t bucket) {
+void ThreadedEngine::WaitDrained(uint8_t bucket, const BlockingScope* scope) {
   if (Drained(bucket)) return;
   std::unique_lock<std::mutex> lock(all_mu_);
   all_waiters_.fetch_add(1, std::memory_order_seq_cst);
+  struct Unregister {
+    std::atomic<int>& waiters;
+    ~Unregister() { waiters.fetch_sub(1, std::memory_order_seq_cst); }
+  } unregister{all_waiters_};
   // Wake-ups come from a worker whose lane ran dry; the timeout bounds the wait for work
   // that finished while its lane was still busy with later operations.
-  while (!Drained(bucket)) all_cv_.wait_for(lock, std::chrono::milliseconds(1));
-  all_waiters_.fetch_sub(1, std::memory_order_seq_cst);
+  for (int slice = 1; !Drained(bucket); ++slice) {
+    all_cv_.wait_for(lock, std::chrono::milliseconds(1));
+    if (scope != nullptr && slice % kWaitSliceMs == 0) {
+      lock.unlock();
+      scope->CheckInterrupted();
+      lock.lock();
+    }
+  }
 }
 
 void ThreadedEngine::WaitForAll() {
-  std::lock_guard<std::mutex> serial(epoch_mu_);
+  if (running_work.engine == this)
+    throw WaitCycle(running_work.op != nullptr
+                        ? CycleMessage(running_work.op,
+                                       "wait_all waits for every operation pushed before it, "
+                                       "this one included")
+                        : std::string("wait_all inside a completion callback would never "
+                                      "return: it waits for every callback registered before "
+                                      "it, this one included"));
+  BlockingScope scope;
+  DrainAll(&scope);
+}
+
+void ThreadedEngine::DrainAll(const BlockingScope* scope) {
+  // Recursive: an interruption check may run a signal handler that waits too.
+  std::lock_guard<std::recursive_mutex> serial(epoch_mu_);
   const uint8_t current = epoch_.load(std::memory_order_relaxed) & 1;
   // A push that read the previous epoch just before the last flip may have counted itself
   // in the other bucket after the last waiter looked: wait for those first. Nothing new
   // goes there until the flip below, so this ends.
-  WaitDrained(current ^ 1);
+  WaitDrained(current ^ 1, scope);
   // New work now counts in the other bucket; this bucket holds exactly what came before.
   epoch_.fetch_add(1, std::memory_order_acq_rel);
-  WaitDrained(current);
+  WaitDrained(current, scope);
 }
 
 bool ThreadedEngine::Execute(OpBlock* op, const RunContext& ctx) {
@@ -273,7 +379,7 @@ bool ThreadedEngine::Execute(OpBlock* op, const RunContext& ctx) {
     // The Completion may finish and recycle `op` (from another thread, at once) while the
     // function is still running, so the function and its captures must not live in `op`.
     Operation running = std::move(op->op);
-    ScopedRunningWork work(this, op->epoch_bucket);
+    ScopedRunningWork work(this, op->epoch_bucket, op);
     try {
       running.async_fn()(ctx, Completion(this, op, &ThreadedEngine::AsyncDone));
       return false;
@@ -283,7 +389,7 @@ bool ThreadedEngine::Execute(OpBlock* op, const RunContext& ctx) {
       op->error = MakeError(stats_->NameOf(op->name), "unknown exception");
     }
   } else {
-    ScopedRunningWork work(this, op->epoch_bucket);
+    ScopedRunningWork work(this, op->epoch_bucket, op);
     try {
       op->op.sync_fn()(ctx);
     } catch (const std::exception& e) {
@@ -391,6 +497,11 @@ void ThreadedEngine::RunFromWorker(OpBlock* op, Device* device, Lane lane) {
     Dep* ready = nullptr;
     Finish(op, &ready);
     op = Dispatch(ready, device, lane);
+    if (op != nullptr && device->Oversubscribed(lane)) {
+      // A worker that lent its place came back: leave the next operation to the lane.
+      device->Enqueue(op, lane, op->where.priority);
+      return;
+    }
   }
 }
 
@@ -402,7 +513,8 @@ void ThreadedEngine::Shutdown() {
   int before = kRunning;
   // In a child forked from inside an operation none of the engine's threads exist.
   if (!state_.compare_exchange_strong(before, kShutDown)) return;
-  WaitForAll();
+  // Not interruptible: the workers must be idle before the embedding goes away.
+  DrainAll(nullptr);
   devices_.StopAll();
   callbacks_.Stop();
   state_.store(kStopped, std::memory_order_release);
@@ -411,7 +523,7 @@ void ThreadedEngine::Shutdown() {
 void ThreadedEngine::PrepareFork() {
   fork_from_worker_ = CurrentWorker().device != nullptr || callbacks_.IsCurrentThread();
   if (fork_from_worker_ || state_.load() != kRunning) return;
-  WaitForAll();
+  DrainAll(nullptr);  // inside fork(): no hook may run (Python holds its locks for the fork)
   devices_.StopAll();
   callbacks_.Stop();
 }

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <string>
 
 #include "callback_thread.h"
 #include "device_pool.h"
@@ -14,6 +15,8 @@
 #include "var.h"
 
 namespace flowmod::engine {
+
+class BlockingScope;
 
 class ThreadedEngine final : public Engine, private OpRunner {
  public:
@@ -46,6 +49,9 @@ class ThreadedEngine final : public Engine, private OpRunner {
                    Placement where, OpName name, uint8_t flags);
   void Submit(OpBlock* op);
   void CheckAccepting() const;
+  // Blocks while `device` has max_inflight_ operations in flight (see Engine::Push).
+  void AwaitRoom(DeviceId device);
+  std::string CycleMessage(const OpBlock* self, const std::string& why) const;
 
   void RunFromWorker(OpBlock* op, Device* device, Lane lane) override;
   // Runs a synchronous operation or starts an asynchronous one. True when `op` is finished
@@ -68,12 +74,15 @@ class ThreadedEngine final : public Engine, private OpRunner {
   // waiter in WaitForAll a pointless wake-up.
   void Retire(uint8_t bucket, bool maybe_last);
   bool Drained(uint8_t bucket) const;
-  void WaitDrained(uint8_t bucket);
+  // With `scope`, checks it for interruptions while waiting.
+  void WaitDrained(uint8_t bucket, const BlockingScope* scope);
+  void DrainAll(const BlockingScope* scope);
 
   DevicePool devices_;
   CallbackThread callbacks_;
   std::atomic<int> state_{kRunning};
   bool fork_from_worker_ = false;
+  const int64_t max_inflight_;  // 0: no bound
 
   // Work begun and retired per epoch bucket, counted per thread: a shared counter would
   // bounce between the pushing thread and the workers on every operation.
@@ -83,7 +92,7 @@ class ThreadedEngine final : public Engine, private OpRunner {
   };
   ThreadBlocks<WorkCounts> work_;
   std::atomic<uint32_t> epoch_{0};
-  std::mutex epoch_mu_;  // one WaitForAll flips the epoch at a time
+  std::recursive_mutex epoch_mu_;  // one WaitForAll flips the epoch at a time
   std::atomic<int> all_waiters_{0};
   std::mutex all_mu_;
   std::condition_variable all_cv_;

@@ -23,8 +23,12 @@ bool Var::AppendLocked(Dep* dep) {
   const bool now = dep->write ? (!write_active_ && active_reads_ == 0 && head_ == nullptr)
                               : (!write_active_ && head_ == nullptr);
   if (now) {
-    if (dep->write) write_active_ = true;
-    else ++active_reads_;
+    if (dep->write) {
+      write_active_ = true;
+      writer_ = dep;
+    } else {
+      ++active_reads_;
+    }
     return true;
   }
   dep->next = nullptr;
@@ -43,6 +47,7 @@ bool Var::CompleteRead(Dep** released) {
     head_ = w->next;
     if (head_ == nullptr) tail_ = nullptr;
     write_active_ = true;
+    writer_ = w;
     w->next = *released;
     *released = w;
     return false;
@@ -53,6 +58,7 @@ bool Var::CompleteRead(Dep** released) {
 bool Var::CompleteWrite(std::shared_ptr<const ErrorInfo> error, Dep** released) {
   std::lock_guard<SpinLock> lock(lock_);
   write_active_ = false;
+  writer_ = nullptr;
   ++version_;
   error_ = std::move(error);
   // Release every read up to the next write; release that write only if no read was.
@@ -67,6 +73,7 @@ bool Var::CompleteWrite(std::shared_ptr<const ErrorInfo> error, Dep** released) 
     Dep* w = head_;
     head_ = w->next;
     write_active_ = true;
+    writer_ = w;
     w->next = *released;
     *released = w;
   }

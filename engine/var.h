@@ -25,6 +25,7 @@ class Var {
  private:
   friend class ThreadedEngine;
   friend class NaiveEngine;
+  friend class CycleSearch;
 
   // Appends `dep` to the queue; true when its operation may use the var now. The caller
   // holds lock_: Push locks every var of an operation (in address order) before appending to
@@ -44,6 +45,9 @@ class Var {
   mutable SpinLock lock_;
   int32_t active_reads_ = 0;
   bool write_active_ = false;
+  // The dep of the write holding the var (write_active_), which may still wait for other vars
+  // of its operation: for CycleSearch.
+  const Dep* writer_ = nullptr;
   bool delete_requested_ = false;
   Dep* head_ = nullptr;
   Dep* tail_ = nullptr;

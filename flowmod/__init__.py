@@ -7,7 +7,9 @@ Module API.
 from __future__ import annotations
 
 # Loads OpenBLAS and oneDNN into the process before flowmod._native, which links them.
-from . import _libs  # noqa: F401
+from . import _libs
+
+_libs.require_native()
 
 from . import base, context, engine, ndarray
 from . import ndarray as nd

@@ -25,6 +25,22 @@ The engine's kind is chosen by ``FLOWMOD_ENGINE_TYPE`` before the first use:
 ``ThreadedEngine`` (default) or ``NaiveEngine`` (every operation runs at push, on the caller:
 for debugging). ``FLOWMOD_CPU_WORKER_NTHREADS`` sets the compute workers of each CPU device
 (default: the number of cores) and ``FLOWMOD_CPU_COPY_NTHREADS`` its copy workers (default 1).
+
+Blocking calls:
+
+- every wait (``wait``, ``wait_all``, ``NDArray.asnumpy`` / ``wait_to_read``, ``nd.waitall``,
+  ``Future.result``) releases the GIL and raises ``KeyboardInterrupt`` on Ctrl-C within a few
+  tens of milliseconds, leaving the awaited work queued: a later wait still gets its result;
+- a wait inside an operation (a pushed callable that calls ``asnumpy``) lends its worker's place
+  on the lane to another thread while it waits, so it never runs the lane out of workers; a
+  wait that could never end raises ``MXNetError`` naming the operation instead of hanging: for
+  the operation's own output, for a var it reads that a later push writes, for a var written by
+  operations queued behind it, and ``wait_all`` inside an operation or ``on_complete`` callback;
+- ``push`` blocks (without the GIL, interruptibly) while the device has
+  ``FLOWMOD_ENGINE_MAX_INFLIGHT`` operations in flight (default 4096; ``0`` for no bound), until
+  a quarter of them have run, so that a loop pushing faster than the workers run keeps its
+  memory flat and interpreter exit waits only for what is in flight. Pushes from inside an
+  operation or a callback never block.
 """
 from __future__ import annotations
 
@@ -94,7 +110,8 @@ def push(fn: Callable[[], object], reads: Iterable[Var] = (), writes: Iterable[V
     """push(fn, reads=(), writes=(), ctx=None, lane='compute', priority=0, name=None)
 
     Schedules the Python callable ``fn()`` after the operations it depends on and returns at
-    once. ``fn`` runs on a worker of ``ctx``'s ``lane`` (it takes the GIL while it runs).
+    once (unless the device has ``FLOWMOD_ENGINE_MAX_INFLIGHT`` operations in flight: see the
+    module's doc). ``fn`` runs on a worker of ``ctx``'s ``lane`` (it takes the GIL while it runs).
     If it raises, every var in ``writes`` is marked failed: operations reading them are
     skipped, and ``wait`` on them raises ``MXNetError`` naming the operation (``name``, or
     ``fn``'s qualified name) and carrying the exception's message.
@@ -150,7 +167,8 @@ def wait(var: Var) -> None:
 
     Blocks the calling thread (not others: the GIL is released) until every write of ``var``
     pushed before this call has finished. Raises ``MXNetError`` if the last one failed or was
-    skipped because an input had failed.
+    skipped because an input had failed, or if called inside an operation that those writes
+    wait for; ``KeyboardInterrupt`` on Ctrl-C (the writes stay queued).
     """
     _native.wait(var)
 
@@ -160,7 +178,8 @@ def wait_all() -> None:
 
     Blocks until every operation pushed before this call has finished (or failed), and every
     ``on_complete`` callback registered before it has run. Failures are not raised here:
-    they are raised where the failed vars are waited for.
+    they are raised where the failed vars are waited for. Raises ``MXNetError`` inside an
+    operation or callback (it would wait for itself), ``KeyboardInterrupt`` on Ctrl-C.
     """
     _native.wait_all()
 
@@ -259,7 +278,14 @@ def _shutdown() -> None:
 
 
 atexit.register(_shutdown)
+def _drain_before_fork() -> None:
+    try:
+        _native.wait_all()
+    except MXNetError:
+        pass  # a fork from inside an operation cannot drain; its child refuses work
+
+
 if hasattr(os, "register_at_fork"):
     # Drain before fork with the GIL released, so Python operations can finish; the native
     # fork handler then parks the workers, and both processes restart them on demand.
-    os.register_at_fork(before=_native.wait_all)
+    os.register_at_fork(before=_drain_before_fork)

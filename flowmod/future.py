@@ -293,23 +293,6 @@ def _lazy(contents: Callable[[], tuple[list, Any]]) -> Future:
     return fut
 
 
-def _metric_arrays(eval_metric) -> list:
-    """The NDArrays a metric accumulates into (the engine writes them on update), through
-    composite metrics' children."""
-    from .ndarray import NDArray
-    found: list = []
-    stack = [eval_metric]
-    while stack:
-        obj = stack.pop()
-        for value in getattr(obj, "__dict__", {}).values():
-            if isinstance(value, NDArray):
-                found.append(value)
-            elif isinstance(value, (list, tuple)):
-                stack.extend(v for v in value if hasattr(v, "__dict__")
-                             and not isinstance(v, NDArray))
-    return found
-
-
 def _resolved(value: Any = None) -> Future:
     fut = Future()
     fut._value = value

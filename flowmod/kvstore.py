@@ -211,7 +211,10 @@ class KVStore:
                              "set_optimizer first")
         with open(fname, "rb") as f:
             data = f.read()
-        self._updater.set_states(data)
+        if hasattr(self._updater, "load_states"):
+            self._updater.load_states(data, dict(self._store))
+        else:
+            self._updater.set_states(data)
 
 
 def create(name: str = "local") -> KVStore:

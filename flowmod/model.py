@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import logging
 import numbers
+import os
 from collections import namedtuple
 
-from . import ndarray as nd
+from . import checkpoint
 from . import symbol as sym
 from .base import MXNetError
-from .context import cpu
 from .ndarray import NDArray
+from .ndarray.utils import _from_numpy, _to_numpy
 
-__all__ = ["BatchEndParam", "save_checkpoint", "load_checkpoint", "load_params"]
+__all__ = ["BatchEndParam", "save_checkpoint", "load_checkpoint", "load_params",
+           "write_checkpoint"]
 
 BatchEndParam = namedtuple("BatchEndParams", ["epoch", "nbatch", "eval_metric", "locals"])
 BatchEndParam.__doc__ = """BatchEndParam(epoch, nbatch, eval_metric, locals)
@@ -41,9 +43,10 @@ def save_checkpoint(prefix, epoch, symbol, arg_params, aux_params, remove_amp_ca
     """save_checkpoint(prefix, epoch, symbol, arg_params, aux_params, remove_amp_cast=True)
 
     Writes ``symbol`` (unless None) to ``prefix-symbol.json`` and the parameters to
-    ``prefix-%04d.params`` % epoch, with the keys ``arg:NAME`` and ``aux:NAME``. Each file
-    is replaced atomically (written beside it, flushed to disk, renamed over it). ``remove_amp_cast`` is accepted for compatibility: flowmod's
-    graphs have no mixed-precision casts to remove.
+    ``prefix-%04d.params`` % epoch, with the keys ``arg:NAME`` and ``aux:NAME``, and
+    beside them ``prefix-%04d.manifest``, which lets a load tell a complete epoch from one
+    whose save was interrupted (see :mod:`flowmod.checkpoint`). ``remove_amp_cast`` is
+    accepted for compatibility: flowmod's graphs have no mixed-precision casts to remove.
     """
     if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral):
         raise MXNetError(f"save_checkpoint: epoch={epoch!r}: expected an integer")
@@ -52,13 +55,24 @@ def save_checkpoint(prefix, epoch, symbol, arg_params, aux_params, remove_amp_ca
                          f"or None")
     arg_params = _param_dict(arg_params, "arg_params")
     aux_params = _param_dict(aux_params, "aux_params")
-    if symbol is not None:
-        symbol.save(f"{prefix}-symbol.json")
-    save_dict = {f"arg:{k}": v.as_in_context(cpu()) for k, v in arg_params.items()}
-    save_dict.update({f"aux:{k}": v.as_in_context(cpu()) for k, v in aux_params.items()})
-    param_name = "%s-%04d.params" % (prefix, epoch)
-    nd.save(param_name, save_dict)
-    logging.info('Saved checkpoint to "%s"', param_name)
+    save_dict = {f"arg:{k}": v for k, v in arg_params.items()}
+    save_dict.update({f"aux:{k}": v for k, v in aux_params.items()})
+    shared = ((f"{prefix}-symbol.json", symbol.tojson()),) if symbol is not None else ()
+    write_checkpoint(prefix, epoch, save_dict, shared=shared)
+    logging.info('Saved checkpoint to "%s"', checkpoint.params_name(prefix, epoch))
+
+
+def write_checkpoint(prefix, epoch: int, save_dict: dict, states: bytes | None = None,
+                     shared: tuple = ()) -> None:
+    """Writes one epoch's checkpoint set (see :mod:`flowmod.checkpoint`): ``save_dict``
+    (str to NDArray) as the params, ``states`` (optimizer state bytes) if not None, and the
+    prefix's ``shared`` (file name, text) pairs. Write failures raise MXNetError."""
+    host = _to_numpy(save_dict, "save_checkpoint")
+    try:
+        checkpoint.save_set(prefix, epoch, host, states, shared)
+    except OSError as e:
+        raise MXNetError(f"save_checkpoint: cannot write the checkpoint of epoch {epoch} "
+                         f"to prefix {os.fspath(prefix)!r}: {e}") from e
 
 
 def load_params(prefix, epoch):
@@ -67,8 +81,9 @@ def load_params(prefix, epoch):
     The parameters of ``prefix-%04d.params`` % epoch, split by their ``arg:`` / ``aux:``
     prefixes (keys without one of them are left out).
     """
-    param_name = "%s-%04d.params" % (prefix, epoch)
-    save_dict = nd.load(param_name)
+    param_name = checkpoint.params_name(prefix, epoch)
+    save_dict = _from_numpy(checkpoint.read_params(prefix, epoch, "load_params"),
+                                     None)
     arg_params: dict = {}
     aux_params: dict = {}
     if not save_dict:
@@ -89,7 +104,8 @@ def load_params(prefix, epoch):
 def load_checkpoint(prefix, epoch):
     """load_checkpoint(prefix, epoch) -> (symbol, arg_params, aux_params)
 
-    Reads what ``save_checkpoint(prefix, epoch, ...)`` wrote.
+    Reads what ``save_checkpoint(prefix, epoch, ...)`` wrote. An epoch whose save was
+    interrupted raises MXNetError naming the file missing or left from an earlier save.
     """
     symbol = sym.load(f"{prefix}-symbol.json")
     arg_params, aux_params = load_params(prefix, epoch)

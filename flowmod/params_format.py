@@ -60,7 +60,7 @@ import numpy as np
 from .base import MXNetError
 from .fileio import write_atomic
 
-__all__ = ["dumps", "loads", "save", "load"]
+__all__ = ["dumps", "dump", "loads", "save", "load", "load_stream"]
 
 LIST_MAGIC = 0x112
 NDARRAY_V1_MAGIC = 0xF993FAC8
@@ -202,6 +202,13 @@ def _write(out, arrays, names) -> None:
     for name in names:
         out.write(_U64.pack(len(name)))
         out.write(name)
+
+
+def dump(data, out) -> None:
+    """Writes what :func:`dumps` returns to the binary file object ``out`` (without
+    building the bytes in memory first). ``data`` is checked before anything is written."""
+    arrays, names = _normalize(data, "dump")
+    _write(out, arrays, names)
 
 
 def dumps(data) -> bytes:
@@ -457,10 +464,32 @@ def load(fname):
             info = os.fstat(f.fileno())
             if stat.S_ISREG(info.st_mode):
                 return _read(_Reader(f, info.st_size, fname))
-            data = f.read()
-            return _read(_Reader(io.BytesIO(data), len(data), fname))
+            return _read_unsized(f, info, fname)
     except OSError as e:
         raise MXNetError(f"cannot load NDArray file {fname!r}: {e}") from e
+
+
+def _read_unsized(f, info: os.stat_result, fname: str):
+    # A device may never end (/dev/zero, /dev/urandom); a pipe or socket ends when its
+    # writer closes it. Either way the size is unknown, so the header is checked before
+    # the rest is read.
+    if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode):
+        kind = "character" if stat.S_ISCHR(info.st_mode) else "block"
+        raise MXNetError(f"cannot load NDArray file {fname!r}: it is a {kind} device, whose "
+                         f"size is unbounded; expected a regular file or a pipe")
+    head = f.read(8)
+    if len(head) == 8 and _U64.unpack(head)[0] != LIST_MAGIC:
+        raise _Reader(io.BytesIO(head), 8, fname).fail(
+            0, f"expected the NDArray list magic 0x112 (kMXAPINDArrayListMagic), read "
+               f"0x{_U64.unpack(head)[0]:X}; not an MXNet NDArray file")
+    data = head + f.read()
+    return _read(_Reader(io.BytesIO(data), len(data), fname))
+
+
+def load_stream(f, size: int, source: str):
+    """:func:`load` from the binary file object ``f`` holding ``size`` bytes from its
+    current position; ``source`` names it in errors."""
+    return _read(_Reader(f, size, source))
 
 
 def save(fname, data) -> None:

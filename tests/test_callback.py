@@ -149,7 +149,8 @@ def test_do_checkpoint_writes_what_load_checkpoint_reads(tmp_path):
     keys = set(mx.nd.load(f"{prefix}-0002.params"))
     assert keys == {f"arg:{k}" for k in arg} | {f"aux:{k}" for k in aux}
     # Only the final files remain: no temporary files are left beside them.
-    assert sorted(os.listdir(tmp_path)) == ["net-0002.params", "net-symbol.json"]
+    assert sorted(os.listdir(tmp_path)) == ["net-0002.manifest", "net-0002.params",
+                                           "net-symbol.json"]
 
 
 def test_save_checkpoint_without_symbol_and_load_params(tmp_path, caplog):
@@ -194,8 +195,9 @@ def test_checkpoint_replaces_files_atomically(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(fileio.os, "replace", failing_replace)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(mx.MXNetError, match="disk full"):
         model.save_checkpoint(prefix, 1, net, arg, aux)
     monkeypatch.undo()
     assert open(json_path).read() == before
-    assert sorted(os.listdir(tmp_path)) == ["net-0001.params", "net-symbol.json"]
+    assert sorted(os.listdir(tmp_path)) == ["net-0001.manifest", "net-0001.params",
+                                           "net-symbol.json"]

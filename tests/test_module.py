@@ -170,8 +170,8 @@ def test_checkpoint_round_trip_with_optimizer_states(tmp_path):
             initializer=mx.init.Xavier())
     prefix = str(tmp_path / "mlp")
     mod.save_checkpoint(prefix, 1, save_optimizer_states=True)
-    assert sorted(os.listdir(tmp_path)) == ["mlp-0001.params", "mlp-0001.states",
-                                           "mlp-symbol.json"]
+    assert sorted(os.listdir(tmp_path)) == ["mlp-0001.manifest", "mlp-0001.params",
+                                           "mlp-0001.states", "mlp-symbol.json"]
     loaded = mx.mod.Module.load(prefix, 1, load_optimizer_states=True)
     loaded.bind(it.provide_data, it.provide_label)
     np.testing.assert_allclose(loaded.predict(it).asnumpy(), mod.predict(it).asnumpy(),

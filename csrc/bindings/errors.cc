@@ -1,5 +1,7 @@
 #include "bindings/errors.h"
 
+#include "bindings/wait_hooks.h"
+
 #include <stdexcept>
 
 namespace py = pybind11;
@@ -41,6 +43,10 @@ void RegisterErrorTranslators() {
     } catch (const flowmod::engine::OpError& e) {
       py::object exc = MakeMXNetError(e.info());
       PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
+    } catch (const flowmod::engine::WaitInterrupted&) {
+      RaiseInterruption();
+    } catch (const flowmod::engine::WaitCycle& e) {
+      PyErr_SetString(MXNetErrorType().ptr(), e.what());
     } catch (const flowmod::engine::EngineUnavailable& e) {
       PyErr_SetString(MXNetErrorType().ptr(), e.what());
     } catch (const std::invalid_argument& e) {

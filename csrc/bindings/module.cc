@@ -2,6 +2,7 @@
 #include <pybind11/pybind11.h>
 
 #include "bindings/errors.h"
+#include "bindings/wait_hooks.h"
 
 namespace py = pybind11;
 
@@ -16,6 +17,7 @@ void BindExecutor(py::module_& m);
 PYBIND11_MODULE(_native, m) {
   m.doc() = "flowmod's native core: the dependency engine and its operators.";
   flowmod::bindings::RegisterErrorTranslators();
+  flowmod::bindings::InstallWaitHooks();
   flowmod::bindings::BindEngine(m);
   flowmod::bindings::BindEngineMeasure(m);
   flowmod::bindings::BindNDArray(m);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/errors.h"
 #include "bindings/py_types.h"
 #include "ndarray/ndarray.h"
 #include "ops/op_registry.h"
@@ -90,8 +91,15 @@ void BindNDArray(py::module_& m) {
            [](const NDArray& a, py::array& out) {
              py::buffer_info info = CheckedBuffer(out, a);
              void* ptr = info.ptr;
+             // Dropped with the GIL wherever the last holder is: an interrupted wait leaves
+             // it to the engine's callback thread, once the copy into it has run.
+             std::shared_ptr<const void> keep(out.inc_ref().ptr(), [](const void* obj) {
+               if (!Py_IsInitialized() || PythonFinalizing()) return;
+               py::gil_scoped_acquire gil;
+               Py_DECREF(static_cast<PyObject*>(const_cast<void*>(obj)));
+             });
              py::gil_scoped_release nogil;
-             CopyToHost(a, ptr);
+             CopyToHost(a, ptr, keep);
            })
       .def("on_complete",
            [](const NDArray& a, py::object callback) {

@@ -2,7 +2,8 @@
 // shapes, which nodes run backward, storage shared between entries whose lifetimes do not
 // overlap, in-place outputs) and run by pushing every node to the engine with its read and
 // write vars. Forward and Backward are one call each; they return as soon as the work is
-// pushed.
+// pushed. The plan is built by the passes of plan.h, one file each in this folder; this class
+// only runs it.
 //
 // Timeline the plan is made on: step t < F is the t-th operator node's forward (topological
 // order); step F takes the heads' gradients; the steps after it are the backward pass in
@@ -25,38 +26,10 @@
 #include <vector>
 
 #include "engine.h"
+#include "executor/plan.h"
 #include "ndarray/ndarray.h"
-#include "ops/op_registry.h"
 
 namespace flowmod::executor {
-
-// One node of the graph: a variable (empty op) or an operator applied to earlier entries.
-struct NodeSpec {
-  std::string op;
-  std::string name;
-  ops::AttrMap attrs;
-  std::vector<std::pair<int, int>> inputs;  // (node, output)
-  // The CPU device whose workers run this operator (model parallelism); -1: the executor's.
-  int device = -1;
-};
-
-// What a variable node is bound to.
-struct VarBinding {
-  std::optional<NDArray> value;  // required for every variable
-  std::optional<NDArray> grad;   // required when req is not kNull
-  ops::OpReq req = ops::OpReq::kNull;
-};
-
-struct PlanStats {
-  int op_nodes = 0;        // operator nodes run by forward
-  int backward_nodes = 0;  // gradient kernels run by backward
-  int entries = 0;         // arrays the plan places: operator outputs and gradient buffers
-  int blocks = 0;          // storage blocks they were placed in (outputs of the graph included)
-  int inplace = 0;         // outputs written over an input that was no longer needed
-  int shared_blocks = 0;   // blocks taken from the shared executor's pool
-  size_t planned_bytes = 0;  // bytes of the blocks this executor allocated
-  size_t naive_bytes = 0;    // bytes if every entry had its own storage
-};
 
 class GraphExecutor {
  public:
@@ -87,34 +60,15 @@ class GraphExecutor {
   // for measuring the engine's overhead.
   std::vector<std::pair<std::string, double>> MeasureKernels(bool is_train, int reps);
 
-  const std::vector<NDArray>& outputs() const { return outputs_; }
-  const PlanStats& stats() const { return stats_; }
-  bool has_backward() const { return has_backward_; }
-
-  struct Step;  // one pushed operation, prepared at bind
+  const std::vector<NDArray>& outputs() const { return plan_.steps.outputs; }
+  const PlanStats& stats() const { return plan_.stats; }
+  bool has_backward() const { return plan_.has_backward; }
 
  private:
-  struct Entry;
   void Push(const std::shared_ptr<const Step>& step, bool is_train);
 
   engine::DeviceId device_;
-  std::vector<NodeSpec> nodes_;
-  std::vector<std::pair<int, int>> heads_;
-  std::vector<std::shared_ptr<const Step>> forward_;
-  std::vector<std::shared_ptr<const Step>> backward_;
-  // Per head: the gradient buffer it contributes to and how (the first contribution writes).
-  struct HeadGrad {
-    std::optional<NDArray> grad;
-    ops::OpReq req = ops::OpReq::kNull;
-  };
-  std::vector<HeadGrad> head_grads_;
-  std::vector<NDArray> outputs_;
-  std::vector<NDArray> ones_;  // per head, the default gradient
-  // Per forward step: the names and arrays a monitor copies.
-  std::vector<std::vector<std::pair<std::string, NDArray>>> monitored_outputs_, monitored_inputs_;
-  std::vector<std::shared_ptr<Chunk>> pool_;  // storage blocks of the plan, shareable
-  PlanStats stats_;
-  bool has_backward_ = false;
+  Plan plan_;
 };
 
 }  // namespace flowmod::executor

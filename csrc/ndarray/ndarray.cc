@@ -170,7 +170,7 @@ void CopyFromHost(const NDArray& dst, std::vector<char> bytes) {
                     {}, writes, eng::Placement{dst.device(), eng::Lane::kCopy}, name);
 }
 
-void CopyToHost(const NDArray& src, void* out) {
+void CopyToHost(const NDArray& src, void* out, const std::shared_ptr<const void>& keep_out) {
   static const eng::OpName name = Named("copy_to_host");
   eng::Engine* engine = TheEngine();
   // The copy is an operation reading the array, so that no write pushed later (by any
@@ -187,7 +187,13 @@ void CopyToHost(const NDArray& src, void* out) {
                  std::memcpy(out, from, bytes);
                }),
                reads, writes, eng::Placement{src.device(), eng::Lane::kCopy}, name);
-  engine->WaitForVar(done.var);
+  try {
+    engine->WaitForVar(done.var);
+  } catch (const eng::WaitInterrupted&) {
+    // The copy is still queued and writes into `out` when it runs.
+    engine->OnComplete(done.var, [keep = keep_out](const eng::ErrorInfo*) {});
+    throw;
+  }
 }
 
 }  // namespace flowmod

@@ -77,7 +77,9 @@ void Copy(const NDArray& src, const NDArray& dst);
 // Copies `bytes` (the array's raw contents, already converted to its type) into `dst`.
 void CopyFromHost(const NDArray& dst, std::vector<char> bytes);
 // Copies the array's contents into `out` (nbytes() bytes) once its pending writes are done,
-// blocking the caller. Throws engine::OpError if the array holds a failed result.
-void CopyToHost(const NDArray& src, void* out);
+// blocking the caller. Throws engine::OpError if the array holds a failed result. If the wait
+// is interrupted (engine::WaitInterrupted), the copy still runs later: `keep_out` (the owner of
+// `out`) is held until it has.
+void CopyToHost(const NDArray& src, void* out, const std::shared_ptr<const void>& keep_out = nullptr);
 
 }  // namespace flowmod

@@ -7,14 +7,16 @@
 
 namespace flowmod::ops {
 
-namespace {
-
 std::string Trim(const std::string& s) {
   size_t b = 0, e = s.size();
   while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
   while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
   return s.substr(b, e - b);
 }
+
+std::string Quoted(const std::string& v) { return "'" + v + "'"; }
+
+namespace {
 
 std::string Unquote(const std::string& s) {
   std::string t = Trim(s);
@@ -57,8 +59,6 @@ bool ParseDouble(const std::string& text, double* out) {
   *out = std::strtod(s, &end);
   return *end == '\0';
 }
-
-std::string Quoted(const std::string& v) { return "'" + v + "'"; }
 
 std::string ChoiceList(std::initializer_list<const char*> choices) {
   std::string out = "one of ";
@@ -172,6 +172,49 @@ std::vector<int64_t> GetTuple(const std::string& op, const AttrMap& attrs, const
   return GetTuple(op, attrs, key);
 }
 
+std::vector<std::optional<int64_t>> GetOptionalTuple(const std::string& op, const AttrMap& attrs,
+                                                     const std::string& key, bool required) {
+  auto it = attrs.find(key);
+  if (it == attrs.end()) {
+    if (required) throw OpArgumentError(op, key, "(missing)", "a tuple such as (0, None, 2)");
+    return {};
+  }
+  const std::string& raw = it->second;
+  auto bad = [&] {
+    return OpArgumentError(op, key, Quoted(raw), "a tuple of integers or None such as (0, None, 2)");
+  };
+  std::string t = Trim(raw);
+  if (t == "None" && !required) return {};
+  if (!t.empty() && (t.front() == '(' || t.front() == '[')) {
+    if (t.back() != (t.front() == '(' ? ')' : ']')) throw bad();
+    t = t.substr(1, t.size() - 2);
+  }
+  std::vector<std::optional<int64_t>> out;
+  std::vector<std::string> items;
+  size_t pos = 0;
+  while (true) {
+    const size_t comma = t.find(',', pos);
+    items.push_back(Trim(t.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos)));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  // "()" and "(3,)": one empty item at the end is allowed, and only there.
+  if (items.back().empty()) items.pop_back();
+  for (const auto& item : items) {
+    if (item.empty()) throw bad();
+    if (item == "None") {
+      out.emplace_back(std::nullopt);
+      continue;
+    }
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(item.c_str(), &end, 10);
+    if (errno != 0 || *end != '\0') throw bad();
+    out.emplace_back(static_cast<int64_t>(v));
+  }
+  return out;
+}
+
 std::string GetEnum(const std::string& op, const AttrMap& attrs, const std::string& key,
                     std::initializer_list<const char*> choices, const std::string& def) {
   const std::string* v = Find(attrs, key);
@@ -258,6 +301,23 @@ int NormalizeAxis(const std::string& op, const std::string& arg, int64_t axis, i
     throw OpArgumentError(op, arg, std::to_string(axis),
                           "an axis in [" + std::to_string(-ndim) + ", " + std::to_string(ndim) + ")");
   return static_cast<int>(axis < 0 ? axis + ndim : axis);
+}
+
+int AxisOf(const std::string& op, const std::string& arg, int64_t axis, const Shape& shape,
+           const std::string& what) {
+  if (shape.empty())
+    throw OpArgumentError(op, what, "an array of shape ()", "an array with at least one dimension");
+  return NormalizeAxis(op, arg, axis, static_cast<int>(shape.size()));
+}
+
+OpDef UnaryDef(const std::string& name) {
+  OpDef def;
+  def.name = name;
+  def.inputs = {"data"};
+  def.infer_type = [name](const OpAttrs&, std::vector<DType>& in, std::vector<DType>& out) {
+    ElemwiseType(name, in, out);
+  };
+  return def;
 }
 
 }  // namespace flowmod::ops

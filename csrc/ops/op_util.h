@@ -13,6 +13,14 @@
 namespace flowmod::ops {
 
 // ---- Attributes ------------------------------------------------------------------------
+// The parsed attributes of an operator that takes none.
+struct NoAttrs : OpAttrs {};
+
+// `s` without leading and trailing whitespace.
+std::string Trim(const std::string& s);
+// `v` in single quotes: how error messages show an attribute value received.
+std::string Quoted(const std::string& v);
+
 // Each getter reads `key` from `attrs`; a missing key gives `def` (or throws when the getter
 // has no default); a malformed value throws OpArgumentError naming op, key, value and the
 // expected form. Values are strings as MXNet writes them: "3", "0.5", "True", "(5, 5)",
@@ -35,6 +43,10 @@ bool GetBool(const std::string& op, const AttrMap& attrs, const std::string& key
 std::vector<int64_t> GetTuple(const std::string& op, const AttrMap& attrs, const std::string& key);
 std::vector<int64_t> GetTuple(const std::string& op, const AttrMap& attrs, const std::string& key,
                               std::vector<int64_t> def);
+// A tuple whose entries may be None, as slice's begin, end and step: "(1, None, -2)". A
+// missing key throws when `required`, and otherwise gives an empty tuple, as does "None".
+std::vector<std::optional<int64_t>> GetOptionalTuple(const std::string& op, const AttrMap& attrs,
+                                                     const std::string& key, bool required);
 // One of `choices`; quotes around the value are accepted ("'relu'").
 std::string GetEnum(const std::string& op, const AttrMap& attrs, const std::string& key,
                     std::initializer_list<const char*> choices, const std::string& def);
@@ -54,6 +66,23 @@ void ElemwiseShape(const std::string& op, std::vector<Shape>& in, std::vector<Sh
 void ElemwiseType(const std::string& op, std::vector<DType>& in, std::vector<DType>& out);
 // Normalizes a possibly negative `axis` for rank `ndim`; throws naming `arg` when outside.
 int NormalizeAxis(const std::string& op, const std::string& arg, int64_t axis, int ndim);
+// An axis of `shape`, of rank >= 1 (0-d arrays have none: MXNet's legacy arrays always have a
+// dimension), negative values counting from the end; `what` names the array in errors.
+int AxisOf(const std::string& op, const std::string& arg, int64_t axis, const Shape& shape,
+           const std::string& what = "data");
+// Whether the rank of `s` is known (its dimensions may still be unknown).
+inline bool ShapeKnownRank(const Shape& s) { return s != kUnknownShape; }
+// The product of dimensions [begin, end) of `shape`.
+inline int64_t Product(const Shape& shape, size_t begin, size_t end) {
+  int64_t n = 1;
+  for (size_t i = begin; i < end; ++i) n *= shape[i];
+  return n;
+}
+
+// ---- Definitions -----------------------------------------------------------------------
+// An operator of one input "data" and one output of the same type; the caller adds parse,
+// infer_shape, forward and backward.
+OpDef UnaryDef(const std::string& name);
 
 // ---- Kernels ---------------------------------------------------------------------------
 template <typename T>

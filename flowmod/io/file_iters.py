@@ -84,6 +84,31 @@ def _read_file(path, arg: str, owner: str) -> bytes:
     return raw
 
 
+def _read_idx(path, arg: str, owner: str, magic: int, kind: str,
+              items: str) -> tuple[bytes, tuple[int, ...]]:
+    """The bytes of an idx file of unsigned bytes and the dimensions its header gives (the
+    low byte of ``magic`` counts them), checked against the file's size."""
+    raw = _read_file(path, arg, owner)
+    name = os.fspath(path)
+    ndim = magic & 0xFF
+    header = 4 * (1 + ndim)
+    if len(raw) >= 4 and int.from_bytes(raw[:4], "big") != magic:
+        raise MXNetError(f"{owner}: {arg}={name!r} is not an {kind} file: "
+                         f"magic number 0x{int.from_bytes(raw[:4], 'big'):08x}, "
+                         f"expected 0x{magic:08x}")
+    if len(raw) < header:
+        raise MXNetError(f"{owner}: {arg}={name!r} is not an {kind} file: "
+                         f"{len(raw)} bytes, shorter than its {header}-byte header")
+    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    size = int(np.prod(dims))
+    if len(raw) - header < size:
+        shape = "x".join(str(d) for d in dims[1:])
+        announced = f"{dims[0]} {items}" + (f" of {shape} ({size} bytes)" if shape else "")
+        raise MXNetError(f"{owner}: {arg}={name!r} is truncated: its header announces "
+                         f"{announced}, the file has {len(raw) - header} bytes")
+    return raw, dims
+
+
 class _FileIter(DataIter):
     """What MNISTIter and CSVIter share: one data and one label input, whose batches are
     built on the host by ``_fill`` and handed out as NDArrays on cpu()."""
@@ -204,21 +229,8 @@ class MNISTIter(_FileIter):
         return start, end
 
     def _load_images(self, path, owner: str) -> tuple[np.ndarray, int]:
-        raw = _read_file(path, "image", owner)
-        name = os.fspath(path)
-        if len(raw) >= 4 and int.from_bytes(raw[:4], "big") != _IDX_IMAGES_MAGIC:
-            raise MXNetError(f"{owner}: image={name!r} is not an idx3-ubyte image file: "
-                             f"magic number 0x{int.from_bytes(raw[:4], 'big'):08x}, "
-                             f"expected 0x{_IDX_IMAGES_MAGIC:08x}")
-        if len(raw) < 16:
-            raise MXNetError(f"{owner}: image={name!r} is not an idx3-ubyte image file: "
-                             f"{len(raw)} bytes, shorter than its 16-byte header")
-        _, count, rows, cols = np.frombuffer(raw, dtype=">u4", count=4)
-        count, rows, cols = int(count), int(rows), int(cols)
-        if len(raw) - 16 < count * rows * cols:
-            raise MXNetError(f"{owner}: image={name!r} is truncated: its header announces "
-                             f"{count} images of {rows}x{cols} ({count * rows * cols} bytes), "
-                             f"the file has {len(raw) - 16}")
+        raw, (count, rows, cols) = _read_idx(path, "image", owner, _IDX_IMAGES_MAGIC,
+                                             "idx3-ubyte image", "images")
         start, end = self._part(count)
         pixels = np.frombuffer(raw, dtype=np.uint8, count=(end - start) * rows * cols,
                                offset=16 + start * rows * cols)
@@ -228,20 +240,8 @@ class MNISTIter(_FileIter):
         return images, start
 
     def _load_labels(self, path, owner: str) -> tuple[np.ndarray, int]:
-        raw = _read_file(path, "label", owner)
-        name = os.fspath(path)
-        if len(raw) >= 4 and int.from_bytes(raw[:4], "big") != _IDX_LABELS_MAGIC:
-            raise MXNetError(f"{owner}: label={name!r} is not an idx1-ubyte label file: "
-                             f"magic number 0x{int.from_bytes(raw[:4], 'big'):08x}, "
-                             f"expected 0x{_IDX_LABELS_MAGIC:08x}")
-        if len(raw) < 8:
-            raise MXNetError(f"{owner}: label={name!r} is not an idx1-ubyte label file: "
-                             f"{len(raw)} bytes, shorter than its 8-byte header")
-        _, count = np.frombuffer(raw, dtype=">u4", count=2)
-        count = int(count)
-        if len(raw) - 8 < count:
-            raise MXNetError(f"{owner}: label={name!r} is truncated: its header announces "
-                             f"{count} labels, the file has {len(raw) - 8} bytes of them")
+        raw, (count,) = _read_idx(path, "label", owner, _IDX_LABELS_MAGIC, "idx1-ubyte label",
+                                  "labels")
         start, end = self._part(count)
         labels = np.frombuffer(raw, dtype=np.uint8, count=end - start, offset=8 + start)
         return labels.astype(np.float32), start

@@ -17,6 +17,7 @@ from ..base import MXNetError
 from ..context import cpu
 from ..ndarray import NDArray
 from ..ndarray import array as nd_array
+from ..ndarray.ndarray import host_numbers
 
 __all__ = ["DataDesc", "DataBatch", "DataIter", "NDArrayIter", "ResizeIter", "PrefetchingIter"]
 
@@ -96,6 +97,23 @@ class DataBatch:
         return f"{type(self).__name__}: data shapes: {data_shapes} label shapes: {label_shapes}"
 
 
+def batch_shapes(batch, data_like, label_like) -> tuple[list | None, list | None]:
+    """(data_shapes, label_shapes) to bind a module to ``batch``: its ``provide_data`` and
+    ``provide_label`` where it gives them, else DataDescs of its arrays' shapes named after
+    ``data_like`` / ``label_like`` (names, or DataDescs whose dtype and layout are kept).
+    Either is None where there is nothing to bind (no arrays, or no names for them)."""
+    def descs(provided, arrays, like):
+        if provided:
+            return provided
+        if not arrays or not like:
+            return None
+        return [DataDesc(d.name, tuple(a.shape), d.dtype, d.layout)
+                if isinstance(d, DataDesc) else DataDesc(d, tuple(a.shape))
+                for d, a in zip(like, arrays)]
+    return (descs(getattr(batch, "provide_data", None), batch.data, data_like),
+            descs(getattr(batch, "provide_label", None), batch.label, label_like))
+
+
 class DataIter:
     """The iterator protocol of the Module API, as ``mx.io.DataIter``.
 
@@ -158,10 +176,7 @@ def _to_host(value, key: str) -> np.ndarray:
     if isinstance(value, NDArray):
         return value.asnumpy()
     try:
-        host = np.asarray(value)
-        if host.dtype == object:
-            raise ValueError
-        host = np.ascontiguousarray(host, dtype=mx_real_t)
+        host = host_numbers(value, mx_real_t)
     except (TypeError, ValueError):
         raise TypeError(f"NDArrayIter: invalid type {type(value).__name__} for {key!r}: "
                         f"expected an NDArray or a numpy.ndarray") from None
@@ -393,7 +408,26 @@ class NDArrayIter(DataIter):
         self._order = self.idx.copy() if self._order is None else self._order[self.idx]
 
 
-class ResizeIter(DataIter):
+class _HoldingIter(DataIter):
+    """An iterator that holds its current batch as a DataBatch (``current_batch``): those
+    built over other iterators."""
+
+    current_batch: DataBatch | None
+
+    def getdata(self):
+        return self.current_batch.data
+
+    def getlabel(self):
+        return self.current_batch.label
+
+    def getindex(self):
+        return self.current_batch.index
+
+    def getpad(self):
+        return self.current_batch.pad
+
+
+class ResizeIter(_HoldingIter):
     """ResizeIter(data_iter, size, reset_internal=True)
 
     Makes ``data_iter`` give exactly ``size`` batches per epoch, as ``mx.io.ResizeIter``:
@@ -437,18 +471,6 @@ class ResizeIter(DataIter):
         self.cur += 1
         return True
 
-    def getdata(self):
-        return self.current_batch.data
-
-    def getlabel(self):
-        return self.current_batch.label
-
-    def getindex(self):
-        return self.current_batch.index
-
-    def getpad(self):
-        return self.current_batch.pad
-
 
 class _Reader:
     """One wrapped iterator of a PrefetchingIter and the thread reading ahead from it.
@@ -487,7 +509,7 @@ def _read_ahead(reader: _Reader) -> None:
         reader.ready.set()
 
 
-class PrefetchingIter(DataIter):
+class PrefetchingIter(_HoldingIter):
     """PrefetchingIter(iters, rename_data=None, rename_label=None)
 
     Reads the next batch of one or more iterators on background threads while the current
@@ -612,16 +634,4 @@ class PrefetchingIter(DataIter):
         if self.iter_next():
             return self.current_batch
         raise StopIteration
-
-    def getdata(self):
-        return self.current_batch.data
-
-    def getlabel(self):
-        return self.current_batch.label
-
-    def getindex(self):
-        return self.current_batch.index
-
-    def getpad(self):
-        return self.current_batch.pad
 

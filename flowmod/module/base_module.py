@@ -10,19 +10,13 @@ Batch k+1 is read in a worker thread while batch k computes.
 from __future__ import annotations
 
 import logging
-import time
 import warnings
 
-import numpy as np
-
-from .. import metric as _metric
 from .. import ndarray as nd
 from ..base import MXNetError
 from ..context import cpu
 from ..initializer import Uniform
-from ..io import DataBatch, DataDesc, DataIter
-from ..model import BatchEndParam
-from ..ndarray import NDArray
+from ..io import DataDesc
 from . import loops
 
 __all__ = ["BaseModule"]
@@ -81,6 +75,27 @@ def _parse_data_desc(data_names, label_names, data_shapes, label_shapes):
     return data_shapes, label_shapes
 
 
+class _KeptNames:
+    """The names of a module that keeps its inputs' and outputs' names as it was given
+    them, in ``_data_names``, ``_label_names`` and ``_output_names`` (Module,
+    PythonModule)."""
+
+    @property
+    def data_names(self):
+        """The data inputs of the module."""
+        return self._data_names
+
+    @property
+    def label_names(self):
+        """The label inputs of the module."""
+        return self._label_names
+
+    @property
+    def output_names(self):
+        """The outputs of the module."""
+        return self._output_names
+
+
 class BaseModule:
     """The base of every module: a computation over a Symbol that can be bound to shapes,
     given parameters and an optimizer, and run forward and backward on batches."""
@@ -102,58 +117,36 @@ class BaseModule:
         self.forward(data_batch, is_train=True)
         return self.backward()
 
+    @loops.blocking_method(loops.score_core)
     def score(self, eval_data, eval_metric, num_batch=None, batch_end_callback=None,
               score_end_callback=None, reset=True, epoch=0, sparse_row_id_fn=None):
         """Runs prediction on ``eval_data`` and evaluates ``eval_metric``; returns its
         ``get_name_value()``."""
-        return loops.run_sync(loops.score_core(
-            self, eval_data, eval_metric, num_batch=num_batch,
-            batch_end_callback=batch_end_callback, score_end_callback=score_end_callback,
-            reset=reset, epoch=epoch, sparse_row_id_fn=sparse_row_id_fn))
 
-    async def score_async(self, eval_data, eval_metric, num_batch=None,
-                          batch_end_callback=None, score_end_callback=None, reset=True,
-                          epoch=0, sparse_row_id_fn=None):
-        """``score`` for a trio or asyncio task: the same loop, awaiting the engine instead of
-        blocking the thread. ``eval_data`` may also be an async iterable of DataBatch."""
-        return await loops.run_async(loops.score_core(
-            self, eval_data, eval_metric, num_batch=num_batch,
-            batch_end_callback=batch_end_callback, score_end_callback=score_end_callback,
-            reset=reset, epoch=epoch, sparse_row_id_fn=sparse_row_id_fn, is_async=True))
+    score_async = loops.awaiting_method(score, """``score`` for a trio or asyncio task: the
+        same loop, awaiting the engine instead of blocking the thread. ``eval_data`` may
+        also be an async iterable of DataBatch.""")
 
+    @loops.blocking_method(loops.iter_predict_core, emits=True)
     def iter_predict(self, eval_data, num_batch=None, reset=True, sparse_row_id_fn=None):
         """Yields ``(outputs, nbatch, batch)`` for each batch of ``eval_data``; padding at the
         end of the last batch is cut off the outputs."""
-        return loops.iter_sync(loops.iter_predict_core(
-            self, eval_data, num_batch=num_batch, reset=reset,
-            sparse_row_id_fn=sparse_row_id_fn))
 
-    def iter_predict_async(self, eval_data, num_batch=None, reset=True,
-                           sparse_row_id_fn=None):
-        """``async for outputs, nbatch, batch in mod.iter_predict_async(eval_data)``: like
-        ``iter_predict``, each batch's outputs computed when it is handed out."""
-        return loops.iter_async(loops.iter_predict_core(
-            self, eval_data, num_batch=num_batch, reset=reset,
-            sparse_row_id_fn=sparse_row_id_fn, is_async=True))
+    iter_predict_async = loops.awaiting_method(iter_predict, """``async for outputs, nbatch,
+        batch in mod.iter_predict_async(eval_data)``: like ``iter_predict``, each batch's
+        outputs computed when it is handed out.""")
 
+    @loops.blocking_method(loops.predict_core)
     def predict(self, eval_data, num_batch=None, merge_batches=True, reset=True,
                 always_output_list=False, sparse_row_id_fn=None):
         """The outputs for every batch of ``eval_data`` (a DataIter, or one NDArray or numpy
         array run as a single batch), concatenated over the batches with ``merge_batches``.
         One output comes back as an NDArray unless ``always_output_list``."""
-        return loops.run_sync(loops.predict_core(
-            self, eval_data, num_batch=num_batch, merge_batches=merge_batches, reset=reset,
-            always_output_list=always_output_list, sparse_row_id_fn=sparse_row_id_fn))
 
-    async def predict_async(self, eval_data, num_batch=None, merge_batches=True, reset=True,
-                            always_output_list=False, sparse_row_id_fn=None):
-        """``predict`` for a trio or asyncio task; the outputs are computed when it
-        returns."""
-        return await loops.run_async(loops.predict_core(
-            self, eval_data, num_batch=num_batch, merge_batches=merge_batches, reset=reset,
-            always_output_list=always_output_list, sparse_row_id_fn=sparse_row_id_fn,
-            is_async=True))
+    predict_async = loops.awaiting_method(predict, """``predict`` for a trio or asyncio
+        task; the outputs are computed when it returns.""")
 
+    @loops.blocking_method(loops.fit_core)
     def fit(self, train_data, eval_data=None, eval_metric="acc", epoch_end_callback=None,
             batch_end_callback=None, kvstore="local", optimizer="sgd",
             optimizer_params=(("learning_rate", 0.01),), eval_end_callback=None,
@@ -170,40 +163,17 @@ class BaseModule:
         Batches are read ahead in a worker thread while earlier ones compute, and pushing
         runs at most ``prefetch_depth`` batches ahead of the engine (a flowmod addition).
         Ctrl-C stops it between batches: the parameters are those after the last update."""
-        loops.run_sync(loops.fit_core(
-            self, train_data, eval_data=eval_data, eval_metric=eval_metric,
-            epoch_end_callback=epoch_end_callback, batch_end_callback=batch_end_callback,
-            kvstore=kvstore, optimizer=optimizer, optimizer_params=optimizer_params,
-            eval_end_callback=eval_end_callback,
-            eval_batch_end_callback=eval_batch_end_callback, initializer=initializer,
-            arg_params=arg_params, aux_params=aux_params, allow_missing=allow_missing,
-            force_rebind=force_rebind, force_init=force_init, begin_epoch=begin_epoch,
-            num_epoch=num_epoch, validation_metric=validation_metric, monitor=monitor,
-            sparse_row_id_fn=sparse_row_id_fn, depth=prefetch_depth))
 
-    async def fit_async(self, train_data, eval_data=None, eval_metric="acc",
-                        epoch_end_callback=None, batch_end_callback=None, kvstore="local",
-                        optimizer="sgd", optimizer_params=(("learning_rate", 0.01),),
-                        eval_end_callback=None, eval_batch_end_callback=None,
-                        initializer=Uniform(0.01), arg_params=None, aux_params=None,
-                        allow_missing=False, force_rebind=False, force_init=False,
-                        begin_epoch=0, num_epoch=None, validation_metric=None, monitor=None,
-                        sparse_row_id_fn=None, *, prefetch_depth=loops.DEFAULT_DEPTH):
-        """``fit`` for a trio or asyncio task: the same loop, awaiting the engine and the
-        data instead of blocking, so the other tasks of the event loop keep running.
-        ``train_data`` may also be an async iterable of DataBatch (each ``__aiter__()`` is
-        one epoch). Cancelling the task stops it between batches: no new batch is pushed,
-        those pushed finish, and the parameters are those after the last update."""
-        await loops.run_async(loops.fit_core(
-            self, train_data, eval_data=eval_data, eval_metric=eval_metric,
-            epoch_end_callback=epoch_end_callback, batch_end_callback=batch_end_callback,
-            kvstore=kvstore, optimizer=optimizer, optimizer_params=optimizer_params,
-            eval_end_callback=eval_end_callback,
-            eval_batch_end_callback=eval_batch_end_callback, initializer=initializer,
-            arg_params=arg_params, aux_params=aux_params, allow_missing=allow_missing,
-            force_rebind=force_rebind, force_init=force_init, begin_epoch=begin_epoch,
-            num_epoch=num_epoch, validation_metric=validation_metric, monitor=monitor,
-            sparse_row_id_fn=sparse_row_id_fn, depth=prefetch_depth, is_async=True))
+    fit_async = loops.awaiting_method(fit, """``fit`` for a trio or asyncio task: the same
+        loop, awaiting the engine and the data instead of blocking, so the other tasks of the
+        event loop keep running. ``train_data`` may also be an async iterable of DataBatch
+        (each ``__aiter__()`` is one epoch). Cancelling the task stops it between batches: no
+        new batch is pushed, those pushed finish, and the parameters are those after the last
+        update.""")
+
+    def _check_bound(self, what):
+        if not self.binded:
+            raise MXNetError(f"{what}: call bind first")
 
     def _check_ready(self, what):
         if not (self.binded and self.params_initialized):
@@ -227,13 +197,27 @@ class BaseModule:
                     allow_missing=False, force_init=False, allow_extra=False):
         raise MXNetError(f"{type(self).__name__} does not define init_params")
 
+    # A module that can assign some of its parameters' values, leaving the others as they
+    # are, defines _assign_params(arg_params, aux_params, force_init, allow_extra).
+    _assign_params = None
+
     def set_params(self, arg_params, aux_params, allow_missing=False, force_init=True,
                    allow_extra=False):
-        """Assigns parameter and auxiliary state values (``init_params`` without an
-        initializer)."""
-        self.init_params(initializer=None, arg_params=arg_params, aux_params=aux_params,
-                         allow_missing=allow_missing, force_init=force_init,
-                         allow_extra=allow_extra)
+        """Assigns parameter and auxiliary state values: ``init_params`` without an
+        initializer. With ``allow_missing``, a module that can (Module, BucketingModule)
+        assigns only the values given."""
+        if not allow_missing or self._assign_params is None:
+            self.init_params(initializer=None, arg_params=arg_params, aux_params=aux_params,
+                             allow_missing=allow_missing, force_init=force_init,
+                             allow_extra=allow_extra)
+            return
+        if self.params_initialized and not force_init:
+            warnings.warn("Parameters already initialized and force_init=False. "
+                          "set_params call ignored.", stacklevel=2)
+            return
+        self._assign_params(arg_params, aux_params, force_init, allow_extra)
+        self._params_dirty = True
+        self.params_initialized = True
 
     def save_params(self, fname) -> None:
         """Saves the parameters to ``fname`` in MXNet's .params format (``arg:``/``aux:``

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import logging
 import numbers
-import warnings
 
 import numpy as np
 
 from .. import context as ctx
+from .. import params_format
 from .. import ndarray as nd
 from .. import symbol as sym
 from ..base import MXNetError
 from ..initializer import Uniform
-from ..io import DataDesc
-from ..model import load_params
+from ..io.io import batch_shapes
+from ..model import load_params, write_checkpoint
 from ..name import NameManager
 from .base_module import BaseModule, _check_input_names
 from .module import Module
@@ -163,10 +163,6 @@ class BucketingModule(BaseModule):
         self._check_bound("symbol")
         return self._curr_module.symbol
 
-    def _check_bound(self, what):
-        if not self.binded:
-            raise MXNetError(f"{what}: call bind first")
-
     # ---- parameters ----------------------------------------------------------------------
     def get_params(self):
         """(arg_params, aux_params), shared by every bucket."""
@@ -178,23 +174,11 @@ class BucketingModule(BaseModule):
         self._params_dirty = False
         return params
 
-    def set_params(self, arg_params, aux_params, allow_missing=False, force_init=True,
-                   allow_extra=False) -> None:
-        """Assigns parameter values (seen by every bucket)."""
-        if not allow_missing:
-            self.init_params(initializer=None, arg_params=arg_params, aux_params=aux_params,
-                             allow_missing=allow_missing, force_init=force_init,
-                             allow_extra=allow_extra)
-            return
-        if self.params_initialized and not force_init:
-            warnings.warn("Parameters already initialized and force_init=False. "
-                          "set_params call ignored.", stacklevel=2)
-            return
+    def _assign_params(self, arg_params, aux_params, force_init, allow_extra) -> None:
+        # Through the current bucket: every bucket shares its arrays.
         self._check_bound("set_params")
-        self._curr_module.set_params(arg_params, aux_params, allow_missing=allow_missing,
+        self._curr_module.set_params(arg_params, aux_params, allow_missing=True,
                                      force_init=force_init, allow_extra=allow_extra)
-        self._params_dirty = True
-        self.params_initialized = True
 
     def init_params(self, initializer=Uniform(0.01), arg_params=None, aux_params=None,
                     allow_missing=False, force_init=False, allow_extra=False) -> None:
@@ -295,16 +279,11 @@ class BucketingModule(BaseModule):
                 label_names = self._buckets[key].label_names
             else:
                 _, data_names, label_names = self._call_sym_gen(key)
-            if not data_shapes:
-                data_shapes = [DataDesc(n, tuple(a.shape))
-                               for n, a in zip(data_names, data_batch.data)]
+            data_shapes, label_shapes = batch_shapes(data_batch, data_names, label_names)
             if not label_names:
                 # A bucket without labels (the first stage of a SequentialModule, say)
                 # binds none, whatever the batch carries.
                 label_shapes = None
-            elif not label_shapes and data_batch.label:
-                label_shapes = [DataDesc(n, tuple(a.shape))
-                                for n, a in zip(label_names, data_batch.label)]
         self.switch_bucket(key, data_shapes, label_shapes or None)
 
     # ---- optimizer -----------------------------------------------------------------------
@@ -383,7 +362,7 @@ class BucketingModule(BaseModule):
     def save_checkpoint(self, prefix, epoch, remove_amp_cast=False) -> None:
         """Writes ``prefix-%04d.params`` (the shared parameters), ``prefix-KEY-symbol.json``
         for every bucket and ``prefix.buckets`` (the keys, as MXNet writes them: one int32
-        array), each file atomically. Bucket keys must be integers."""
+        array), as one set (see :mod:`flowmod.checkpoint`). Bucket keys must be integers."""
         if not self._buckets:
             raise MXNetError("save_checkpoint: the BucketingModule has no bucket (call bind "
                              "first)")
@@ -394,10 +373,15 @@ class BucketingModule(BaseModule):
                              f".buckets file holds integer keys")
         if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral):
             raise MXNetError(f"save_checkpoint: epoch={epoch!r}: expected an integer")
-        self.save_params(f"{prefix}-{epoch:04d}.params")
-        for key, module in self._buckets.items():
-            module.symbol.save(f"{prefix}-{key}-symbol.json")
-        nd.save(f"{prefix}.buckets", nd.array(np.array(keys, dtype=np.int32), dtype=np.int32))
+        arg_params, aux_params = self.get_params()
+        save_dict = {f"arg:{k}": v for k, v in arg_params.items()}
+        save_dict.update({f"aux:{k}": v for k, v in aux_params.items()})
+        # The bucket keys last among the shared files: every key they list has its symbol.
+        shared = [(f"{prefix}-{key}-symbol.json", module.symbol.tojson())
+                  for key, module in self._buckets.items()]
+        shared.append((f"{prefix}.buckets",
+                       params_format.dumps([np.array(keys, dtype=np.int32)])))
+        write_checkpoint(prefix, epoch, save_dict, shared=tuple(shared))
         logging.info('Saved checkpoint of %d buckets to "%s-%04d.params"', len(keys), prefix,
                      epoch)
 

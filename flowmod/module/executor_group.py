@@ -29,6 +29,16 @@ def _split_input_slice(batch_size: int, work_load_list) -> list:
     return slices
 
 
+def _batch_part(array, axis: int, islice: slice):
+    """The part of ``array`` in ``islice`` along its batch axis ``axis`` (all of it when it
+    has none or the slice covers it)."""
+    if axis < 0 or (islice.start == 0 and array.shape[axis] == islice.stop):
+        return array
+    if axis == 0:
+        return array[islice.start:islice.stop]
+    return nd.slice_axis(array, axis=axis, begin=islice.start, end=islice.stop)
+
+
 def _merge_multi_context(outputs, major_axis) -> list:
     """One array per output: the devices' parts concatenated along the batch axis."""
     merged = []
@@ -222,12 +232,7 @@ class DataParallelExecutorGroup:
             if isinstance(src, np.ndarray):
                 src = nd.array(src, dtype=dst_list[0][1].dtype)
             for islice, dst in dst_list:
-                if axis < 0 or (islice.start == 0 and src.shape[axis] == islice.stop):
-                    part = src
-                elif axis == 0:
-                    part = src[islice.start:islice.stop]
-                else:
-                    part = nd.slice_axis(src, axis=axis, begin=islice.start, end=islice.stop)
+                part = _batch_part(src, axis, islice)
                 if part.shape != dst.shape:
                     raise MXNetError(f"a batch array of shape {part.shape} does not fit the bound "
                                      f"input of shape {dst.shape}")
@@ -254,9 +259,7 @@ class DataParallelExecutorGroup:
             if out_grads is not None:
                 grads = []
                 for grad, axis in zip(out_grads, self.output_layouts):
-                    if axis >= 0 and len(self.execs) > 1:
-                        grad = nd.slice_axis(grad, axis=axis, begin=self.slices[i].start,
-                                             end=self.slices[i].stop)
+                    grad = _batch_part(grad, axis, self.slices[i])
                     grads.append(grad.as_in_context(self.contexts[i]))
             exe.backward(out_grads=grads)
 
@@ -311,16 +314,9 @@ class DataParallelExecutorGroup:
             elif len(self.execs) == 1:
                 labels_slice = labels
             else:
-                labels_slice = []
-                for label, axis in zip(labels, self.label_layouts):
-                    if axis == 0:
-                        labels_slice.append(label[islice])
-                    elif axis > 0:
-                        labels_slice.append(nd.slice_axis(label, axis=axis, begin=islice.start,
-                                                          end=islice.stop))
-                    else:
-                        labels_slice.append(label)
                 # Metrics compute beside the predictions.
+                labels_slice = [_batch_part(label, axis, islice) for label, axis
+                                in zip(labels, self.label_layouts)]
                 labels_slice = [lb.as_in_context(self.contexts[i])
                                 if isinstance(lb, nd.NDArray) else lb for lb in labels_slice]
             eval_metric.update_dict(OrderedDict(zip(self.label_names, labels_slice)),

@@ -2,11 +2,16 @@
 and asyncio.
 
 Each loop is a generator (a *core*) that does the module calls and, wherever it must wait,
-yields a request instead of waiting: ``_Wait(future)`` for engine work, ``_Next(source)`` for
-the next batch, ``_Checkpoint()`` once a batch to let other tasks run, ``_Emit(value)`` to hand
-a result out (``iter_predict``). ``run_sync`` answers the requests by blocking the calling
-thread (``fit``, ``score``, ``predict``); ``run_async`` by awaiting (``fit_async``, ...), so
-the event loop keeps running other tasks. Neither touches an event loop the caller may be
+yields a request instead of waiting: ``_Wait(future)`` for engine work it cannot run ahead
+of, ``_Ready(future)`` for values that user code (a callback, the caller) is about to read,
+``_Next(source)`` for the next batch, ``_Checkpoint()`` once a batch to let other tasks run,
+``_Emit(value)`` to hand a result out (``iter_predict``). A core never asks who answers.
+
+Two drivers answer the requests, one per mode: ``_drive_sync`` by blocking the calling thread
+(``fit``, ``score``, ``predict``, ``iter_predict``), ``_drive_async`` by awaiting (``fit_async``,
+...), so the event loop keeps running other tasks. A blocking driver lets user code wait for
+itself where it reads a value, so it answers ``_Ready`` at once; an awaiting one awaits it, so
+that no callback blocks the event loop. Neither touches an event loop the caller may be
 running, so the blocking calls work inside a notebook's running loop too.
 
 Pushing runs ahead of the engine by at most ``depth`` batches: before batch k is pushed, the
@@ -14,22 +19,28 @@ loop waits for batch k - depth's update. Every batch's calls (forward, backward,
 metric) are made between two requests, so an interruption or cancellation, which the loop only
 takes at a request, never leaves half an update: the batches pushed finish on the engine and
 no new one is pushed.
+
+``blocking_method`` and ``awaiting_method`` make BaseModule's public pairs (``fit`` and
+``fit_async``, ...) from one signature, so that the two cannot drift apart.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import signal
 import threading
 import time
 from collections import deque
-from typing import Any, AsyncIterator, Generator
+from typing import Any, AsyncIterator, Callable, Generator
 
 import numpy as np
 
 from .. import metric as _metric
 from .. import ndarray as nd
 from ..base import MXNetError
-from ..future import Future, _metric_arrays, when_ready
-from ..io import DataBatch, DataDesc, DataIter
+from ..future import Future, when_ready
+from ..io import DataBatch, DataIter
+from ..io.io import batch_shapes
 from ..io.prefetch import _END, Prefetcher
 from ..model import BatchEndParam
 from ..ndarray import NDArray
@@ -43,6 +54,10 @@ class _Wait:
 
     def __init__(self, future: Future):
         self.future = future
+
+
+class _Ready(_Wait):
+    __slots__ = ()
 
 
 class _Next:
@@ -122,16 +137,21 @@ def _update_future(mod, fut) -> Future:
     return when_ready(mod.get_outputs())
 
 
-def _metric_future(mod, fut, eval_metric) -> Future:
+def _metric_future(fut, eval_metric) -> Future:
     if isinstance(fut, Future):
         return fut
-    return when_ready(_metric_arrays(eval_metric))
+    return when_ready(eval_metric._arrays())
 
 
 # ---- the cores -------------------------------------------------------------------------------
+def _callbacks(callbacks, *args) -> None:
+    for callback in _as_list(callbacks):
+        callback(*args)
+
+
 def score_core(self, eval_data, eval_metric, num_batch=None, batch_end_callback=None,
                score_end_callback=None, reset=True, epoch=0, sparse_row_id_fn=None,
-               depth=DEFAULT_DEPTH, is_async=False) -> Generator:
+               depth=DEFAULT_DEPTH) -> Generator:
     """BaseModule.score's loop (see the module's doc for the protocol)."""
     self._check_ready("score")
     if reset and hasattr(eval_data, "reset"):
@@ -156,35 +176,30 @@ def score_core(self, eval_data, eval_metric, num_batch=None, batch_end_callback=
             mfut = self.update_metric(eval_metric, labels, pre_sliced=pre_sliced)
             in_flight.append(_update_future(self, out))
             if batch_end_callback is not None:
-                if is_async:
-                    yield _Wait(_metric_future(self, mfut, eval_metric))
-                params = BatchEndParam(epoch=epoch, nbatch=nbatch, eval_metric=eval_metric,
-                                       locals=locals())
-                for callback in _as_list(batch_end_callback):
-                    callback(params)
+                yield _Ready(_metric_future(mfut, eval_metric))
+                _callbacks(batch_end_callback, BatchEndParam(
+                    epoch=epoch, nbatch=nbatch, eval_metric=eval_metric, locals=locals()))
             actual_num_batch += 1
             nbatch += 1
             yield _CHECKPOINT
     finally:
         source.close()
-    if is_async:
-        yield _Wait(when_ready(_metric_arrays(eval_metric)))
+    yield _Ready(when_ready(eval_metric._arrays()))
     if score_end_callback:
-        params = BatchEndParam(epoch=epoch, nbatch=actual_num_batch, eval_metric=eval_metric,
-                               locals=locals())
-        for callback in _as_list(score_end_callback):
-            callback(params)
+        _callbacks(score_end_callback, BatchEndParam(
+            epoch=epoch, nbatch=actual_num_batch, eval_metric=eval_metric, locals=locals()))
     return eval_metric.get_name_value()
 
 
-def iter_predict_core(self, eval_data, num_batch=None, reset=True, sparse_row_id_fn=None,
-                      depth=DEFAULT_DEPTH, copy=False, is_async=False) -> Generator:
-    """BaseModule.iter_predict's loop: emits ``(outputs, nbatch, batch)``, the outputs
-    computed (async) or pushed (sync), with the last batch's padding cut off."""
-    self._check_ready("iter_predict")
+def _predict_batches(self, eval_data, num_batch, reset, sparse_row_id_fn, depth, take,
+                     what) -> Generator:
+    """Runs forward on each batch of ``eval_data`` and hands ``take`` (a core of its own,
+    delegated to) the outputs, with the last batch's padding cut off, the batch's number
+    and the batch."""
+    self._check_ready(what)
     if reset and hasattr(eval_data, "reset"):
         eval_data.reset()
-    source = _open_source(eval_data, depth, "iter_predict")
+    source = _open_source(eval_data, depth, what)
     try:
         nbatch = 0
         while num_batch is None or nbatch < num_batch:
@@ -195,21 +210,43 @@ def iter_predict_core(self, eval_data, num_batch=None, reset=True, sparse_row_id
             self.forward(eval_batch, is_train=False)
             pad = eval_batch.pad or 0
             outputs = [out[0:out.shape[0] - pad] for out in self.get_outputs()]
-            if copy:
-                # The outputs' storage is overwritten by the next batch.
-                outputs = [out.copy() for out in outputs]
-            if is_async:
-                yield _Wait(when_ready(outputs))
-            yield _Emit((outputs, nbatch, eval_batch))
+            yield from take(outputs, nbatch, eval_batch)
             nbatch += 1
             yield _CHECKPOINT
     finally:
         source.close()
 
 
+def _emit_when_ready(outputs, nbatch, batch) -> Generator:
+    yield _Ready(when_ready(outputs))
+    yield _Emit((outputs, nbatch, batch))
+
+
+def iter_predict_core(self, eval_data, num_batch=None, reset=True, sparse_row_id_fn=None,
+                      depth=DEFAULT_DEPTH) -> Generator:
+    """BaseModule.iter_predict's loop: emits ``(outputs, nbatch, batch)``."""
+    yield from _predict_batches(self, eval_data, num_batch, reset, sparse_row_id_fn, depth,
+                                _emit_when_ready, "iter_predict")
+
+
+def _merge_outputs(output_list, merge_batches, always_output_list) -> Generator:
+    """predict's result from the batches' outputs."""
+    if not output_list or not merge_batches:
+        return output_list
+    num_outputs = len(output_list[0])
+    if any(len(out) != num_outputs for out in output_list):
+        raise MXNetError("predict: batches gave different numbers of outputs; cannot "
+                         "merge them (pass merge_batches=False)")
+    merged = [nd.concat(*[out[i] for out in output_list], dim=0) for i in range(num_outputs)]
+    yield _Ready(when_ready(merged))
+    if num_outputs == 1 and not always_output_list:
+        return merged[0]
+    return merged
+
+
 def predict_core(self, eval_data, num_batch=None, merge_batches=True, reset=True,
-                 always_output_list=False, sparse_row_id_fn=None, depth=DEFAULT_DEPTH,
-                 is_async=False) -> Generator:
+                 always_output_list=False, sparse_row_id_fn=None,
+                 depth=DEFAULT_DEPTH) -> Generator:
     """BaseModule.predict's loop."""
     self._check_ready("predict")
     if isinstance(eval_data, (NDArray, np.ndarray)):
@@ -217,67 +254,106 @@ def predict_core(self, eval_data, num_batch=None, merge_batches=True, reset=True
             eval_data = nd.array(eval_data)
         self.forward(DataBatch([eval_data]))
         out = self.get_outputs()[0]
-        if is_async:
-            yield _Wait(when_ready([out]))
+        yield _Ready(when_ready([out]))
         return out
     if not (isinstance(eval_data, DataIter) or _is_async_iterable(eval_data)
             or hasattr(eval_data, "__iter__")):
         raise MXNetError(f"predict: eval_data is a {type(eval_data).__name__}, expected a "
                          f"DataIter, an NDArray or a numpy array")
     output_list = []
-    core = iter_predict_core(self, eval_data, num_batch=num_batch, reset=reset,
-                             sparse_row_id_fn=sparse_row_id_fn, depth=depth, copy=True,
-                             is_async=False)
     in_flight: deque = deque()
-    reply = None
-    while True:
-        try:
-            request = core.send(reply)
-        except StopIteration:
-            break
-        reply = None
-        if type(request) is _Emit:
-            outputs = request.value[0]
-            output_list.append(outputs)
-            in_flight.append(when_ready(outputs))
-            if len(in_flight) > depth:
-                yield _Wait(in_flight.popleft())
+
+    def keep(outputs, nbatch, batch) -> Generator:
+        # The outputs' storage is overwritten by the next batch.
+        outputs = [out.copy() for out in outputs]
+        output_list.append(outputs)
+        in_flight.append(when_ready(outputs))
+        if len(in_flight) > depth:
+            yield _Wait(in_flight.popleft())
+
+    yield from _predict_batches(self, eval_data, num_batch, reset, sparse_row_id_fn, depth,
+                                keep, "iter_predict")
+    if in_flight:
+        yield _Ready(in_flight[-1])
+    return (yield from _merge_outputs(output_list, merge_batches, always_output_list))
+
+
+def _bind_for_training(self, source, train_data, begin_epoch, force_rebind,
+                       monitor) -> Generator:
+    """Binds the module to the training data's shapes: an async source's first batch's
+    (returned, to be trained on), since an async source has no provide_data."""
+    first = None
+    if isinstance(source, _AsyncSource):
+        first = yield _Next(source)
+        if first is _END:
+            raise MXNetError(f"fit: train_data gave no batch in epoch {begin_epoch}")
+        data_shapes, label_shapes = batch_shapes(
+            first, getattr(self, "data_names", None) or ["data"],
+            getattr(self, "label_names", None) or ["softmax_label"])
+    else:
+        data_shapes, label_shapes = train_data.provide_data, train_data.provide_label
+    self.bind(data_shapes=data_shapes, label_shapes=label_shapes, for_training=True,
+              force_rebind=force_rebind)
+    if monitor is not None:
+        self.install_monitor(monitor)
+    return first
+
+
+def _train_epoch(self, source, next_data_batch, epoch, eval_metric, depth, monitor,
+                 batch_end_callback, sparse_row_id_fn) -> Generator:
+    """One epoch of fit's batches (the first one given, or read); returns the epoch's
+    training metric values. Callbacks see this frame's locals, as MXNet's fit's:
+    ``self``, ``data_batch``, ``upd`` (the batch's update future), ``end_of_batch``."""
+    if next_data_batch is None:
+        next_data_batch = yield _Next(source)
+    if next_data_batch is _END:
+        raise MXNetError(f"fit: train_data gave no batch in epoch {epoch}")
+    in_flight: deque = deque()
+    nbatch = 0
+    end_of_batch = False
+    eval_name_vals = []
+    while not end_of_batch:
+        data_batch = next_data_batch
+        if len(in_flight) >= depth:
+            yield _Wait(in_flight.popleft())
+        if monitor is not None:
+            monitor.tic()
+        # One batch's calls, with no request between them: see the module's doc.
+        self.forward_backward(data_batch)
+        upd = self.update()
+        labels, pre_sliced = _labels(data_batch)
+        mfut = self.update_metric(eval_metric, labels, pre_sliced=pre_sliced)
+        in_flight.append(_update_future(self, upd))
+        # The next batch was read while this one was pushed; take it.
+        next_data_batch = yield _Next(source)
+        if next_data_batch is _END:
+            end_of_batch = True
         else:
-            try:
-                reply = yield request
-            except BaseException as e:
-                core.throw(e)
-                raise
-    if is_async and in_flight:
-        yield _Wait(in_flight[-1])
-    if not output_list:
-        return output_list
-    if merge_batches:
-        num_outputs = len(output_list[0])
-        if any(len(out) != num_outputs for out in output_list):
-            raise MXNetError("predict: batches gave different numbers of outputs; cannot "
-                             "merge them (pass merge_batches=False)")
-        merged = [nd.concat(*[out[i] for out in output_list], dim=0)
-                  for i in range(num_outputs)]
-        if is_async:
-            yield _Wait(when_ready(merged))
-        if num_outputs == 1 and not always_output_list:
-            return merged[0]
-        return merged
-    return output_list
+            self.prepare(next_data_batch, sparse_row_id_fn=sparse_row_id_fn)
+        if monitor is not None:
+            monitor.toc_print()
+        if end_of_batch or batch_end_callback is not None:
+            yield _Ready(_metric_future(mfut, eval_metric))
+        if end_of_batch:
+            eval_name_vals = eval_metric.get_global_name_value()
+        if batch_end_callback is not None:
+            _callbacks(batch_end_callback, BatchEndParam(
+                epoch=epoch, nbatch=nbatch, eval_metric=eval_metric, locals=locals()))
+        nbatch += 1
+        yield _CHECKPOINT
+    return eval_name_vals
 
 
-def _first_shapes(self, batch) -> tuple[list, list | None]:
-    """provide_data / provide_label for binding from a batch (an async source has none)."""
-    data = getattr(batch, "provide_data", None)
-    label = getattr(batch, "provide_label", None)
-    if not data:
-        names = getattr(self, "data_names", None) or ["data"]
-        data = [DataDesc(n, tuple(a.shape)) for n, a in zip(names, batch.data)]
-    if not label and batch.label:
-        names = getattr(self, "label_names", None) or ["softmax_label"]
-        label = [DataDesc(n, tuple(a.shape)) for n, a in zip(names, batch.label)]
-    return data, label or None
+def _end_epoch(self, epoch, tic, eval_name_vals, epoch_end_callback) -> Generator:
+    for name, val in eval_name_vals:
+        self.logger.info("Epoch[%d] Train-%s=%f", epoch, name, val)
+    self.logger.info("Epoch[%d] Time cost=%.3f", epoch, time.time() - tic)
+    # Parameters as of the end of this epoch, for the callbacks.
+    arg_params, aux_params = self.get_params()
+    self.set_params(arg_params, aux_params)
+    yield _Ready(when_ready(list(arg_params.values()) + list(aux_params.values())))
+    if epoch_end_callback is not None:
+        _callbacks(epoch_end_callback, epoch, self.symbol, arg_params, aux_params)
 
 
 def fit_core(self, train_data, eval_data=None, eval_metric="acc", epoch_end_callback=None,
@@ -286,26 +362,17 @@ def fit_core(self, train_data, eval_data=None, eval_metric="acc", epoch_end_call
              eval_batch_end_callback=None, initializer=None, arg_params=None,
              aux_params=None, allow_missing=False, force_rebind=False, force_init=False,
              begin_epoch=0, num_epoch=None, validation_metric=None, monitor=None,
-             sparse_row_id_fn=None, depth=DEFAULT_DEPTH, is_async=False) -> Generator:
+             sparse_row_id_fn=None, prefetch_depth=DEFAULT_DEPTH) -> Generator:
     """BaseModule.fit's loop."""
+    depth = prefetch_depth
     if num_epoch is None:
         raise MXNetError("fit: please specify number of epochs (num_epoch)")
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
         raise MXNetError(f"fit: prefetch_depth={depth!r}: expected an integer >= 1")
     source = _open_source(train_data, depth, "fit")
-    first = None
     try:
-        if isinstance(source, _AsyncSource):
-            first = yield _Next(source)
-            if first is _END:
-                raise MXNetError(f"fit: train_data gave no batch in epoch {begin_epoch}")
-            data_shapes, label_shapes = _first_shapes(self, first)
-        else:
-            data_shapes, label_shapes = train_data.provide_data, train_data.provide_label
-        self.bind(data_shapes=data_shapes, label_shapes=label_shapes, for_training=True,
-                  force_rebind=force_rebind)
-        if monitor is not None:
-            self.install_monitor(monitor)
+        first = yield from _bind_for_training(self, source, train_data, begin_epoch,
+                                              force_rebind, monitor)
         self.init_params(initializer=initializer, arg_params=arg_params,
                          aux_params=aux_params, allow_missing=allow_missing,
                          force_init=force_init)
@@ -324,66 +391,20 @@ def fit_core(self, train_data, eval_data=None, eval_metric="acc", epoch_end_call
         eval_metric.reset()
         if source is None:
             source = _open_source(train_data, depth, "fit")
-        in_flight: deque = deque()
         try:
-            next_data_batch = first if first is not None else (yield _Next(source))
-            first = None
-            if next_data_batch is _END:
-                raise MXNetError(f"fit: train_data gave no batch in epoch {epoch}")
-            nbatch = 0
-            end_of_batch = False
-            eval_name_vals = []
-            while not end_of_batch:
-                data_batch = next_data_batch
-                if len(in_flight) >= depth:
-                    yield _Wait(in_flight.popleft())
-                if monitor is not None:
-                    monitor.tic()
-                # One batch's calls, with no request between them: see the module's doc.
-                self.forward_backward(data_batch)
-                upd = self.update()
-                labels, pre_sliced = _labels(data_batch)
-                mfut = self.update_metric(eval_metric, labels, pre_sliced=pre_sliced)
-                in_flight.append(_update_future(self, upd))
-                # The next batch was read while this one was pushed; take it.
-                next_data_batch = yield _Next(source)
-                if next_data_batch is _END:
-                    end_of_batch = True
-                else:
-                    self.prepare(next_data_batch, sparse_row_id_fn=sparse_row_id_fn)
-                if monitor is not None:
-                    monitor.toc_print()
-                if is_async and (end_of_batch or batch_end_callback is not None):
-                    yield _Wait(_metric_future(self, mfut, eval_metric))
-                if end_of_batch:
-                    eval_name_vals = eval_metric.get_global_name_value()
-                if batch_end_callback is not None:
-                    params = BatchEndParam(epoch=epoch, nbatch=nbatch, eval_metric=eval_metric,
-                                           locals=locals())
-                    for callback in _as_list(batch_end_callback):
-                        callback(params)
-                nbatch += 1
-                yield _CHECKPOINT
+            eval_name_vals = yield from _train_epoch(
+                self, source, first, epoch, eval_metric, depth, monitor, batch_end_callback,
+                sparse_row_id_fn)
         finally:
+            first = None
             source.close()
             source = None
-        for name, val in eval_name_vals:
-            self.logger.info("Epoch[%d] Train-%s=%f", epoch, name, val)
-        self.logger.info("Epoch[%d] Time cost=%.3f", epoch, time.time() - tic)
-        # Parameters as of the end of this epoch, for the callbacks.
-        arg_params_now, aux_params_now = self.get_params()
-        self.set_params(arg_params_now, aux_params_now)
-        if is_async:
-            yield _Wait(when_ready(list(arg_params_now.values())
-                                   + list(aux_params_now.values())))
-        if epoch_end_callback is not None:
-            for callback in _as_list(epoch_end_callback):
-                callback(epoch, self.symbol, arg_params_now, aux_params_now)
+        yield from _end_epoch(self, epoch, tic, eval_name_vals, epoch_end_callback)
         if eval_data:
             res = yield from score_core(self, eval_data, validation_metric,
                                         score_end_callback=eval_end_callback,
                                         batch_end_callback=eval_batch_end_callback,
-                                        epoch=epoch, depth=depth, is_async=is_async)
+                                        epoch=epoch, depth=depth)
             for name, val in res:
                 self.logger.info("Epoch[%d] Validation-%s=%f", epoch, name, val)
         if hasattr(train_data, "reset"):
@@ -393,9 +414,10 @@ def fit_core(self, train_data, eval_data=None, eval_metric="acc", epoch_end_call
 # ---- the drivers -----------------------------------------------------------------------------
 class _InterruptGuard:
     """Holds Ctrl-C back while a blocking loop pushes a batch: delivered at once while the
-    loop waits, else at its next request. Only the main thread receives signals, and only a
-    default handler is replaced (so a program's own handler keeps working). A loop run from
-    inside another (``score`` in a callback of ``fit``) shares the outer loop's guard."""
+    loop waits (or user code it emits to runs), else at its next request. Only the main
+    thread receives signals, and only a default handler is replaced (so a program's own
+    handler keeps working). A loop run from inside another (``score`` in a callback of
+    ``fit``) shares the outer loop's guard."""
 
     _active: "_InterruptGuard | None" = None
 
@@ -429,27 +451,35 @@ class _InterruptGuard:
         if self.pending and exc[0] is None:
             raise KeyboardInterrupt
 
+    def call_waiting(self, fn: Callable, *args):
+        """``fn(*args)``, with Ctrl-C delivered at once while it runs."""
+        was_waiting, self.waiting = self.waiting, True
+        try:
+            return fn(*args)
+        finally:
+            self.waiting = was_waiting
+
 
 def _answer_sync(request, guard: _InterruptGuard):
+    kind = type(request)
+    if kind is _Ready:
+        # Whoever reads the values waits for them; not a point to take Ctrl-C at.
+        return None
     if guard.pending:
         guard.pending = False
         raise KeyboardInterrupt
-    kind = type(request)
     if kind is _Checkpoint:
         return None
-    was_waiting, guard.waiting = guard.waiting, True
-    try:
-        if kind is _Wait:
-            return request.future.result()
-        if kind is _Next:
-            return request.source._next_or_end()
-    finally:
-        guard.waiting = was_waiting
+    if kind is _Wait:
+        return guard.call_waiting(request.future.result)
+    if kind is _Next:
+        return guard.call_waiting(request.source._next_or_end)
     raise MXNetError(f"loop: unexpected request {request!r}")
 
 
-def run_sync(core: Generator) -> Any:
-    """Runs a core in the calling thread, blocking it where the core waits."""
+def _drive_sync(core: Generator):
+    """Runs a core in the calling thread, blocking it where the core waits; a generator of
+    the values the core emits, returning what the core returns."""
     with _InterruptGuard() as guard:
         reply, error = None, None
         while True:
@@ -459,33 +489,15 @@ def run_sync(core: Generator) -> Any:
                 return stop.value
             reply, error = None, None
             try:
-                reply = _answer_sync(request, guard)
-            except BaseException as e:
-                error = e
-
-
-def iter_sync(core: Generator):
-    """Runs a core that emits values, as a generator of them."""
-    with _InterruptGuard() as guard:
-        reply, error = None, None
-        while True:
-            try:
-                request = core.throw(error) if error is not None else core.send(reply)
-            except StopIteration:
-                return
-            reply, error = None, None
-            if type(request) is _Emit:
-                # The caller's own code runs here: Ctrl-C reaches it at once.
-                was_waiting, guard.waiting = guard.waiting, True
-                try:
-                    yield request.value
-                except BaseException as e:
-                    error = e
-                finally:
-                    guard.waiting = was_waiting
-                continue
-            try:
-                reply = _answer_sync(request, guard)
+                if type(request) is _Emit:
+                    # The caller's own code runs while this is suspended: Ctrl-C reaches it.
+                    was_waiting, guard.waiting = guard.waiting, True
+                    try:
+                        yield request.value
+                    finally:
+                        guard.waiting = was_waiting
+                else:
+                    reply = _answer_sync(request, guard)
             except BaseException as e:
                 error = e
 
@@ -502,7 +514,7 @@ async def _checkpoint() -> None:
 
 async def _answer_async(request):
     kind = type(request)
-    if kind is _Wait:
+    if kind is _Wait or kind is _Ready:
         return await request.future
     if kind is _Next:
         return await request.source._anext_or_end()
@@ -534,24 +546,9 @@ def _stepper():
     return _trio_protected_step
 
 
-async def run_async(core: Generator) -> Any:
-    """Runs a core in the current trio or asyncio task, awaiting where the core waits."""
-    step = _stepper()
-    reply, error = None, None
-    while True:
-        try:
-            request = step(core, reply, error)
-        except StopIteration as stop:
-            return stop.value
-        reply, error = None, None
-        try:
-            reply = await _answer_async(request)
-        except BaseException as e:
-            error = e
-
-
-async def iter_async(core: Generator):
-    """Runs a core that emits values, as an async generator of them."""
+async def _drive_async(core: Generator):
+    """Runs a core in the current trio or asyncio task, awaiting where the core waits; an
+    async generator of the values the core emits."""
     step = _stepper()
     reply, error = None, None
     try:
@@ -561,15 +558,73 @@ async def iter_async(core: Generator):
             except StopIteration:
                 return
             reply, error = None, None
-            if type(request) is _Emit:
-                try:
-                    yield request.value
-                except BaseException as e:
-                    error = e
-                continue
             try:
-                reply = await _answer_async(request)
+                if type(request) is _Emit:
+                    yield request.value
+                else:
+                    reply = await _answer_async(request)
             except BaseException as e:
                 error = e
     finally:
         core.close()
+
+
+def _keeping_result(core: Generator, result: list) -> Generator:
+    result.append((yield from core))
+
+
+def run_sync(core: Generator) -> Any:
+    """Runs a core that returns a value (and emits none) in the calling thread."""
+    result: list = []
+    for _ in _drive_sync(_keeping_result(core, result)):
+        pass
+    return result[0]
+
+
+async def run_async(core: Generator) -> Any:
+    """Runs a core that returns a value (and emits none) in the current task."""
+    result: list = []
+    async for _ in _drive_async(_keeping_result(core, result)):
+        pass
+    return result[0]
+
+
+# ---- the public methods ------------------------------------------------------------------
+def _arguments(signature: inspect.Signature, args, kwargs) -> dict:
+    bound = signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    return bound.arguments
+
+
+def blocking_method(core: Callable[..., Generator], emits: bool = False):
+    """Decorates a method's signature and docstring (its body is left unused) into the
+    blocking method that runs ``core`` with its arguments (by name): returning the core's
+    value, or, with ``emits``, a generator of the values the core emits."""
+    def decorate(func):
+        signature = inspect.signature(func)
+        drive = _drive_sync if emits else run_sync
+
+        @functools.wraps(func)
+        def method(*args, **kwargs):
+            return drive(core(**_arguments(signature, args, kwargs)))
+        method._loop = (core, emits, signature)
+        return method
+    return decorate
+
+
+def awaiting_method(blocking: Callable, doc: str):
+    """The trio/asyncio twin of a ``blocking_method``, with its signature: a coroutine
+    function, or, for a core that emits, a function returning an async iterator."""
+    core, emits, signature = blocking._loop
+    if emits:
+        def method(*args, **kwargs):
+            return _drive_async(core(**_arguments(signature, args, kwargs)))
+    else:
+        async def method(*args, **kwargs):
+            return await run_async(core(**_arguments(signature, args, kwargs)))
+    method.__name__ = f"{blocking.__name__}_async"
+    method.__qualname__ = f"{blocking.__qualname__}_async"
+    method.__module__ = blocking.__module__
+    method.__doc__ = doc
+    method.__signature__ = signature
+    return method

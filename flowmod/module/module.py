@@ -3,22 +3,24 @@ parameters, optimizer and checkpoints."""
 from __future__ import annotations
 
 import logging
+import numbers
 import warnings
 
 import numpy as np
 
+from .. import checkpoint
 from .. import context as ctx
 from .. import ndarray as nd
 from .. import optimizer as opt
 from ..base import MXNetError
 from ..fileio import write_atomic
-from ..future import Future, _lazy, _metric_arrays
+from ..future import Future, _lazy
 from ..initializer import InitDesc, Uniform
-from ..io import DataDesc
+from ..io.io import batch_shapes
 from ..kvstore import KVStore
 from ..kvstore import create as create_kvstore
-from ..model import load_checkpoint
-from .base_module import BaseModule, _check_input_names, _parse_data_desc
+from ..model import load_checkpoint, write_checkpoint
+from .base_module import BaseModule, _check_input_names, _KeptNames, _parse_data_desc
 from .executor_group import DataParallelExecutorGroup
 
 __all__ = ["Module"]
@@ -49,7 +51,7 @@ def _create_kvstore(kvstore, num_device, arg_params):
     return kv, update_on_kvstore
 
 
-class Module(BaseModule):
+class Module(_KeptNames, BaseModule):
     """A module over one Symbol.
 
     Parameters
@@ -118,43 +120,48 @@ class Module(BaseModule):
     @staticmethod
     def load(prefix, epoch, load_optimizer_states=False, **kwargs) -> "Module":
         """A Module from the checkpoint ``prefix-symbol.json`` and ``prefix-%04d.params``
-        (written by save_checkpoint here or by MXNet); its parameters are set at bind.
-        ``kwargs`` go to the constructor."""
+        (written by save_checkpoint here or by MXNet); its parameters are set at bind, and
+        with ``load_optimizer_states`` the states of ``prefix-%04d.states`` at
+        init_optimizer. ``kwargs`` go to the constructor. A checkpoint missing a file (its
+        save interrupted, or saved without states) raises MXNetError here, naming it."""
         sym, args, auxs = load_checkpoint(prefix, epoch)
+        states = checkpoint.check_states(prefix, epoch) if load_optimizer_states else None
         mod = Module(symbol=sym, **kwargs)
+        # bind would leave such a parameter unset and get_params fail on it later.
+        for kind, names, table in (("arg", mod._param_names, args),
+                                   ("aux", mod._aux_names, auxs)):
+            missing = [n for n in names if n not in table]
+            if missing:
+                raise MXNetError(f"load: {checkpoint.params_name(prefix, epoch)!r} has no "
+                                 f"'{kind}:{missing[0]}' for the network's "
+                                 f"{'parameter' if kind == 'arg' else 'auxiliary state'} "
+                                 f"{missing[0]!r} ({len(missing)} missing)")
         mod._arg_params = args
         mod._aux_params = auxs
         mod.params_initialized = True
-        if load_optimizer_states:
-            mod._preload_opt_states = f"{prefix}-{epoch:04d}.states"
+        mod._preload_opt_states = states
         return mod
 
     def save_checkpoint(self, prefix, epoch, save_optimizer_states=False,
                         remove_amp_cast=True) -> None:
         """Writes ``prefix-symbol.json``, ``prefix-%04d.params`` and, with
-        ``save_optimizer_states``, ``prefix-%04d.states``; each file atomically."""
-        self._symbol.save(f"{prefix}-symbol.json")
-        param_name = f"{prefix}-{epoch:04d}.params"
-        self.save_params(param_name)
-        logging.info('Saved checkpoint to "%s"', param_name)
+        ``save_optimizer_states``, ``prefix-%04d.states`` as one set: a save interrupted at
+        any moment leaves the earlier epochs loadable and this epoch either complete or
+        refused at load (see :mod:`flowmod.checkpoint`)."""
+        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral):
+            raise MXNetError(f"save_checkpoint: epoch={epoch!r}: expected an integer")
+        arg_params, aux_params = self.get_params()
+        save_dict = {f"arg:{k}": v for k, v in arg_params.items()}
+        save_dict.update({f"aux:{k}": v for k, v in aux_params.items()})
+        states = (self._optimizer_state_bytes("save_checkpoint") if save_optimizer_states
+                  else None)
+        write_checkpoint(prefix, epoch, save_dict, states,
+                         shared=((f"{prefix}-symbol.json", self._symbol.tojson()),))
+        logging.info('Saved checkpoint to "%s"', checkpoint.params_name(prefix, epoch))
         if save_optimizer_states:
-            state_name = f"{prefix}-{epoch:04d}.states"
-            self.save_optimizer_states(state_name)
-            logging.info('Saved optimizer state to "%s"', state_name)
+            logging.info('Saved optimizer state to "%s"', checkpoint.states_name(prefix, epoch))
 
     # ---- names and shapes ----------------------------------------------------------------
-    @property
-    def data_names(self):
-        return self._data_names
-
-    @property
-    def label_names(self):
-        return self._label_names
-
-    @property
-    def output_names(self):
-        return self._output_names
-
     @property
     def state_names(self):
         return self._state_names
@@ -177,10 +184,6 @@ class Module(BaseModule):
     def output_shapes(self):
         self._check_bound("output_shapes")
         return self._exec_group.get_output_shapes()
-
-    def _check_bound(self, what):
-        if not self.binded:
-            raise MXNetError(f"{what}: call bind first")
 
     # ---- parameters ----------------------------------------------------------------------
     def get_params(self):
@@ -241,21 +244,10 @@ class Module(BaseModule):
         self._params_dirty = False
         self._exec_group.set_params(self._arg_params, self._aux_params, allow_extra=allow_extra)
 
-    def set_params(self, arg_params, aux_params, allow_missing=False, force_init=True,
-                   allow_extra=False) -> None:
-        """Assigns parameter values (every parameter, unless ``allow_missing``)."""
-        if not allow_missing:
-            self.init_params(initializer=None, arg_params=arg_params, aux_params=aux_params,
-                             allow_missing=allow_missing, force_init=force_init,
-                             allow_extra=allow_extra)
-            return
-        if self.params_initialized and not force_init:
-            warnings.warn("Parameters already initialized and force_init=False. "
-                          "set_params call ignored.", stacklevel=2)
-            return
+    def _assign_params(self, arg_params, aux_params, force_init, allow_extra) -> None:
+        # The devices' arrays take the values given; the module's copies are refreshed
+        # from them when next read.
         self._exec_group.set_params(arg_params, aux_params, allow_extra=allow_extra)
-        self._params_dirty = True
-        self.params_initialized = True
 
     def _sync_params_from_devices(self) -> None:
         self._exec_group.get_params(self._arg_params, self._aux_params)
@@ -395,15 +387,18 @@ class Module(BaseModule):
         self._updater = shared_module._updater
         self.optimizer_initialized = True
 
+    def _optimizer_state_bytes(self, func: str) -> bytes:
+        if not self.optimizer_initialized:
+            raise MXNetError(f"{func}: call init_optimizer first")
+        updater = self._kvstore._updater if self._update_on_kvstore else self._updater
+        if not hasattr(updater, "get_states"):
+            raise MXNetError(f"{func}: the store's updater {updater!r} cannot save states")
+        return updater.get_states()
+
     def save_optimizer_states(self, fname) -> None:
         """Writes the optimizer states (flowmod's pickle-free format), atomically."""
-        if not self.optimizer_initialized:
-            raise MXNetError("save_optimizer_states: call init_optimizer first")
-        if self._update_on_kvstore:
-            self._kvstore.save_optimizer_states(fname)
-        else:
-            states = self._updater.get_states()
-            write_atomic(fname, lambda out: out.write(states))
+        states = self._optimizer_state_bytes("save_optimizer_states")
+        write_atomic(fname, lambda out: out.write(states))
 
     def load_optimizer_states(self, fname) -> None:
         """Reads optimizer states written by save_optimizer_states."""
@@ -413,7 +408,13 @@ class Module(BaseModule):
             self._kvstore.load_optimizer_states(fname)
         else:
             with open(fname, "rb") as f:
-                self._updater.set_states(f.read())
+                data = f.read()
+            # The updater's index of a parameter's copy on device k, as update() passes it.
+            num_ctx = len(self._context)
+            weights = {index * num_ctx + k: w
+                       for index, block in enumerate(self._exec_group.param_arrays)
+                       for k, w in enumerate(block)}
+            self._updater.load_states(data, weights)
 
     # ---- computation ---------------------------------------------------------------------
     def forward(self, data_batch, is_train=None) -> Future:
@@ -424,19 +425,7 @@ class Module(BaseModule):
         curr = tuple(d.shape for d in self._data_shapes)
         new = tuple(tuple(a.shape) for a in data_batch.data)
         if curr != new:
-            if getattr(data_batch, "provide_data", None):
-                new_dshape = data_batch.provide_data
-            else:
-                new_dshape = [DataDesc(d.name, shape, d.dtype, d.layout)
-                              for d, shape in zip(self._data_shapes, new)]
-            if getattr(data_batch, "provide_label", None):
-                new_lshape = data_batch.provide_label
-            elif self._label_shapes and data_batch.label:
-                new_lshape = [DataDesc(d.name, tuple(a.shape), d.dtype, d.layout)
-                              for d, a in zip(self._label_shapes, data_batch.label)]
-            else:
-                new_lshape = None
-            self.reshape(new_dshape, new_lshape)
+            self.reshape(*batch_shapes(data_batch, self._data_shapes, self._label_shapes))
         self._exec_group.forward(data_batch, is_train)
         group = self._exec_group
 
@@ -510,7 +499,7 @@ class Module(BaseModule):
         """Pushes ``eval_metric``'s update with the last outputs and ``labels``. Returns a
         Future resolving to None once its accumulators are written."""
         self._exec_group.update_metric(eval_metric, labels, pre_sliced)
-        return _lazy(lambda: (_metric_arrays(eval_metric), None))
+        return _lazy(lambda: (eval_metric._arrays(), None))
 
     def install_monitor(self, mon) -> None:
         """Installs ``mon`` (a flowmod.monitor.Monitor) on every executor."""

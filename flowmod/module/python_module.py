@@ -12,7 +12,7 @@ from ..base import MXNetError
 from ..future import Future, when_ready
 from ..initializer import Uniform
 from ..io import DataDesc
-from .base_module import BaseModule
+from .base_module import BaseModule, _KeptNames
 
 __all__ = ["PythonModule", "PythonLossModule"]
 
@@ -44,7 +44,7 @@ def _descs(shapes, names, what, owner):
     return out
 
 
-class PythonModule(BaseModule):
+class PythonModule(_KeptNames, BaseModule):
     """A base for modules computed in Python: it has no parameters, so ``init_params``,
     ``init_optimizer`` and ``update`` do nothing but mark the module ready, and
     ``update_metric`` evaluates the outputs against the labels. A subclass defines
@@ -71,21 +71,6 @@ class PythonModule(BaseModule):
         self._output_shapes = None
 
     # ---- names and shapes ----------------------------------------------------------------
-    @property
-    def data_names(self):
-        """The data inputs of the module."""
-        return self._data_names
-
-    @property
-    def label_names(self):
-        """The label inputs of the module (None if it takes none)."""
-        return self._label_names
-
-    @property
-    def output_names(self):
-        """The outputs of the module."""
-        return self._output_names
-
     @property
     def data_shapes(self):
         """DataDescs of the bound data inputs."""

@@ -141,10 +141,6 @@ class SequentialModule(BaseModule):
         self._check_bound("output_shapes")
         return self._modules[-1].output_shapes
 
-    def _check_bound(self, what):
-        if not self.binded:
-            raise MXNetError(f"{what}: call bind first")
-
     # ---- parameters ----------------------------------------------------------------------
     def get_params(self):
         """(arg_params, aux_params): every module's parameters in one pair of dicts."""

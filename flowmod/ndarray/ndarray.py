@@ -375,6 +375,15 @@ class NDArray:
         self._h.set_from_numpy(np.ascontiguousarray(host, dtype=_FLAG_DTYPES[self._h.dtype]))
 
 
+def host_numbers(value, dtype) -> np.ndarray:
+    """``value`` (an array or nested sequences of numbers) as a C-contiguous numpy array of
+    ``dtype``; ValueError or TypeError where it is not numbers (objects, ragged sequences)."""
+    host = np.asarray(value)
+    if host.dtype == object:
+        raise ValueError(f"{type(value).__name__} of objects, not numbers")
+    return np.ascontiguousarray(host, dtype=dtype)
+
+
 def _numpy_key(key):
     return tuple(k.asnumpy() if isinstance(k, NDArray) else k for k in key) \
         if isinstance(key, tuple) else (key.asnumpy() if isinstance(key, NDArray) else key)
@@ -395,10 +404,7 @@ def array(source_array, ctx: Context | None = None, dtype=None) -> NDArray:
         return out
     dt = _dtype(dtype if dtype is not None else mx_real_t)
     try:
-        host = np.asarray(source_array)
-        if host.dtype == object:
-            raise ValueError
-        host = np.ascontiguousarray(host, dtype=dt)
+        host = host_numbers(source_array, dt)
     except (ValueError, TypeError):
         raise MXNetError(f"source_array={source_array!r}: expected an array or a nested "
                          f"sequence of numbers") from None

@@ -25,9 +25,11 @@ learning rate scheduler.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import numbers
 import struct
+import warnings
 
 import numpy as np
 
@@ -35,7 +37,7 @@ from ..base import MXNetError
 from ..ndarray import NDArray, load_frombuffer
 from .. import params_format
 
-__all__ = ["dumps", "loads", "MAGIC", "VERSION"]
+__all__ = ["dumps", "loads", "check_states", "MAGIC", "VERSION"]
 
 MAGIC = b"FLOWMOD-OPTSTATE"
 VERSION = 1
@@ -125,12 +127,71 @@ def _decode_value(value, where: str):
             raise _bad(f"{where}: scheduler attributes are {type(attrs).__name__}, expected "
                        f"an object")
         cls = classes[name]
-        sched = cls.__new__(cls)
-        for k, v in attrs.items():
-            setattr(sched, k, _decode_value(v, f"{where}.{k}"))
-        return sched
+        decoded = {k: _decode_value(v, f"{where}.{k}") for k, v in attrs.items()}
+        return _restore(cls, decoded, _reference_scheduler(cls, decoded, where), where)
     raise _bad(f"{where} is an object with keys {sorted(value)}, expected one of "
                f"tuple, list, dict or lr_scheduler+attrs")
+
+
+# -- restoring objects --------------------------------------------------------------------
+
+def _reference_scheduler(cls, attrs: dict, where: str):
+    """An instance of the scheduler class ``cls`` built from the saved attributes named
+    like its required arguments: the attributes a real instance has."""
+    try:
+        params = inspect.signature(cls.__init__).parameters.values()
+    except (TypeError, ValueError):
+        params = ()
+    required = {}
+    for p in params:
+        if p.name == "self" or p.default is not inspect.Parameter.empty:
+            continue
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.name not in attrs:
+            raise _bad(f"{where}: the {cls.__name__} attribute {p.name!r} is missing")
+        required[p.name] = attrs[p.name]
+    try:
+        return cls(**required)
+    except Exception as e:   # the class's own check of the values: any exception type
+        raise _bad(f"{where}: {cls.__name__}({', '.join(map(str, required))}) refuses the "
+                   f"saved values ({type(e).__name__}: {e})") from None
+
+
+def _same_kind(value, reference) -> bool:
+    if reference is None or value is None:
+        return True
+    if isinstance(reference, bool) or isinstance(value, bool):
+        return isinstance(reference, bool) == isinstance(value, bool)
+    if isinstance(reference, numbers.Real):
+        return isinstance(value, numbers.Real)
+    if isinstance(reference, (tuple, list)):
+        return isinstance(value, (tuple, list))
+    return isinstance(value, type(reference)) or isinstance(reference, type(value))
+
+
+def _restore(cls, attrs: dict, reference, where: str):
+    """An instance of ``cls`` with the saved ``attrs``, which must be exactly the data
+    attributes ``reference`` (an instance built normally) has, each of the same kind."""
+    expected = set(vars(reference)) - {"param_dict"}
+    missing = sorted(expected - set(attrs))
+    if missing:
+        raise _bad(f"{where}: the {cls.__name__} attribute {missing[0]!r} is missing")
+    for key, value in attrs.items():
+        if key not in expected:
+            raise _bad(f"{where}: {key!r} is not a data attribute of {cls.__name__} "
+                       f"(expected {', '.join(sorted(expected))})")
+        if not _same_kind(value, getattr(reference, key)):
+            raise _bad(f"{where}: {cls.__name__} attribute {key!r} is {_short(value)}, "
+                       f"expected a value like {_short(getattr(reference, key))}")
+    obj = cls.__new__(cls)
+    obj.__dict__.update(attrs)
+    return obj
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # -- states -------------------------------------------------------------------------------
@@ -204,9 +265,11 @@ def dumps(states: dict, optimizer=None) -> bytes:
             + params_format.dumps(arrays))
 
 
-def loads(buf, registry: dict):
+def loads(buf, registry: dict, current=None):
     """(states, optimizer or None) from bytes written by :func:`dumps`. ``registry`` maps
-    optimizer names to classes."""
+    optimizer names to classes; a saved optimizer is checked against its class (``current``,
+    the optimizer in use, if of that class, else one built with no arguments): exactly
+    its data attributes, each of the right kind and within its range."""
     if not isinstance(buf, (bytes, bytearray, memoryview)):
         raise TypeError(f"set_states: states is {type(buf).__name__}, expected bytes")
     buf = bytes(buf)
@@ -263,8 +326,84 @@ def loads(buf, registry: dict):
                        f"names {cls_name!r}")
         if not isinstance(attrs, dict):
             raise _bad(f"optimizer attributes are {type(attrs).__name__}, expected an object")
-        optimizer = cls.__new__(cls)
-        for k, v in attrs.items():
-            setattr(optimizer, k, _decode_value(v, f"optimizer attribute {k!r}"))
-        optimizer.param_dict = {}
+        optimizer = _restore_optimizer(cls, attrs, current)
     return states, optimizer
+
+
+def _restore_optimizer(cls, attrs: dict, current):
+    from ._hyperparameters import check_hyperparameters
+
+    decoded = {k: _decode_value(v, f"optimizer attribute {k!r}") for k, v in attrs.items()}
+    if type(current) is cls:
+        reference = current
+    else:
+        try:
+            reference = cls()
+        except Exception as e:   # a user's class: whatever its constructor raises
+            raise _bad(f"the optimizer class {cls.__name__} cannot be built without "
+                       f"arguments ({type(e).__name__}: {e}), so its saved attributes "
+                       f"cannot be checked; create it and load states saved without "
+                       f"the optimizer") from None
+    from ..lr_scheduler import LRScheduler
+
+    sched = decoded.get("lr_scheduler")
+    if sched is not None and not isinstance(sched, LRScheduler):
+        raise _bad(f"optimizer attribute 'lr_scheduler' is {_short(sched)}, expected null or "
+                   f"a learning rate scheduler")
+    optimizer = _restore(cls, decoded, reference, "optimizer")
+    optimizer.param_dict = {}
+    try:
+        check_hyperparameters(optimizer)
+    except ValueError as e:
+        raise _bad(f"optimizer attribute: {e}") from None
+    return optimizer
+
+
+def _check_state(state, expected, where: str) -> None:
+    if expected is None:
+        if state is not None:
+            raise _bad(f"state {where} holds {_describe_state(state)}, where the optimizer "
+                       f"keeps no state")
+        return
+    if isinstance(expected, NDArray):
+        if not isinstance(state, NDArray):
+            raise _bad(f"state {where} is {_describe_state(state)}, expected an array of "
+                       f"shape {expected.shape} and dtype {np.dtype(expected.dtype).name}")
+        if state.shape != expected.shape or np.dtype(state.dtype) != np.dtype(expected.dtype):
+            raise _bad(f"state {where} has shape {state.shape} and dtype "
+                       f"{np.dtype(state.dtype).name}, expected shape {expected.shape} and "
+                       f"dtype {np.dtype(expected.dtype).name}")
+        return
+    if not isinstance(state, (tuple, list)) or len(state) != len(expected):
+        raise _bad(f"state {where} is {_describe_state(state)}, expected "
+                   f"{_describe_state(expected)}")
+    for i, (s, e) in enumerate(zip(state, expected)):
+        _check_state(s, e, f"{where}[{i}]")
+
+
+def _describe_state(state) -> str:
+    if state is None:
+        return "none"
+    if isinstance(state, NDArray):
+        return f"an array of shape {state.shape}"
+    return f"a {type(state).__name__} of {len(state)}"
+
+
+def check_states(states: dict, optimizer, weights: dict | None, current: dict) -> None:
+    """Raises MXNetError naming the key of the first state in ``states`` that does not fit:
+    whose parameter (``weights``: index -> weight NDArray) is unknown, or whose structure,
+    shapes or dtypes differ from those ``optimizer`` creates for that weight (or, with no
+    weights, from the ``current`` state of that index)."""
+    for key, state in states.items():
+        if weights is not None:
+            if key not in weights:
+                raise _bad(f"the state {key!r} belongs to no parameter (parameter indices: "
+                           f"{_short(sorted(weights, key=str))})")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                expected = optimizer.create_state_multi_precision(key, weights[key])
+        elif key in current:
+            expected = current[key]
+        else:
+            continue
+        _check_state(state, expected, f"{key!r} ({type(optimizer).__name__})")

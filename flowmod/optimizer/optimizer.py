@@ -17,6 +17,7 @@ import numpy as np
 from ..ndarray import NDArray, zeros
 from ..ndarray.ops import invoke
 from . import _states
+from ._hyperparameters import check_hyperparameters
 
 __all__ = ["Optimizer", "SGD", "NAG", "Adam", "AdaGrad", "AdaDelta", "RMSProp", "Signum",
            "Ftrl", "Adamax", "Nadam", "Updater", "create", "get_updater", "register"]
@@ -92,6 +93,7 @@ class Optimizer:
         self.param_dict = param_dict if param_dict else {}
         self.set_lr_mult({})
         self.set_wd_mult({})
+        check_hyperparameters(self)
 
     # -- registry ------------------------------------------------------------------------
 
@@ -135,7 +137,12 @@ class Optimizer:
                               "that set_learning_rate can mutate the value of the learning "
                               "rate of the optimizer only when the LRScheduler of the "
                               "optimizer is undefined.")
-        self.lr = lr
+        old, self.lr = self.lr, lr
+        try:
+            check_hyperparameters(self)
+        except ValueError:
+            self.lr = old
+            raise
 
     def set_lr_scale(self, args_lrscale):  # noqa: ARG002
         """Deprecated: use :meth:`set_lr_mult`."""
@@ -176,6 +183,15 @@ class Optimizer:
                 self._index_update_count[idx] = self.begin_num_update
             self._index_update_count[idx] += 1
             self.num_update = max(self._index_update_count[idx], self.num_update)
+
+    def _begin_update(self, index, weight, grad) -> tuple[float, float]:
+        """Checks an update's arrays and counts the update; returns the parameter's learning
+        rate and weight decay as of this update."""
+        who = f"{type(self).__name__}.update"
+        _check_array(weight, "weight", who)
+        _check_array(grad, "grad", who)
+        self._update_count(index)
+        return self._get_lr(index), self._get_wd(index)
 
     def _get_lrs(self, indices) -> list:
         if self.lr_scheduler is not None:
@@ -289,6 +305,7 @@ class SGD(Optimizer):
         super().__init__(**kwargs)
         self.momentum = momentum
         self.lazy_update = lazy_update
+        check_hyperparameters(self)
 
     def create_state(self, index, weight):
         if self.momentum != 0.0:
@@ -296,11 +313,7 @@ class SGD(Optimizer):
         return None
 
     def update(self, index, weight, grad, state):
-        _check_array(weight, "weight", "SGD.update")
-        _check_array(grad, "grad", "SGD.update")
-        self._update_count(index)
-        lr = self._get_lr(index)
-        wd = self._get_wd(index)
+        lr, wd = self._begin_update(index, weight, grad)
         kwargs = {"rescale_grad": self.rescale_grad}
         if self.momentum > 0:
             kwargs["momentum"] = self.momentum
@@ -328,6 +341,7 @@ class NAG(Optimizer):
     def __init__(self, momentum=0.0, **kwargs):
         super().__init__(**kwargs)
         self.momentum = momentum
+        check_hyperparameters(self)
 
     def create_state(self, index, weight):
         if self.momentum != 0.0:
@@ -335,11 +349,7 @@ class NAG(Optimizer):
         return None
 
     def update(self, index, weight, grad, state):
-        _check_array(weight, "weight", "NAG.update")
-        _check_array(grad, "grad", "NAG.update")
-        self._update_count(index)
-        lr = self._get_lr(index)
-        wd = self._get_wd(index)
+        lr, wd = self._begin_update(index, weight, grad)
         kwargs = self._clip_kwargs({"rescale_grad": self.rescale_grad})
         if state is not None:
             if self.momentum > 0:
@@ -369,17 +379,14 @@ class Adam(Optimizer):
         self.beta2 = beta2
         self.epsilon = epsilon
         self.lazy_update = lazy_update
+        check_hyperparameters(self)
 
     def create_state(self, index, weight):
         return (zeros(weight.shape, weight.context, dtype=weight.dtype),
                 zeros(weight.shape, weight.context, dtype=weight.dtype))
 
     def update(self, index, weight, grad, state):
-        _check_array(weight, "weight", "Adam.update")
-        _check_array(grad, "grad", "Adam.update")
-        self._update_count(index)
-        lr = self._get_lr(index)
-        wd = self._get_wd(index)
+        lr, wd = self._begin_update(index, weight, grad)
         t = self._index_update_count[index]
         coef1 = 1. - self.beta1 ** t
         coef2 = 1. - self.beta2 ** t
@@ -408,16 +415,13 @@ class AdaGrad(Optimizer):
     def __init__(self, eps=1e-7, **kwargs):
         super().__init__(**kwargs)
         self.float_stable_eps = eps
+        check_hyperparameters(self)
 
     def create_state(self, index, weight):
         return zeros(weight.shape, weight.context, dtype=weight.dtype)
 
     def update(self, index, weight, grad, state):
-        _check_array(weight, "weight", "AdaGrad.update")
-        _check_array(grad, "grad", "AdaGrad.update")
-        self._update_count(index)
-        lr = self._get_lr(index)
-        wd = self._get_wd(index)
+        lr, wd = self._begin_update(index, weight, grad)
         kwargs = {"epsilon": self.float_stable_eps, "rescale_grad": self.rescale_grad}
         # Dense gradients are clipped whenever clip_gradient is not None (0 included).
         if self.clip_gradient is not None:
@@ -446,6 +450,7 @@ class AdaDelta(Optimizer):
         super().__init__(**kwargs)
         self.rho = rho
         self.epsilon = epsilon
+        check_hyperparameters(self)
 
     def create_state(self, index, weight):
         return (zeros(weight.shape, weight.context, dtype=weight.dtype),
@@ -492,6 +497,7 @@ class RMSProp(Optimizer):
         self.centered = centered
         self.epsilon = epsilon
         self.clip_weights = clip_weights
+        check_hyperparameters(self)
 
     def create_state(self, index, weight):
         if self.centered:
@@ -501,11 +507,7 @@ class RMSProp(Optimizer):
         return (zeros(weight.shape, weight.context, dtype=weight.dtype),)
 
     def update(self, index, weight, grad, state):
-        _check_array(weight, "weight", "RMSProp.update")
-        _check_array(grad, "grad", "RMSProp.update")
-        self._update_count(index)
-        lr = self._get_lr(index)
-        wd = self._get_wd(index)
+        lr, wd = self._begin_update(index, weight, grad)
         kwargs = {"gamma1": self.gamma1, "epsilon": self.epsilon,
                   "rescale_grad": self.rescale_grad}
         if self.centered:
@@ -543,6 +545,7 @@ class Signum(Optimizer):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.momentum = momentum
         self.wd_lh = wd_lh
+        check_hyperparameters(self)
 
     def create_state(self, index, weight):
         if self.momentum != 0.0:
@@ -550,11 +553,7 @@ class Signum(Optimizer):
         return None
 
     def update(self, index, weight, grad, state):
-        _check_array(weight, "weight", "Signum.update")
-        _check_array(grad, "grad", "Signum.update")
-        self._update_count(index)
-        lr = self._get_lr(index)
-        wd = self._get_wd(index)
+        lr, wd = self._begin_update(index, weight, grad)
         if state is not None:
             momentum = self.momentum if self.momentum > 0 else 0.0
             g = grad * self.rescale_grad
@@ -591,17 +590,14 @@ class Ftrl(Optimizer):
         self.lamda1 = lamda1
         self.beta = beta
         self.lr = learning_rate
+        check_hyperparameters(self)
 
     def create_state(self, index, weight):
         return (zeros(weight.shape, weight.context, dtype=weight.dtype),
                 zeros(weight.shape, weight.context, dtype=weight.dtype))
 
     def update(self, index, weight, grad, state):
-        _check_array(weight, "weight", "Ftrl.update")
-        _check_array(grad, "grad", "Ftrl.update")
-        self._update_count(index)
-        wd = self._get_wd(index)
-        lr = self._get_lr(index)
+        lr, wd = self._begin_update(index, weight, grad)
         g = grad * self.rescale_grad
         if self.clip_gradient:
             g = invoke("clip", [g], a_min=-self.clip_gradient, a_max=self.clip_gradient)
@@ -628,17 +624,14 @@ class Adamax(Optimizer):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.beta1 = beta1
         self.beta2 = beta2
+        check_hyperparameters(self)
 
     def create_state(self, index, weight):
         return (zeros(weight.shape, weight.context, dtype=weight.dtype),
                 zeros(weight.shape, weight.context, dtype=weight.dtype))
 
     def update(self, index, weight, grad, state):
-        _check_array(weight, "weight", "Adamax.update")
-        _check_array(grad, "grad", "Adamax.update")
-        self._update_count(index)
-        lr = self._get_lr(index)
-        wd = self._get_wd(index)
+        lr, wd = self._begin_update(index, weight, grad)
         t = self._index_update_count[index]
         lr /= (1. - self.beta1 ** t)
         g = self._preprocess(grad, weight, wd)
@@ -674,17 +667,14 @@ class Nadam(Optimizer):
         self.epsilon = epsilon
         self.schedule_decay = schedule_decay
         self.m_schedule = 1.
+        check_hyperparameters(self)
 
     def create_state(self, index, weight):
         return (zeros(weight.shape, weight.context, dtype=weight.dtype),
                 zeros(weight.shape, weight.context, dtype=weight.dtype))
 
     def update(self, index, weight, grad, state):
-        _check_array(weight, "weight", "Nadam.update")
-        _check_array(grad, "grad", "Nadam.update")
-        self._update_count(index)
-        lr = self._get_lr(index)
-        wd = self._get_wd(index)
+        lr, wd = self._begin_update(index, weight, grad)
         t = self._index_update_count[index]
         g = self._preprocess(grad, weight, wd)
         momentum_t = self.beta1 * (1. - 0.5 * (pow(0.96, t * self.schedule_decay)))
@@ -756,8 +746,18 @@ class Updater:
 
     def set_states(self, states: bytes) -> None:
         """Restores states written by :meth:`get_states`; restores the optimizer too if they
-        include it. Raises MXNetError for bytes that are not such states."""
-        new_states, optimizer = _states.loads(states, Optimizer.opt_registry)
+        include it. Raises MXNetError for bytes that are not such states, or whose states
+        do not fit those this updater holds (see :meth:`load_states`)."""
+        self.load_states(states, None)
+
+    def load_states(self, states: bytes, weights: dict | None) -> None:
+        """:meth:`set_states`, checking each state against the weight of its index in
+        ``weights`` (index -> NDArray; None: against the state held now, if any): its
+        structure, shapes and dtypes must be those the optimizer creates for that weight.
+        Any mismatch raises MXNetError naming the index, and nothing is changed."""
+        new_states, optimizer = _states.loads(states, Optimizer.opt_registry, self.optimizer)
+        _states.check_states(new_states, optimizer if optimizer is not None else self.optimizer,
+                             weights, self.states)
         if optimizer is not None:
             self.optimizer = optimizer
         self.states = new_states

@@ -267,6 +267,19 @@ def _check_num_hidden(num_hidden, owner: str) -> int:
     return int(num_hidden)
 
 
+def _hidden_state(num_hidden: int) -> dict:
+    """The state_info entry of a (batch, num_hidden) state."""
+    return {"shape": (0, num_hidden), "__layout__": "NC"}
+
+
+def _dense_gate_params(cell: BaseRNNCell) -> None:
+    """A plain or GRU cell's i2h and h2h weights and biases, as its params name them."""
+    cell._iW = cell.params.get("i2h_weight")
+    cell._iB = cell.params.get("i2h_bias")
+    cell._hW = cell.params.get("h2h_weight")
+    cell._hB = cell.params.get("h2h_bias")
+
+
 class RNNCell(BaseRNNCell):
     """RNNCell(num_hidden, activation='tanh', prefix='rnn_', params=None)
 
@@ -282,14 +295,11 @@ class RNNCell(BaseRNNCell):
             raise TypeError(f"RNNCell: activation={activation!r}: expected an act_type string "
                             f"or a function of a Symbol")
         self._activation = activation
-        self._iW = self.params.get("i2h_weight")
-        self._iB = self.params.get("i2h_bias")
-        self._hW = self.params.get("h2h_weight")
-        self._hB = self.params.get("h2h_bias")
+        _dense_gate_params(self)
 
     @property
     def state_info(self) -> list:
-        return [{"shape": (0, self._num_hidden), "__layout__": "NC"}]
+        return [_hidden_state(self._num_hidden)]
 
     @property
     def _gate_names(self):
@@ -327,8 +337,7 @@ class LSTMCell(BaseRNNCell):
 
     @property
     def state_info(self) -> list:
-        return [{"shape": (0, self._num_hidden), "__layout__": "NC"},
-                {"shape": (0, self._num_hidden), "__layout__": "NC"}]
+        return [_hidden_state(self._num_hidden), _hidden_state(self._num_hidden)]
 
     @property
     def _gate_names(self):
@@ -364,14 +373,11 @@ class GRUCell(BaseRNNCell):
     def __init__(self, num_hidden: int, prefix: str = "gru_", params: RNNParams | None = None):
         super().__init__(prefix=prefix, params=params)
         self._num_hidden = _check_num_hidden(num_hidden, "GRUCell")
-        self._iW = self.params.get("i2h_weight")
-        self._iB = self.params.get("i2h_bias")
-        self._hW = self.params.get("h2h_weight")
-        self._hB = self.params.get("h2h_bias")
+        _dense_gate_params(self)
 
     @property
     def state_info(self) -> list:
-        return [{"shape": (0, self._num_hidden), "__layout__": "NC"}]
+        return [_hidden_state(self._num_hidden)]
 
     @property
     def _gate_names(self):

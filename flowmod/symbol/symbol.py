@@ -1,8 +1,7 @@
 """Symbolic graphs (``mxnet.symbol``): Variables, one function per registered operator,
-graph queries, shape and type inference, and MXNet 1.x's JSON format."""
+graph queries, shape and type inference. MXNet 1.x's JSON format is in ``json_format``."""
 from __future__ import annotations
 
-import json
 import numbers
 import warnings
 
@@ -11,10 +10,11 @@ import numpy as np
 from .. import _native
 from ..attribute import AttrScope
 from ..base import MXNetError
-from ..fileio import write_atomic
 from ..name import NameManager
 from ..ndarray.ops import _METHODS as _NDARRAY_METHODS
 from ..ndarray.ops import _attr_string, attach_operator_methods
+from . import json_format
+from .json_format import load, load_json
 
 __all__ = ["Symbol", "Variable", "var", "Group", "load", "load_json", "maximum", "minimum",
            "power", "pow", "OP_FUNCTIONS"]
@@ -22,7 +22,6 @@ __all__ = ["Symbol", "Variable", "var", "Group", "load", "load_json", "maximum",
 # Attributes MXNet stores as "__key__" whichever way they are spelled.
 _HIDDEN_KEYS = ("ctx_group", "lr_mult", "wd_mult", "force_mirroring", "mirror_stage",
                 "profiler_scope")
-_MXNET_VERSION = 10901
 _DTYPE_FLAGS = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.float16): 2,
                 np.dtype(np.uint8): 3, np.dtype(np.int32): 4, np.dtype(np.int8): 5,
                 np.dtype(np.int64): 6, np.dtype(np.bool_): 7}
@@ -475,42 +474,14 @@ class Symbol:
         return simple_bind(self, ctx, grad_req, type_dict, stype_dict, group2ctx,
                            shared_arg_names, shared_exec, shared_buffer, **kwargs)
 
-    # ---- serialization -----------------------------------------------------------------
+    # ---- serialization (flowmod.symbol.json_format) ------------------------------------
     def tojson(self) -> str:
         """The graph in MXNet 1.x's JSON format."""
-        nodes = self._nodes()
-        index = {id(n): i for i, n in enumerate(nodes)}
-        q = json.dumps
-        node_texts = []
-        row_ptr = [0]
-        for node in nodes:
-            fields = [f'"op": {q(node.op or "null")}', f'"name": {q(node.name)}']
-            if node.attrs:
-                fields.append('"attrs": ' + _json_object(node.attrs, 3))
-            entries = ", ".join(f"[{index[id(s)]}, {i}, {v}]" for s, i, v in node.inputs)
-            fields.append(f'"inputs": [{entries}]')
-            node_texts.append("    {\n" + ", \n".join("      " + f for f in fields) + "\n    }")
-            row_ptr.append(row_ptr[-1] + node.num_outputs())
-        arg_nodes = [i for i, n in enumerate(nodes) if n.op is None]
-        heads = ", ".join(f"[{index[id(n)]}, {i}, 0]" for n, i in self._outputs)
-        return ("{\n  \"nodes\": [\n" + ", \n".join(node_texts) + "\n  ], \n"
-                f"  \"arg_nodes\": [{', '.join(map(str, arg_nodes))}], \n"
-                f"  \"node_row_ptr\": [{', '.join(map(str, row_ptr))}], \n"
-                f"  \"heads\": [{heads}], \n"
-                f"  \"attrs\": {{\"mxnet_version\": [\"int\", {_MXNET_VERSION}]}}\n}}")
+        return json_format.to_json(self)
 
     def save(self, fname: str):
         """Writes tojson() to ``fname`` (replacing it only once the new file is complete)."""
-        write_atomic(fname, lambda out: out.write(self.tojson()), binary=False)
-
-
-def _json_object(d: dict, depth: int) -> str:
-    # MXNet's writer puts an object with one entry on one line, larger ones one per line.
-    items = [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in sorted(d.items())]
-    if len(items) == 1:
-        return "{" + items[0] + "}"
-    pad = "  " * (depth + 1)
-    return "{\n" + ", \n".join(pad + it for it in items) + "\n" + "  " * depth + "}"
+        json_format.save(self, fname)
 
 
 def _merge_shape(old, new, node, name):
@@ -730,72 +701,6 @@ def power(base, exp):
 
 
 pow = power  # noqa: A001  (MXNet's name)
-
-
-# ---- loading ---------------------------------------------------------------------------
-def load_json(json_str: str) -> Symbol:
-    """The symbol described by a JSON string in MXNet's format (1.x, and 0.x files with
-    "param"/"attr" node fields)."""
-    try:
-        data = json.loads(json_str)
-        node_specs = data["nodes"]
-        head_specs = data["heads"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise MXNetError(f"load_json: not a symbol JSON document ({e})") from None
-    nodes = []
-    for nid, spec in enumerate(node_specs):
-        op = spec.get("op", "null")
-        name = spec.get("name", "")
-        attrs = {}
-        for field in ("param", "attrs", "attr"):
-            for key, value in (spec.get(field) or {}).items():
-                attrs[_stored_key(key)] = str(value)
-        if op == "null":
-            node = _Node(None, name, attrs)
-        else:
-            if op not in OP_FUNCTIONS:
-                raise MXNetError(f"load_json: node {nid} ({name}): operator {op!r} is not "
-                                 f"registered")
-            node = _Node(op, name, attrs)
-        for entry in spec.get("inputs", []):
-            src_id, index = int(entry[0]), int(entry[1])
-            version = int(entry[2]) if len(entry) > 2 else 0
-            if not 0 <= src_id < nid:
-                raise MXNetError(f"load_json: node {nid} ({name}): input {entry} does not "
-                                 f"refer to an earlier node")
-            src = nodes[src_id]
-            node.inputs.append((src, index, version))
-            if src.op is None:
-                src.version = max(src.version, version)
-        if node.op is not None:
-            info = node.info
-            n_args = len(info["arguments"])
-            expected = n_args + len(info["aux"])
-            # Files from before auxiliary states were graph inputs list the arguments only.
-            if len(node.inputs) == n_args and info["aux"]:
-                for aux in info["aux"]:
-                    v = _Node(None, f"{name}_{aux}")
-                    v.version = 1
-                    node.inputs.append((v, 0, 1))
-            if len(node.inputs) != expected:
-                raise MXNetError(f"load_json: node {nid} ({name}, {op}): {len(node.inputs)} "
-                                 f"inputs, expected {expected}")
-        nodes.append(node)
-    outputs = []
-    for entry in head_specs:
-        nid, index = int(entry[0]), int(entry[1])
-        if not 0 <= nid < len(nodes) or index >= nodes[nid].num_visible():
-            raise MXNetError(f"load_json: head {entry} does not refer to a node output")
-        outputs.append((nodes[nid], index))
-    if not outputs:
-        raise MXNetError("load_json: the document has no heads")
-    return Symbol(outputs)
-
-
-def load(fname: str) -> Symbol:
-    """The symbol saved in the file ``fname`` (Symbol.save, or MXNet's ``-symbol.json``)."""
-    with open(fname) as f:
-        return load_json(f.read())
 
 
 # Symbol methods that apply an operator to the symbol (s.reshape(shape=...)), as in MXNet:

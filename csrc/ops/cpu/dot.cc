@@ -32,12 +32,6 @@ std::shared_ptr<const OpAttrs> ParseDot(const std::string& name, const AttrMap& 
   return p;
 }
 
-int64_t Product(const Shape& s, size_t begin, size_t end) {
-  int64_t p = 1;
-  for (size_t i = begin; i < end; ++i) p *= s[i];
-  return p;
-}
-
 // The product as one GEMM: out (m x n) = op(A) (m x k) · op(B) (k x n), with A stored as
 // (m x k) or, transposed, (k x m), and B as (k x n) or (n x k).
 struct Dims {

@@ -74,7 +74,6 @@ struct Reversed {
   static void Grad(double a, double b, double* da, double* db) { F::Grad(b, a, db, da); }
 };
 
-struct NoAttrs : OpAttrs {};
 struct ScalarAttrs : OpAttrs {
   double scalar = 0;
 };

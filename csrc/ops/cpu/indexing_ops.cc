@@ -16,14 +16,6 @@ namespace flowmod::ops {
 
 namespace {
 
-struct NoAttrs : OpAttrs {};
-
-int64_t Product(const Shape& shape, size_t begin, size_t end) {
-  int64_t n = 1;
-  for (size_t i = begin; i < end; ++i) n *= shape[i];
-  return n;
-}
-
 // An index value as an integer: floating values truncate toward zero; values beyond any
 // array's reach (and NaN) saturate, so that clip and raise treat them as out of range.
 template <class I>

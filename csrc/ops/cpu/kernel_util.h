@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -47,6 +48,92 @@ O CastTo(A v) {
   } else {
     return static_cast<O>(v);
   }
+}
+
+// ---- Strided copies (layout operators) ----------------------------------------------------
+
+// Row-major strides of `shape`, in elements.
+inline std::vector<int64_t> Strides(const Shape& shape) {
+  std::vector<int64_t> strides(shape.size(), 1);
+  for (size_t i = shape.size(); i-- > 1;) strides[i - 1] = strides[i] * shape[i];
+  return strides;
+}
+
+// Calls row(dst, src, n, src_stride) for every innermost row of a row-major array of shape
+// `shape` (dst: its offset there), where a second array is addressed from `base` with
+// `strides` (src: the row's first offset there).
+template <class Row>
+void ForEachRow(const Shape& shape, const std::vector<int64_t>& strides, int64_t base, Row&& row) {
+  const int64_t total = NumElements(shape);
+  if (total == 0) return;
+  const size_t nd = shape.size();
+  if (nd == 0) {
+    row(int64_t{0}, base, int64_t{1}, int64_t{0});
+    return;
+  }
+  const int64_t inner = shape[nd - 1], inner_stride = strides[nd - 1];
+  std::vector<int64_t> index(nd, 0);
+  int64_t src = base;
+  for (int64_t dst = 0; dst < total; dst += inner) {
+    row(dst, src, inner, inner_stride);
+    for (size_t d = nd - 1; d-- > 0;) {
+      src += strides[d];
+      if (++index[d] < shape[d]) break;
+      src -= strides[d] * shape[d];
+      index[d] = 0;
+    }
+  }
+}
+
+// dst (contiguous, of shape `shape`) gets src read through `strides` from `base`.
+template <class T>
+void Gather(const T* src, const Shape& shape, const std::vector<int64_t>& strides, int64_t base,
+            T* dst, OpReq req) {
+  if (req == OpReq::kNull) return;
+  ForEachRow(shape, strides, base, [&](int64_t o, int64_t s, int64_t n, int64_t st) {
+    T* d = dst + o;
+    const T* p = src + s;
+    if (req == OpReq::kAdd) {
+      for (int64_t j = 0; j < n; ++j) d[j] = static_cast<T>(d[j] + p[j * st]);
+    } else if (st == 1) {
+      std::copy(p, p + n, d);
+    } else {
+      for (int64_t j = 0; j < n; ++j) d[j] = p[j * st];
+    }
+  });
+}
+
+// The transpose of Gather: dst, read through `strides` from `base`, accumulates src
+// (contiguous, of shape `shape`). Several elements of src may land on one of dst.
+template <class A, class T>
+void ScatterAdd(const T* src, const Shape& shape, const std::vector<int64_t>& strides, int64_t base,
+                A* dst) {
+  ForEachRow(shape, strides, base, [&](int64_t o, int64_t s, int64_t n, int64_t st) {
+    const T* p = src + o;
+    A* d = dst + s;
+    for (int64_t j = 0; j < n; ++j) d[j * st] = static_cast<A>(d[j * st] + static_cast<A>(p[j]));
+  });
+}
+
+// dst gets src (same size and type); nothing to do when the executor placed dst on src.
+inline void CopyData(const TensorRef& src, const TensorRef& dst) {
+  if (src.data != dst.data && src.size() > 0)
+    std::memcpy(dst.data, src.data, static_cast<size_t>(src.size()) * DTypeSize(src.dtype));
+}
+
+// dst gets src under `req`: written, added to, or left alone.
+inline void CopyWithReq(const TensorRef& src, const TensorRef& dst, OpReq req) {
+  if (req == OpReq::kNull) return;
+  if (req == OpReq::kWrite) {
+    CopyData(src, dst);
+    return;
+  }
+  FLOWMOD_DTYPE_SWITCH(dst.dtype, T, {
+    const T* s = src.ptr<T>();
+    T* d = dst.ptr<T>();
+    const int64_t n = dst.size();
+    for (int64_t i = 0; i < n; ++i) d[i] = static_cast<T>(d[i] + s[i]);
+  });
 }
 
 }  // namespace flowmod::ops

@@ -14,6 +14,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "ops/cpu/kernel_util.h"
 #include "ops/cpu/nn_common.h"
 #include "ops/cpu/softmax_kernel.h"
 #include "ops/op_registry.h"
@@ -37,10 +38,6 @@ Norm GetNorm(const std::string& op, const AttrMap& attrs) {
 // Zeros for an input without a gradient (labels), as MXNet writes them.
 void ZeroGrad(const TensorRef& grad, OpReq req) {
   if (req == OpReq::kWrite) std::memset(grad.data, 0, static_cast<size_t>(grad.size()) * DTypeSize(grad.dtype));
-}
-
-void CopyData(const TensorRef& src, const TensorRef& dst) {
-  if (src.data != dst.data) std::memcpy(dst.data, src.data, static_cast<size_t>(src.size()) * DTypeSize(src.dtype));
 }
 
 // ---- SoftmaxOutput -------------------------------------------------------------------------
@@ -386,8 +383,6 @@ OpDef MakeMakeLoss() {
   def.inplace = {{0, 0}};
   return def;
 }
-
-struct NoAttrs : OpAttrs {};
 
 // make_loss: identity whose gradient is ones, whatever the head gradient.
 void MakeLossLowerBackward(const OpContext&, const OpAttrs&, const BackwardIO& io) {
