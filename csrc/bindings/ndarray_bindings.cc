@@ -122,6 +122,18 @@ void BindNDArray(py::module_& m) {
       },
       py::arg("shape"), py::arg("dtype"), py::arg("dev_type"), py::arg("dev_id"));
   m.def(
+      "ndarray_host_bytes",
+      [](const NDArray& a) {
+        // A writable uint8 view of a new host array's bytes, to fill it in place before any
+        // operation can use it (the image pipeline decodes straight into its batches, with no
+        // copy and without the GIL). The view holds the storage alive.
+        auto* keep = new NDArray(a);
+        py::capsule owner(keep, [](void* p) { delete static_cast<NDArray*>(p); });
+        return py::array(py::dtype("uint8"), {static_cast<py::ssize_t>(a.nbytes())}, {1},
+                         a.data(), owner);
+      },
+      py::arg("array"));
+  m.def(
       "ndarray_from_numpy",
       [](const py::array& host, int dtype, int dev_type, int dev_id) {
         Shape shape(host.shape(), host.shape() + host.ndim());

@@ -6,10 +6,11 @@ One loader thread per epoch walks the records of this part in order (shuffled pe
 with ``shuffle``), cuts them into batches and hands each batch's images, in chunks, to a
 pool of ``preprocess_threads`` workers. A worker reads its records with ``os.pread`` from
 the shared file descriptor and decodes, augments and normalizes each one straight into its
-slot of the batch array; those are OpenCV and numpy calls on whole images that release the
-GIL, so the workers run in parallel with each other and with training. The loader keeps up
-to ``prefetch_buffer`` batches in flight, turns each finished batch into NDArrays and queues
-it; ``next`` takes the oldest. ``Module.fit``'s own prefetching reads from this queue.
+slot of the batch's NDArray storage (a new array, which no operation can see yet); those
+are OpenCV and numpy calls on whole images that release the GIL, so the workers run in
+parallel with each other and with training, and a batch is never copied. The loader keeps
+up to ``prefetch_buffer`` batches in flight and queues the finished ones; ``next`` takes
+the oldest. ``Module.fit``'s own prefetching reads from this queue.
 
 An image that does not decode is skipped with a warning and counted (``statistics()``);
 its slot is filled from the next record, so each record of the part is still given once
@@ -32,10 +33,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import recordio
+from .. import _native, recordio
 from ..base import MXNetError
 from ..ndarray import NDArray
 from ..ndarray import array as nd_array
+from ..ndarray import empty as nd_empty
 from .image_record_aug import AugParams, CorruptImage, augment, decode, process_image
 from .io import DataBatch, DataDesc, DataIter
 
@@ -447,7 +449,10 @@ class ImageRecordIter(DataIter):
 
     def _submit(self, offsets: np.ndarray) -> dict:
         bs = self.batch_size
-        job = {"data": np.empty((bs,) + self.data_shape, dtype=self.dtype),
+        # The workers write straight into the batch's NDArray: no copy, no GIL held for one.
+        batch = nd_empty((bs,) + self.data_shape, dtype=self.dtype)
+        data = _native.ndarray_host_bytes(batch._h).view(self.dtype).reshape(batch.shape)
+        job = {"batch": batch, "data": data,
                "label": np.zeros((bs, self.label_width), dtype=np.float32),
                "index": np.zeros(bs, dtype=np.uint64), "count": len(offsets)}
         job["futures"] = self._dispatch(job, offsets, list(range(len(offsets))))
@@ -490,7 +495,7 @@ class ImageRecordIter(DataIter):
         label = label.reshape(-1) if self.label_width == 1 else label
         with self._stats_lock:
             self._batches += 1
-        return DataBatch([nd_array(job["data"], dtype=self.dtype)],
+        return DataBatch([job["batch"]],
                          [nd_array(label, dtype=np.float32)], pad=pad, index=job["index"])
 
     # ---- the iterator protocol ----------------------------------------------------------
