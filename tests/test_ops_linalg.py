@@ -477,3 +477,14 @@ def test_inverse_of_a_singular_matrix_fails_at_the_wait():
     y = mx.nd.linalg.inverse(nd.array(np.array([[1.0, 2.0], [2.0, 4.0]])))
     with pytest.raises(mx.MXNetError, match=r"_linalg_inverse: the matrix at batch index 0 is singular"):
         y.asnumpy()
+
+
+def test_slogdet_gradient_flows_through_a_symbol_graph():
+    # The hidden LU factors and int32 pivots travel through the executor's plan to backward.
+    a = mx.sym.Variable("a")
+    _, logdet = mx.sym.linalg.slogdet(a)
+    ex = mx.sym.sum(logdet).simple_bind(mx.cpu(), a=(2, 3, 3), type_dict={"a": np.float64})
+    x = randn(2, 3, 3)
+    ex.forward(is_train=True, a=nd.array(x, dtype="float64"))
+    ex.backward(nd.ones((1,), dtype="float64"))
+    np.testing.assert_allclose(ex.grad_dict["a"].asnumpy(), T(np.linalg.inv(x)), rtol=1e-10)
