@@ -41,6 +41,10 @@ from ..ndarray import empty as nd_empty
 from .image_record_aug import AugParams, CorruptImage, augment, decode, process_image
 from .io import DataBatch, DataDesc, DataIter
 
+# A named logger: records propagate to the handlers the application configures, and
+# flowmod never installs one on the root logger (as logging.info would).
+_log = logging.getLogger(__name__)
+
 __all__ = ["ImageRecordIter", "ImageRecordUInt8Iter", "ImageRecordIterStats"]
 
 _DTYPES = ("float32", "float16", "uint8", "int8")
@@ -296,9 +300,9 @@ class ImageRecordIter(DataIter):
         self._carry_order: np.ndarray | None = None
         self._carry = 0
         if verbose:
-            logging.info("ImageRecordIter: %s, %d images in part %d/%d, %d threads",
-                         self.path_imgrec, len(self._offsets), self.part_index,
-                         self.num_parts, self.preprocess_threads)
+            _log.info("ImageRecordIter: %s, %d images in part %d/%d, %d threads",
+                      self.path_imgrec, len(self._offsets), self.part_index,
+                      self.num_parts, self.preprocess_threads)
         self._start_epoch()
 
     # ---- set-up ------------------------------------------------------------------------
@@ -366,7 +370,7 @@ class ImageRecordIter(DataIter):
                 raise MXNetError(f"ImageRecordIter: mean_img={path!r} has shape {mean.shape}, "
                                  f"data_shape is {self.data_shape}")
             return mean
-        logging.info("ImageRecordIter: cannot find %s, computing the mean image", path)
+        _log.info("ImageRecordIter: cannot find %s, computing the mean image", path)
         mean = self._compute_mean()
         save(path, {"mean_img": nd_array(mean)})
         return mean
