@@ -132,8 +132,8 @@ def rand_ndarray(shape, stype="default", density=None, dtype=None, modifier_func
     Only dense storage (``stype='default'``) exists in flowmod: 'csr' and 'row_sparse'
     raise."""
     if stype != "default":
-        raise MXNetError(f"rand_ndarray: stype={stype!r}: flowmod arrays are dense; only "
-                         f"stype='default' is supported")
+        raise MXNetError(f"rand_ndarray: stype={stype!r}: sparse storage is not supported "
+                         f"yet; only stype='default' (dense) arrays exist")
     ctx = ctx if ctx else default_context()
     return array(random_arrays(tuple(shape)), ctx=ctx, dtype=dtype)
 

@@ -68,8 +68,8 @@ def test_fully_connected_inputs_then_num_hidden_by_position_as_mxnet():
 @pytest.mark.parametrize("call", ["sym.clip(data, 0, 6)", "sym.Dropout(data, 0.5)",
                                   "sym.Activation(data, 'tanh')"])
 def test_symbol_attributes_by_position_as_mxnet(call):
-    data = sym.Variable("data")  # noqa: F841 - named in ``call``
-    assert eval(call).list_attr() == REF["positional"][call]
+    made = eval(call, {"sym": sym, "data": sym.Variable("data")})
+    assert made.list_attr() == REF["positional"][call]
 
 
 def test_symbol_fully_connected_inputs_then_num_hidden_as_mxnet():

@@ -234,6 +234,10 @@ def iterators_and_creation():
     return layouts, creation
 
 
+def _host(value):
+    return np.asarray(value.asnumpy() if hasattr(value, "asnumpy") else value).tolist()
+
+
 def test_utils_refs():
     a = np.array([1.0, 2.0, 3.0], dtype=np.float32)
     b = np.array([1.0, 2.5, 3.0], dtype=np.float32)
@@ -263,7 +267,7 @@ def test_utils_refs():
             "random_arrays", "default_context", "set_default_context", "list_gpus")},
         "simple_forward": tu.simple_forward(sym.relu(sym.Variable("v")),
                                             v=np.array([-1.0, 2.0])).tolist(),
-        "check_symbolic_backward_grads": {k: np.asarray(v.asnumpy() if hasattr(v, "asnumpy") else v).tolist() for k, v in tu.check_symbolic_backward(
+        "check_symbolic_backward_grads": {k: _host(v) for k, v in tu.check_symbolic_backward(
             sym.square(sym.Variable("v")), {"v": np.array([1.0, -2.0])},
             [np.array([1.0, 1.0])], {"v": np.array([2.0, -4.0])}).items()},
     }
