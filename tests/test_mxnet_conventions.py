@@ -188,6 +188,20 @@ def test_composing_a_variable_with_a_symbol_replaces_it_as_in_mxnet():
     assert composed.list_outputs() == REF["symbols"]["compose_outputs"]
 
 
+def test_composition_by_position_is_refused_as_in_mxnet():
+    assert REF["symbols"]["compose_positional"]["type"] == "MXNetError"
+    net = sym.FullyConnected(sym.Variable("data"), num_hidden=2, name="fc1")
+    with pytest.raises(mx.MXNetError, match="only supports keyword arguments"):
+        net(sym.Variable("inp"))
+
+
+def test_composition_with_an_unknown_variable_name_is_refused_as_in_mxnet():
+    assert REF["symbols"]["compose_unknown_keyword"]["type"] == "MXNetError"
+    net = sym.FullyConnected(sym.Variable("data"), num_hidden=2, name="fc1")
+    with pytest.raises(mx.MXNetError, match="'nope' is not a Variable of the symbol"):
+        net(nope=sym.Variable("inp"))
+
+
 def test_composed_symbol_computes_what_mxnets_does():
     out = _composed().eval(ctx=mx.cpu(), inp=nd.array([[-1.0, 2.0, 3.0]]),
                            fc1_weight=nd.ones((2, 3)), fc1_bias=nd.array([0.5, -0.5]))

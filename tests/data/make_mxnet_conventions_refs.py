@@ -100,6 +100,8 @@ def symbols():
     return {
         "compose_arguments": composed.list_arguments(),
         "compose_outputs": composed.list_outputs(),
+        "compose_positional": error_of(lambda: net(other)),
+        "compose_unknown_keyword": error_of(lambda: net(nope=other)),
         "compose_value": composed.eval(
             ctx=mx.cpu(), inp=nd.array([[-1.0, 2.0, 3.0]]), fc1_weight=nd.ones((2, 3)),
             fc1_bias=nd.array([0.5, -0.5]))[0].asnumpy().tolist(),
