@@ -269,6 +269,17 @@ def test_batch_of_another_size_reshapes_as_mxnet():
     np.testing.assert_allclose(out.asnumpy(), full[:4], rtol=1e-6)
 
 
+def test_batch_of_another_sample_shape_reshapes_a_network_without_parameters_as_mxnet():
+    mod = mx.mod.Module(sym.relu(sym.Variable("data")), label_names=None)
+    mod.bind(data_shapes=[("data", (8, 40))], for_training=False)
+    mod.init_params()
+    x = np.random.default_rng(7).standard_normal((8, 41)).astype(np.float32)
+    mod.forward(mx.io.DataBatch([nd.array(x)]), is_train=False)
+    out = mod.get_outputs()[0].asnumpy()
+    assert list(out.shape) == MODULE["forward_41_features_without_parameters"]
+    np.testing.assert_array_equal(out, np.maximum(x, 0))
+
+
 def test_executor_group_refuses_a_batch_that_does_not_fit_naming_the_input():
     mod = _bound(for_training=False)
     with pytest.raises(mx.MXNetError, match=r"input 'data' has shape \(8, 41\) in the batch, "

@@ -190,6 +190,10 @@ def module_semantics():
     wrong = error_of(lambda: fits(mx.io.DataBatch([nd.ones((8, 41))], [nd.zeros((8,))]),
                                   is_train=False))
     mod.forward(mx.io.DataBatch([nd.ones((4, 40))], [nd.zeros((4,))]), is_train=False)
+    free = mx.mod.Module(sym.relu(sym.Variable("data")), label_names=None)
+    free.bind(data_shapes=[("data", (8, 40))], for_training=False)
+    free.init_params()
+    free.forward(mx.io.DataBatch([nd.ones((8, 41))]), is_train=False)
     fc = sym.FullyConnected(sym.Variable("x"), num_hidden=2, name="fc")
     ex = fc.simple_bind(mx.cpu(), x=(2, 3))
     ex.forward(is_train=True)
@@ -204,6 +208,7 @@ def module_semantics():
                                                                     allow_extra=True)),
         "forward_41_features": wrong,
         "forward_batch_4_output_shape": list(mod.get_outputs()[0].shape),
+        "forward_41_features_without_parameters": list(free.get_outputs()[0].shape),
         "backward_without_head_gradient": error_of(ex.backward),
         "load_dict_signature": str(inspect.signature(mx.mod.BucketingModule.load_dict)),
     }
