@@ -20,6 +20,10 @@ from ..ndarray import array as nd_array
 from .augmenters import CreateAugmenter
 from .image import as_numpy, decode
 
+# A named logger: records propagate to the handlers the application configures, and
+# flowmod never installs one on the root logger (as logging.info would).
+_log = logging.getLogger(__name__)
+
 __all__ = ["ImageIter"]
 
 _LABEL_DTYPES = ("int32", "float32", "int64", "float64")
@@ -136,8 +140,8 @@ class ImageIter(DataIter):
         self._cache_data = None
         self._cache_label = None
         self._cache_idx = None
-        logging.info("ImageIter: %s images", self.num_image if self.seq is not None
-                     else "the records of " + str(path_imgrec))
+        _log.info("ImageIter: %s images", self.num_image if self.seq is not None
+                  else "the records of " + str(path_imgrec))
         self.reset()
 
     def reset(self) -> None:
@@ -199,7 +203,7 @@ class ImageIter(DataIter):
                 try:
                     self.check_valid_image(data)
                 except RuntimeError as e:
-                    logging.debug("Invalid image, skipping:  %s", str(e))
+                    _log.debug("Invalid image, skipping:  %s", str(e))
                     continue
                 data = self.augmentation_transform(data)
                 batch_data[i] = self.postprocess_data(data)
