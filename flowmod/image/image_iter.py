@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import recordio
 from ..base import MXNetError, numeric_types
+from .imglist import read_imglist
 from ..io.io import DataBatch, DataDesc, DataIter
 from ..ndarray import array as nd_array
 from .augmenters import CreateAugmenter
@@ -26,24 +27,11 @@ _LAST_BATCH_HANDLES = ("pad", "discard", "roll_over")
 
 
 def _read_imglist(path, dtype: str) -> tuple[dict, list]:
-    """The ``index<TAB>label...<TAB>path`` lines of an image list file."""
+    """The image list file's entries by index, and the indices in file order."""
     imglist, keys = {}, []
-    try:
-        fin = open(path)
-    except OSError as e:
-        raise MXNetError(f"ImageIter: path_imglist={os.fspath(path)!r}: cannot read the "
-                         f"file: {e.strerror or e}") from None
-    with fin:
-        for lineno, line in enumerate(fin, 1):
-            fields = line.strip().split("\t")
-            if not line.strip():
-                continue
-            if len(fields) < 3:
-                raise MXNetError(f"ImageIter: {os.fspath(path)!r} line {lineno}: "
-                                 f"{line.rstrip()!r}: expected 'index<TAB>label...<TAB>path'")
-            key = int(fields[0])
-            imglist[key] = (np.array(fields[1:-1], dtype=np.float64).astype(dtype), fields[-1])
-            keys.append(key)
+    for key, labels, img_path in read_imglist(path, "ImageIter"):
+        imglist[key] = (np.array(labels, dtype=np.float64).astype(dtype), img_path)
+        keys.append(key)
     return imglist, keys
 
 

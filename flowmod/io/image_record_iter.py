@@ -19,7 +19,6 @@ per epoch; ``raise_on_corrupt=True`` raises MXNetError instead.
 from __future__ import annotations
 
 import logging
-import math
 import numbers
 import os
 import queue
@@ -39,6 +38,7 @@ from ..ndarray import NDArray
 from ..ndarray import array as nd_array
 from ..ndarray import empty as nd_empty
 from .image_record_aug import AugParams, CorruptImage, augment, decode, process_image
+from ..image.imglist import read_imglist
 from .io import DataBatch, DataDesc, DataIter
 
 __all__ = ["ImageRecordIter", "ImageRecordUInt8Iter", "ImageRecordIterStats"]
@@ -76,20 +76,11 @@ def _path_arg(value, arg: str) -> str:
 def _read_imglist(path: str, label_width: int) -> dict:
     """Image id -> label_width float32 labels, from ``index<TAB>labels...<TAB>path``."""
     labels = {}
-    try:
-        fin = open(path)
-    except OSError as e:
-        raise MXNetError(f"ImageRecordIter: path_imglist={path!r}: cannot read the file: "
-                         f"{e.strerror or e}") from None
-    with fin:
-        for lineno, line in enumerate(fin, 1):
-            fields = line.strip().split("\t")
-            if not line.strip():
-                continue
-            if len(fields) < label_width + 2:
-                raise MXNetError(f"ImageRecordIter: path_imglist={path!r} line {lineno} has "
-                                 f"{len(fields) - 2} labels, label_width={label_width}")
-            labels[int(fields[0])] = np.array(fields[1:1 + label_width], dtype=np.float32)
+    for index, fields, _ in read_imglist(path, "ImageRecordIter"):
+        if len(fields) < label_width:
+            raise MXNetError(f"ImageRecordIter: path_imglist={path!r}: image {index} has "
+                             f"{len(fields)} labels, label_width={label_width}")
+        labels[index] = np.array(fields[:label_width], dtype=np.float32)
     return labels
 
 
