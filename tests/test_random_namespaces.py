@@ -224,3 +224,18 @@ def test_every_random_and_sample_operator_of_mxnet_is_registered():
               or op in ("uniform", "normal", "shuffle", "_shuffle")}
     assert len(wanted) == 60
     assert wanted - set(_native.list_ops()) == set()
+
+
+def test_symbol_multinomial_gradient_through_an_executor_is_counts_over_probabilities():
+    data = mx.sym.var("data")
+    drawn = mx.sym.random.multinomial(data, shape=(4,), get_prob=True)
+    net = mx.sym.Group([mx.sym.BlockGrad(drawn[0]), mx.sym.MakeLoss(mx.sym.sum(drawn[1]))])
+    ex = net.simple_bind(mx.cpu(), data=(2, 3))
+    probs = np.array([[0.2, 0.3, 0.5], [0.6, 0.2, 0.2]], dtype=np.float32)
+    ex.arg_dict["data"][:] = nd.array(probs)
+    mx.random.seed(30)
+    ex.forward(is_train=True)
+    ex.backward()
+    idx = ex.outputs[0].asnumpy().astype(int)
+    counts = np.stack([np.bincount(row, minlength=3) for row in idx])
+    np.testing.assert_allclose(ex.grad_dict["data"].asnumpy(), counts / probs, rtol=1e-6)
