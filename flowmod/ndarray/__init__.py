@@ -7,6 +7,7 @@ from .ops import (OP_FUNCTIONS, add, divide, equal, greater, greater_equal, invo
 # mx.nd.<operator> for every registered native operator, as MXNet generates them.
 globals().update(OP_FUNCTIONS)
 from . import contrib, linalg  # noqa: E402  (mx.nd.contrib.X for _contrib_X, ...)
+from . import random  # noqa: E402  (mx.nd.random.uniform, ...)
 
 __all__ = ["NDArray", "arange", "array", "empty", "full", "infer_reshape", "ones",
            "waitall", "zeros", "invoke", "add", "subtract",

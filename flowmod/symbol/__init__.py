@@ -8,6 +8,7 @@ from .symbol import (OP_FUNCTIONS, Group, Symbol, Variable, load, load_json, max
 # mx.sym.<operator> for every registered native operator, as MXNet generates them.
 globals().update(OP_FUNCTIONS)
 from . import contrib, linalg  # noqa: E402  (mx.sym.contrib.X for _contrib_X, ...)
+from . import random  # noqa: E402  (mx.sym.random.uniform, ...)
 # After the operators: mx.sym.zeros is this function even if an operator shares its name.
 from .fill import arange, full, ones, zeros  # noqa: E402
 
