@@ -11,6 +11,7 @@ Rows:
   called directly on the same BLAS from C++; and beside PyTorch's linear forward + backward.
 - conv: LeNet's convolutions forward + backward (batch 64, 1x28x28 -> 20 5x5 -> max pool 2
   -> 50 5x5 -> max pool 2), beside PyTorch.
+- argsort: argsort of 256 x 4096 float32 along the last axis, beside PyTorch's torch.argsort.
 - linalg: linalg.gemm2 on a batch of 64 float32 128x128 matrices beside torch.bmm, and
   linalg.potrf on 64 float64 128x128 symmetric positive-definite matrices beside
   torch.linalg.cholesky.
@@ -244,7 +245,41 @@ def bench_conv(repeat, iters=20):
     print(f"  flowmod {fmt(fm, 1e3, 'ms')}   torch {fmt(th, 1e3, 'ms')} {ratio(fm, th)}")
 
 
-# --- RSS ----------------------------------------------------------------------------------
+# --- argsort ------------------------------------------------------------------------------
+TORCH_ARGSORT = """
+import json, time, numpy as np, torch
+x = torch.from_numpy(np.random.default_rng(0).standard_normal((256, 4096)).astype(np.float32))
+for _ in range(3): torch.argsort(x, dim=-1)
+best = 1e9
+for _ in range({repeat}):
+    t = time.perf_counter()
+    for _ in range({iters}):
+        torch.argsort(x, dim=-1)
+    best = min(best, (time.perf_counter() - t) / {iters})
+print(json.dumps(best))
+"""
+
+
+def bench_argsort(repeat, iters=20):
+    x = nd.array(np.random.default_rng(0).standard_normal((256, 4096)), dtype="float32")
+    out = nd.empty((256, 4096))
+    for _ in range(3):
+        nd.argsort(x, out=out)
+    mx.waitall()
+
+    def run():
+        t = time.perf_counter()
+        for _ in range(iters):
+            nd.argsort(x, out=out)
+        mx.waitall()
+        return (time.perf_counter() - t) / iters
+
+    fm = best(run, repeat)
+    th = peer("FLOWMOD_PEER_TORCH", TORCH_ARGSORT.format(repeat=repeat, iters=iters))
+    print("argsort, 256 x 4096 float32 along the last axis")
+    print(f"  flowmod {fmt(fm, 1e3, 'ms')}   torch {fmt(th, 1e3, 'ms')} {ratio(fm, th)}")
+
+
 # --- linalg ---------------------------------------------------------------------------------
 TORCH_LINALG = """
 import json, time, torch
@@ -293,6 +328,7 @@ def bench_linalg(repeat):
         print(f"  {label}: flowmod {fmt(f, 1e3, 'ms')}   torch {fmt(t, 1e3, 'ms')} {ratio(f, t)}")
 
 
+# --- RSS ----------------------------------------------------------------------------------
 def rss_mib():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
@@ -323,7 +359,7 @@ def bench_rss(iters=10_000):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--only", default="iadd,fc,conv,linalg,rss")
+    ap.add_argument("--only", default="iadd,fc,conv,argsort,linalg,rss")
     args = ap.parse_args()
     only = set(args.only.split(","))
     print(f"flowmod {mx.__version__}: {mx.engine.num_workers()} compute workers on cpu(0), "
@@ -335,6 +371,8 @@ def main():
         bench_fc(args.repeat)
     if "conv" in only:
         bench_conv(args.repeat)
+    if "argsort" in only:
+        bench_argsort(args.repeat)
     if "linalg" in only:
         bench_linalg(args.repeat)
     if "rss" in only:

@@ -205,4 +205,11 @@ def test_symbol_astype_and_reshape_methods():
 def test_methods_exist_only_for_registered_operators():
     assert hasattr(nd.NDArray, "tile") and hasattr(sym.Symbol, "topk")
     assert hasattr(nd.NDArray, "arccos") and hasattr(sym.Symbol, "swapaxes")
-    assert not hasattr(nd.NDArray, "argsort")  # no argsort operator yet
+    assert hasattr(nd.NDArray, "argsort") and hasattr(sym.Symbol, "slice_like")
+    from flowmod import operator_methods
+
+    class Bare:
+        pass
+
+    operator_methods.attach(Bare, {"tile": nd.tile}, is_array=True)
+    assert hasattr(Bare, "tile") and not hasattr(Bare, "argsort")

@@ -4,6 +4,7 @@ NDArray's arithmetic and comparison operators, which dispatch to them as MXNet 1
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -11,10 +12,12 @@ from .. import _native
 from ..base import MXNetError
 from .. import operator_methods
 from ..op_schema import schema as op_schema
-from .ndarray import NDArray
+from .ndarray import NDArray, array
 
 __all__ = ["invoke", "add", "subtract", "multiply", "divide", "power", "maximum", "minimum",
-           "equal", "not_equal", "greater", "greater_equal", "lesser", "lesser_equal"]
+           "modulo", "equal", "not_equal", "greater", "greater_equal", "lesser", "lesser_equal",
+           "logical_and", "logical_or", "logical_xor", "split_v2",
+           "histogram"]
 
 
 def _attr_string(value) -> str:
@@ -217,6 +220,65 @@ def minimum(lhs, rhs):
     return _ufunc(lhs, rhs, "broadcast_minimum", "_minimum_scalar", None, min)
 
 
+def modulo(lhs, rhs):
+    """modulo(lhs, rhs): ``lhs % rhs`` with broadcasting (the sign of rhs, as Python's; 0 where
+    rhs is 0); either may be a number."""
+    return _ufunc(lhs, rhs, "broadcast_mod", "_mod_scalar", "_rmod_scalar", lambda a, b: a % b)
+
+
+def _logical(array_op, scalar_op, python_op, word):
+    def logical(lhs, rhs):
+        return _ufunc(lhs, rhs, array_op, scalar_op, scalar_op,
+                      lambda a, b: 1 if python_op(bool(a), bool(b)) else 0)
+    logical.__doc__ = (f"1 where ``lhs {word} rhs`` holds of the elements taken as truth values, "
+                       f"else 0 (in the operands' type), broadcasting; either may be a number.")
+    return logical
+
+
+logical_and = _logical("broadcast_logical_and", "_logical_and_scalar", lambda a, b: a and b, "and")
+logical_or = _logical("broadcast_logical_or", "_logical_or_scalar", lambda a, b: a or b, "or")
+logical_xor = _logical("broadcast_logical_xor", "_logical_xor_scalar", lambda a, b: a != b, "xor")
+for _fn, _name in [(logical_and, "logical_and"), (logical_or, "logical_or"),
+                   (logical_xor, "logical_xor")]:
+    _fn.__name__ = _fn.__qualname__ = _name
+
+
+def split_v2(ary, indices_or_sections, axis=0, squeeze_axis=False):
+    """split_v2(ary, indices_or_sections, axis=0, squeeze_axis=False): ``ary`` split along
+    ``axis``: into ``indices_or_sections`` equal pieces when it is an integer (ValueError when
+    the axis does not divide), or at the positions of a tuple (``(2, 3)`` gives ary[:2],
+    ary[2:3], ary[3:]); a list of NDArrays, as numpy.split."""
+    axis_size = ary.shape[axis]
+    if isinstance(indices_or_sections, int):
+        if indices_or_sections <= 0 or axis_size % indices_or_sections:
+            raise ValueError("array split does not result in an equal division")
+        size = axis_size // indices_or_sections
+        indices = [i * size for i in range(indices_or_sections)]
+    elif isinstance(indices_or_sections, tuple):
+        indices = [0] + list(indices_or_sections)
+    else:
+        raise ValueError("indices_or_sections must either int or tuple of ints")
+    out = invoke("_split_v2", [ary], indices=tuple(indices), axis=axis, squeeze_axis=squeeze_axis)
+    return out if isinstance(out, list) else [out]
+
+
+def histogram(a, bins=10, range=None):  # noqa: A002  (MXNet's name)
+    """histogram(a, bins=10, range=None): (counts, bin edges) of the elements of ``a``, as
+    numpy.histogram: ``bins`` equal bins over ``range``, or between the edges of the NDArray
+    ``bins``. Without a range the bins span the data, computed by numpy (as MXNet does, with
+    a warning)."""
+    if isinstance(bins, NDArray):
+        return tuple(invoke("_histogram", [a, bins]))
+    if isinstance(bins, numbers.Integral) and not isinstance(bins, bool):
+        if range is None:
+            warnings.warn("range is not specified, using numpy's result to ensure consistency "
+                          "with numpy")
+            counts, edges = np.histogram(a.asnumpy(), bins=int(bins))
+            return array(counts), array(edges)
+        return tuple(invoke("_histogram", [a], bin_cnt=int(bins), range=tuple(range)))
+    raise ValueError("bins argument should be either an integer or an NDArray")
+
+
 def _comparison(array_op, scalar_op, mirrored_op, python_op):
     def compare(lhs, rhs):
         # number OP array is array MIRRORED number.
@@ -276,6 +338,9 @@ NDArray.__truediv__ = divide
 NDArray.__rtruediv__ = _reflected(divide)
 NDArray.__pow__ = power
 NDArray.__rpow__ = _reflected(power)
+NDArray.__mod__ = modulo
+NDArray.__rmod__ = _reflected(modulo)
+NDArray.__imod__ = _inplace("broadcast_mod", "_mod_scalar")
 NDArray.__neg__ = lambda self: invoke("_mul_scalar", [self], scalar=-1.0)
 NDArray.__iadd__ = _inplace("broadcast_add", "_plus_scalar")
 NDArray.__isub__ = _inplace("broadcast_sub", "_minus_scalar")
@@ -301,6 +366,9 @@ def _bool(self) -> bool:
 
 NDArray.__bool__ = _bool
 
+
+NDArray.split_v2 = lambda self, *args, **kwargs: split_v2(self, *args, **kwargs)
+NDArray.split_v2.__doc__ = "Calls ``split_v2`` with this array first:\n\n" + split_v2.__doc__
 
 # NDArray methods that call an operator on the array, as MXNet 1.x defines them
 # (x.sum(1) is nd.sum(x, 1)).

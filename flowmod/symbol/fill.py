@@ -1,5 +1,5 @@
-"""Constant-filled symbols (``mxnet.symbol.zeros``, ``ones``, ``full``) and ranges
-(``arange``): graph nodes with no inputs. A 0 in a fill's ``shape`` is an unknown dimension
+"""Constant-filled symbols (``mxnet.symbol.zeros``, ``ones``, ``full``, ``eye``) and ranges
+(``arange``, ``linspace``): graph nodes with no inputs. A 0 in a fill's ``shape`` is an unknown dimension
 that shape inference fills from the node's consumers, which is how an RNN cell's begin state
 ``zeros(shape=(0, num_hidden))`` takes the batch size of the data it meets."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 from ..base import MXNetError
 from .symbol import OP_FUNCTIONS, Symbol
 
-__all__ = ["zeros", "ones", "full", "arange"]
+__all__ = ["zeros", "ones", "full", "arange", "linspace", "eye"]
 
 
 def _check_shape(fn: str, shape) -> tuple:
@@ -62,3 +62,20 @@ def arange(start, stop=None, step=1.0, repeat=1, infer_range=False, name=None,
     dtype = np.dtype(np.float32 if dtype is None else dtype).name
     return OP_FUNCTIONS["_arange"](start=start, stop=stop, step=step, repeat=repeat,
                                    infer_range=infer_range, name=name, dtype=dtype)
+
+
+def linspace(start, stop, num, endpoint=True, name=None, dtype=None) -> Symbol:
+    """linspace(start, stop, num, endpoint=True, name=None, dtype=None): a symbol of ``num``
+    evenly spaced numbers from ``start`` to ``stop`` (``stop`` included unless ``endpoint`` is
+    False); float32 unless ``dtype`` is given."""
+    dtype = np.dtype(np.float32 if dtype is None else dtype).name
+    return OP_FUNCTIONS["_linspace"](start=start, stop=stop, num=num, endpoint=endpoint,
+                                     name=name, dtype=dtype)
+
+
+def eye(N, M=0, k=0, dtype=None, **kwargs) -> Symbol:
+    """eye(N, M=0, k=0, dtype=None, name=None, attr=None, **kwargs): a symbol of an N x M
+    array (N x N when M is 0) with ones on diagonal ``k`` and zeros elsewhere; float32 unless
+    ``dtype`` is given."""
+    dtype = np.dtype(np.float32 if dtype is None else dtype).name
+    return OP_FUNCTIONS["_eye"](N=N, M=M, k=k, dtype=dtype, **kwargs)

@@ -304,6 +304,12 @@ class Symbol:
     def __rpow__(self, other):
         return self._rscalar(other, "_rpower_scalar", "_rpowerscalar")
 
+    def __mod__(self, other):
+        return self._binary(other, "_Mod", "_mod", "_ModScalar", "_modscalar")
+
+    def __rmod__(self, other):
+        return self._rscalar(other, "_RModScalar", "_rmodscalar")
+
     def __neg__(self):
         return self.__mul__(-1.0)
 
@@ -743,6 +749,45 @@ def power(base, exp):
 
 pow = power  # noqa: A001  (MXNet's name)
 
+
+def hypot(left, right):
+    """``sqrt(left ** 2 + right ** 2)`` elementwise (equal shapes); either operand may be a
+    number."""
+    return _array_or_scalar(left, right, "_Hypot", "_hypot", "_HypotScalar", "_hypotscalar",
+                            "_HypotScalar", "_hypotscalar", lambda a, b: float(np.hypot(a, b)))
+
+
+
+def split_v2(ary, indices_or_sections, axis=0, squeeze_axis=False):
+    """split_v2(ary, indices_or_sections, axis=0, squeeze_axis=False): a symbol of the pieces
+    of ``ary`` along ``axis``: ``indices_or_sections`` pieces of nearly equal length when it is
+    an integer, or cut at the positions of a tuple (``(2, 3)``: [:2], [2:3], [3:])."""
+    indices, sections = [], 0
+    if isinstance(indices_or_sections, int):
+        sections = indices_or_sections
+    elif isinstance(indices_or_sections, tuple):
+        indices = [0] + list(indices_or_sections)
+    else:
+        raise ValueError("indices_or_sections must either int or tuple of ints")
+    return OP_FUNCTIONS["_split_v2"](ary, indices=tuple(indices), axis=axis,
+                                     squeeze_axis=squeeze_axis, sections=sections)
+
+
+
+def histogram(a, bins=10, range=None, **kwargs):  # noqa: A002  (MXNet's name)
+    """histogram(a, bins=10, range=None, **kwargs): a symbol of (counts, bin edges) of the
+    elements of ``a``: ``bins`` equal bins over ``range`` (required here), or between the
+    edges of the symbol ``bins``."""
+    if isinstance(bins, Symbol):
+        return OP_FUNCTIONS["_histogram"](data=a, bins=bins, **kwargs)
+    if isinstance(bins, numbers.Integral) and not isinstance(bins, bool):
+        if range is None:
+            raise ValueError("null range is not supported in symbol mode")
+        return OP_FUNCTIONS["_histogram"](data=a, bin_cnt=int(bins), range=tuple(range), **kwargs)
+    raise ValueError("bins argument should be either an integer or an NDArray")
+
+Symbol.split_v2 = lambda self, *args, **kwargs: split_v2(self, *args, **kwargs)
+Symbol.split_v2.__doc__ = "Calls ``split_v2`` with this symbol first:\n\n" + split_v2.__doc__
 
 # Symbol methods that apply an operator to the symbol (s.reshape(shape=...)), as in MXNet.
 operator_methods.attach(Symbol, OP_FUNCTIONS, is_array=False)

@@ -1,9 +1,11 @@
 // Elementwise binary operators: broadcast_* (numpy broadcasting, shapes aligned on the
-// right), elemwise_* (equal shapes) and the scalar forms (_plus_scalar, _rminus_scalar, ...).
+// right), elemwise_* (equal shapes) and the scalar forms (_plus_scalar, _rminus_scalar, ...):
+// arithmetic, remainder (mod), hypot, comparisons and the logical and/or/xor.
 // Both operands have the same type, as MXNet requires; comparisons give 1 or 0 in that type.
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "ops/op_registry.h"
@@ -66,6 +68,49 @@ struct Gt : ZeroGrad { template <class T> static T Apply(T a, T b) { return stat
 struct Ge : ZeroGrad { template <class T> static T Apply(T a, T b) { return static_cast<T>(a >= b); } };
 struct Lt : ZeroGrad { template <class T> static T Apply(T a, T b) { return static_cast<T>(a < b); } };
 struct Le : ZeroGrad { template <class T> static T Apply(T a, T b) { return static_cast<T>(a <= b); } };
+
+// Python's remainder: the sign of the divisor, and 0 where it is 0 (MXNet's mod); the
+// gradient of the divisor is -floor(a / b).
+struct Mod {
+  template <class T>
+  static T Apply(T a, T b) {
+    if constexpr (std::is_same_v<T, bool>) {
+      return false;
+    } else if constexpr (std::is_integral_v<T>) {
+      if (b == 0) return T(0);
+      if constexpr (std::is_signed_v<T>)
+        if (b == T(-1)) return T(0);  // the lowest value % -1 overflows
+      T r = static_cast<T>(a % b);
+      if constexpr (std::is_signed_v<T>)
+        if (r != 0 && ((r < 0) != (b < 0))) r = static_cast<T>(r + b);
+      return r;
+    } else {
+      if (b == T(0)) return T(0);
+      double r = std::fmod(static_cast<double>(a), static_cast<double>(b));
+      if (r != 0 && ((r < 0) != (static_cast<double>(b) < 0))) r += static_cast<double>(b);
+      return static_cast<T>(r);
+    }
+  }
+  static void Grad(double a, double b, double* da, double* db) { *da = 1; *db = -std::floor(a / b); }
+};
+struct Hypot {
+  template <class T>
+  static T Apply(T a, T b) { return static_cast<T>(std::hypot(static_cast<double>(a), static_cast<double>(b))); }
+  static void Grad(double a, double b, double* da, double* db) {
+    const double h = std::hypot(a, b);
+    *da = a / h;
+    *db = b / h;
+  }
+};
+struct LogicalAnd : ZeroGrad {
+  template <class T> static T Apply(T a, T b) { return static_cast<T>(a != T(0) && b != T(0)); }
+};
+struct LogicalOr : ZeroGrad {
+  template <class T> static T Apply(T a, T b) { return static_cast<T>(a != T(0) || b != T(0)); }
+};
+struct LogicalXor : ZeroGrad {
+  template <class T> static T Apply(T a, T b) { return static_cast<T>((a != T(0)) != (b != T(0))); }
+};
 
 // Swaps the operands: _rminus_scalar is scalar - x.
 template <class F>
@@ -301,6 +346,18 @@ void RegisterFamily(const std::string& expr, const std::string& broadcast,
   if (!rscalar.empty()) Registry::Add(ScalarOp<Reversed<F>>(rscalar, Formula(expr, "scalar", "data")));
 }
 
+// MXNet's other names of a family's forms: broadcast_plus, and the capitalized names of
+// symbol files written by MXNet's first versions (_Equal, _PlusScalar, ...).
+template <class F>
+void RegisterAliases(const std::string& expr, std::initializer_list<const char*> broadcast,
+                     std::initializer_list<const char*> elemwise, std::initializer_list<const char*> scalar,
+                     std::initializer_list<const char*> rscalar) {
+  for (const char* name : broadcast) Registry::Add(BroadcastOp<F>(name, expr));
+  for (const char* name : elemwise) Registry::Add(ElemwiseOp<F>(name, expr));
+  for (const char* name : scalar) Registry::Add(ScalarOp<F>(name, Formula(expr, "data", "scalar")));
+  for (const char* name : rscalar) Registry::Add(ScalarOp<Reversed<F>>(name, Formula(expr, "scalar", "data")));
+}
+
 const bool registered = [] {
   RegisterFamily<Add>("sum {a} + {b}", "broadcast_add", {"elemwise_add", "_plus", "_Plus"}, "_plus_scalar", "");
   RegisterFamily<Sub>("difference {a} - {b}", "broadcast_sub", {"elemwise_sub", "_minus", "_Minus"}, "_minus_scalar", "_rminus_scalar");
@@ -315,6 +372,29 @@ const bool registered = [] {
   RegisterFamily<Ge>("comparison {a} >= {b} (1 where true, else 0)", "broadcast_greater_equal", {"_greater_equal"}, "_greater_equal_scalar", "");
   RegisterFamily<Lt>("comparison {a} < {b} (1 where true, else 0)", "broadcast_lesser", {"_lesser"}, "_lesser_scalar", "");
   RegisterFamily<Le>("comparison {a} <= {b} (1 where true, else 0)", "broadcast_lesser_equal", {"_lesser_equal"}, "_lesser_equal_scalar", "");
+  RegisterFamily<Mod>("remainder {a} % {b} (with the sign of {b}, 0 where {b} is 0)", "broadcast_mod", {"_mod", "_Mod"}, "_mod_scalar", "_rmod_scalar");
+  RegisterFamily<Hypot>("hypotenuse sqrt({a} ** 2 + {b} ** 2)", "broadcast_hypot", {"_hypot", "_Hypot"}, "_hypot_scalar", "");
+  RegisterFamily<LogicalAnd>("logical and of {a} and {b} (1 where both are non-zero, else 0)", "broadcast_logical_and", {"_logical_and", "_Logical_And"}, "_logical_and_scalar", "");
+  RegisterFamily<LogicalOr>("logical or of {a} and {b} (1 where either is non-zero, else 0)", "broadcast_logical_or", {"_logical_or", "_Logical_Or"}, "_logical_or_scalar", "");
+  RegisterFamily<LogicalXor>("logical xor of {a} and {b} (1 where exactly one is non-zero, else 0)", "broadcast_logical_xor", {"_logical_xor", "_Logical_Xor"}, "_logical_xor_scalar", "");
+  RegisterAliases<Add>("sum {a} + {b}", {"broadcast_plus"}, {}, {"_PlusScalar"}, {});
+  RegisterAliases<Sub>("difference {a} - {b}", {"broadcast_minus"}, {}, {"_MinusScalar"}, {"_RMinusScalar"});
+  RegisterAliases<Mul>("product {a} * {b}", {}, {}, {"_MulScalar"}, {});
+  RegisterAliases<Div>("quotient {a} / {b}", {}, {}, {"_DivScalar"}, {"_RDivScalar"});
+  RegisterAliases<Pow>("power {a} ** {b}", {}, {}, {"_PowerScalar"}, {"_RPowerScalar"});
+  RegisterAliases<Max>("maximum max({a}, {b})", {}, {}, {"_MaximumScalar"}, {});
+  RegisterAliases<Min>("minimum min({a}, {b})", {}, {}, {"_MinimumScalar"}, {});
+  RegisterAliases<Eq>("comparison {a} == {b} (1 where true, else 0)", {}, {"_Equal"}, {"_EqualScalar"}, {});
+  RegisterAliases<Ne>("comparison {a} != {b} (1 where true, else 0)", {}, {"_Not_Equal"}, {"_NotEqualScalar"}, {});
+  RegisterAliases<Gt>("comparison {a} > {b} (1 where true, else 0)", {}, {"_Greater"}, {"_GreaterScalar"}, {});
+  RegisterAliases<Ge>("comparison {a} >= {b} (1 where true, else 0)", {}, {"_Greater_Equal"}, {"_GreaterEqualScalar"}, {});
+  RegisterAliases<Lt>("comparison {a} < {b} (1 where true, else 0)", {}, {"_Lesser"}, {"_LesserScalar"}, {});
+  RegisterAliases<Le>("comparison {a} <= {b} (1 where true, else 0)", {}, {"_Lesser_Equal"}, {"_LesserEqualScalar"}, {});
+  RegisterAliases<Mod>("remainder {a} % {b} (with the sign of {b}, 0 where {b} is 0)", {}, {}, {"_ModScalar"}, {"_RModScalar"});
+  RegisterAliases<Hypot>("hypotenuse sqrt({a} ** 2 + {b} ** 2)", {}, {}, {"_HypotScalar"}, {});
+  RegisterAliases<LogicalAnd>("logical and of {a} and {b} (1 where both are non-zero, else 0)", {}, {}, {"_LogicalAndScalar"}, {});
+  RegisterAliases<LogicalOr>("logical or of {a} and {b} (1 where either is non-zero, else 0)", {}, {}, {"_LogicalOrScalar"}, {});
+  RegisterAliases<LogicalXor>("logical xor of {a} and {b} (1 where exactly one is non-zero, else 0)", {}, {}, {"_LogicalXorScalar"}, {});
   return true;
 }();
 

@@ -325,8 +325,8 @@ struct PickAttrs : OpAttrs {
   IndexMode mode = IndexMode::kClip;
 };
 
-OpDef PickDef() {
-  const std::string name = "pick";
+// `name`: pick, or MXNet's other name for it, choose_element_0index.
+OpDef PickDef(const std::string& name) {
   OpDef def;
   def.name = name;
   def.description = "Picks one element along an axis for each position of the other axes, at the given index.";
@@ -493,7 +493,8 @@ const bool registered = [] {
   Registry::Add(TakeDef());
   Registry::Add(EmbeddingDef());
   Registry::Add(OneHotDef());
-  Registry::Add(PickDef());
+  Registry::Add(PickDef("pick"));
+  Registry::Add(PickDef("choose_element_0index"));
   Registry::Add(WhereDef());
   return true;
 }();

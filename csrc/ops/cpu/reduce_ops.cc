@@ -559,6 +559,22 @@ OpDef ArgOp(const std::string& name) {
   return def;
 }
 
+// argmax_channel: argmax along axis 1 without keepdims, attributes fixed (MXNet's legacy
+// name); like argmax, its indices have no gradient.
+OpDef ArgMaxChannelOp() {
+  const std::string name = "argmax_channel";
+  OpDef def = ArgOp<true>(name);
+  def.description = "The index of the largest element along axis 1 (the channels), as a float array.";
+  def.params = {};
+  def.parse = [name](const AttrMap& attrs) {
+    CheckAttrs(name, attrs, {});
+    auto p = std::make_shared<ReduceAxisAttrs>();
+    p->axis = 1;
+    return std::shared_ptr<const OpAttrs>(p);
+  };
+  return def;
+}
+
 // ---- topk ------------------------------------------------------------------------------------
 
 enum class TopKRet { kValue, kIndices, kMask, kBoth };
@@ -787,6 +803,7 @@ const bool registered = [] {
   for (const auto& [name, kind] : reductions) Registry::Add(ReduceAxesOp(name, kind));
   Registry::Add(ArgOp<true>("argmax"));
   Registry::Add(ArgOp<false>("argmin"));
+  Registry::Add(ArgMaxChannelOp());
   Registry::Add(TopKOp());
   return true;
 }();
