@@ -15,6 +15,8 @@ Rows:
 - linalg: linalg.gemm2 on a batch of 64 float32 128x128 matrices beside torch.bmm, and
   linalg.potrf on 64 float64 128x128 symmetric positive-definite matrices beside
   torch.linalg.cholesky.
+- upsampling: UpSampling nearest, scale 2, on (32, 64, 56, 56) float32, forward and forward +
+  backward, beside PyTorch's ``F.interpolate(mode="nearest")``.
 - rss: resident memory before and after 10k create-compute-drop iterations.
 
 Every flowmod timing waits for the pushed work (``waitall``) before the clock stops. The best
@@ -280,6 +282,67 @@ def bench_argsort(repeat, iters=20):
     print(f"  flowmod {fmt(fm, 1e3, 'ms')}   torch {fmt(th, 1e3, 'ms')} {ratio(fm, th)}")
 
 
+# --- UpSampling ---------------------------------------------------------------------------
+UP_SHAPE = (32, 64, 56, 56)
+
+TORCH_UP = f"""
+import json, time, torch
+import torch.nn.functional as F
+torch.manual_seed(0)
+x = torch.randn({UP_SHAPE}, requires_grad=True)
+g = torch.ones({UP_SHAPE[:2]} + ({UP_SHAPE[2] * 2}, {UP_SHAPE[3] * 2}))
+def fwd():
+    with torch.no_grad():
+        F.interpolate(x, scale_factor=2, mode="nearest")
+def both():
+    F.interpolate(x, scale_factor=2, mode="nearest").backward(g)
+res = []
+for fn in (fwd, both):
+    for _ in range(2): fn()
+    best = 1e9
+    for _ in range({{repeat}}):
+        t = time.perf_counter()
+        for _ in range({{iters}}):
+            fn()
+        best = min(best, (time.perf_counter() - t) / {{iters}})
+    res.append(best)
+print(json.dumps(res))
+"""
+
+
+def bench_upsampling(repeat, iters=5):
+    x = nd.array(np.random.default_rng(0).standard_normal(UP_SHAPE), dtype="float32")
+    attrs = {"scale": "2", "sample_type": "nearest", "num_args": "1"}
+    out_shape = UP_SHAPE[:2] + (UP_SHAPE[2] * 2, UP_SHAPE[3] * 2)
+    y, dy, dx = nd.zeros(out_shape), nd.ones(out_shape), nd.zeros(UP_SHAPE)
+
+    def fwd():
+        nd.UpSampling(x, scale=2, sample_type="nearest", out=y)
+
+    def both():
+        fwd()
+        _native.invoke_backward("UpSampling", attrs, [dy._h], [x._h], [y._h], [dx._h], ["write"], True)
+
+    def timed(fn):
+        for _ in range(2):
+            fn()
+        mx.waitall()
+
+        def run():
+            t = time.perf_counter()
+            for _ in range(iters):
+                fn()
+            mx.waitall()
+            return (time.perf_counter() - t) / iters
+        return best(run, repeat)
+
+    fm = [timed(fwd), timed(both)]
+    th = peer("FLOWMOD_PEER_TORCH", TORCH_UP.format(repeat=repeat, iters=iters)) or [None, None]
+    print(f"UpSampling nearest x2 of {UP_SHAPE} float32 (per call)")
+    for label, f, t in zip(("forward", "forward + backward"), fm, th):
+        print(f"  {label:18s} flowmod {fmt(f, 1e3, 'ms')}   torch {fmt(t, 1e3, 'ms')} {ratio(f, t)}")
+
+
 # --- linalg ---------------------------------------------------------------------------------
 TORCH_LINALG = """
 import json, time, torch
@@ -359,7 +422,7 @@ def bench_rss(iters=10_000):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--only", default="iadd,fc,conv,argsort,linalg,rss")
+    ap.add_argument("--only", default="iadd,fc,conv,argsort,linalg,upsampling,rss")
     args = ap.parse_args()
     only = set(args.only.split(","))
     print(f"flowmod {mx.__version__}: {mx.engine.num_workers()} compute workers on cpu(0), "
@@ -375,6 +438,8 @@ def main():
         bench_argsort(args.repeat)
     if "linalg" in only:
         bench_linalg(args.repeat)
+    if "upsampling" in only:
+        bench_upsampling(args.repeat)
     if "rss" in only:
         bench_rss()
 

@@ -121,7 +121,8 @@ class OpSchema:
             params += [P(name, P.POSITIONAL_OR_KEYWORD, default=None) for name in self.inputs]
             kind = P.POSITIONAL_OR_KEYWORD
         for p in self.param_docs:
-            if p["name"] == self.num_args_key:
+            # Crop's schema lists its inputs as an attribute "data": they are *data here.
+            if p["name"] == self.num_args_key or (self.variadic and p["name"] == "data"):
                 continue
             default = _python_default(p["default"])
             if p["type"].startswith("boolean") and default in (0, 1):

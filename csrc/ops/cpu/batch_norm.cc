@@ -7,6 +7,13 @@
 // moving = moving * momentum + batch * (1 - momentum). Otherwise the moving statistics are
 // used and left unchanged. fix_gamma uses gamma = 1 and gives gamma a zero gradient.
 // float16 data keeps gamma, beta, the statistics and the outputs mean/var in float32.
+//
+// The variants MXNet 1.9 keeps under other names share these kernels:
+// - BatchNorm_v1 and _contrib_SyncBatchNorm (whose statistics, on one device, are the batch's)
+//   normalize over axis 1 and output the variance itself under "var", and the moving
+//   statistics as mean and var outside training.
+// - _contrib_BatchNormWithReLU applies ReLU to the output; its gradient passes where the
+//   output is positive.
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -22,7 +29,13 @@ namespace {
 
 const char* const kOp = "BatchNorm";
 
+enum class Variant { kBatchNorm, kV1, kSync, kWithReLU };
+
 struct BatchNormAttrs : OpAttrs {
+  std::string name = kOp;
+  Variant variant = Variant::kBatchNorm;
+  // "var" holds the variance (BatchNorm_v1, SyncBatchNorm), not 1 / sqrt(var + eps).
+  bool outputs_variance() const { return variant == Variant::kV1 || variant == Variant::kSync; }
   double eps = 1e-3;
   double momentum = 0.9;
   bool fix_gamma = true;
@@ -31,16 +44,45 @@ struct BatchNormAttrs : OpAttrs {
   int64_t axis = 1;
 };
 
-std::shared_ptr<const OpAttrs> ParseBatchNorm(const AttrMap& attrs) {
-  CheckAttrs(kOp, attrs, {"eps", "momentum", "fix_gamma", "use_global_stats", "output_mean_var", "axis", "cudnn_off",
-                          "min_calib_range", "max_calib_range"});
+std::shared_ptr<BatchNormAttrs> ParseCommon(const std::string& kOp, const AttrMap& attrs) {
   auto a = std::make_shared<BatchNormAttrs>();
+  a->name = kOp;
   a->eps = GetFloat(kOp, attrs, "eps", 1e-3);
   if (!(a->eps >= 0)) throw OpArgumentError(kOp, "eps", attrs.at("eps"), "a number >= 0");
   a->momentum = GetFloat(kOp, attrs, "momentum", 0.9);
   a->fix_gamma = GetBool(kOp, attrs, "fix_gamma", true);
   a->use_global_stats = GetBool(kOp, attrs, "use_global_stats", false);
   a->output_mean_var = GetBool(kOp, attrs, "output_mean_var", false);
+  return a;
+}
+
+std::shared_ptr<const OpAttrs> ParseV1(const AttrMap& attrs) {
+  const char* const kOp = "BatchNorm_v1";
+  CheckAttrs(kOp, attrs, {"eps", "momentum", "fix_gamma", "use_global_stats", "output_mean_var"});
+  auto a = ParseCommon(kOp, attrs);
+  a->variant = Variant::kV1;
+  return a;
+}
+
+std::shared_ptr<const OpAttrs> ParseSync(const AttrMap& attrs) {
+  const char* const kOp = "_contrib_SyncBatchNorm";
+  CheckAttrs(kOp, attrs, {"eps", "momentum", "fix_gamma", "use_global_stats", "output_mean_var", "ndev", "key"});
+  auto a = ParseCommon(kOp, attrs);
+  a->variant = Variant::kSync;
+  if (!Has(attrs, "key")) throw OpArgumentError(kOp, "key", "(missing)", "a string naming the layer's shared statistics");
+  // One device's statistics are the whole batch's; more would wait on devices that never come.
+  const int64_t ndev = GetInt(kOp, attrs, "ndev", 1);
+  if (ndev != 1)
+    throw OpArgumentError(kOp, "ndev", attrs.at("ndev"),
+                          "1 (statistics are computed on one device; synchronizing across devices is not supported)");
+  return a;
+}
+
+std::shared_ptr<const OpAttrs> ParseBatchNorm(const std::string& kOp, const AttrMap& attrs, Variant variant) {
+  CheckAttrs(kOp, attrs, {"eps", "momentum", "fix_gamma", "use_global_stats", "output_mean_var", "axis", "cudnn_off",
+                          "min_calib_range", "max_calib_range"});
+  auto a = ParseCommon(kOp, attrs);
+  a->variant = variant;
   a->axis = GetInt(kOp, attrs, "axis", 1);
   GetBool(kOp, attrs, "cudnn_off", false);
   for (const char* key : {"min_calib_range", "max_calib_range"})
@@ -55,6 +97,7 @@ DType ParamType(DType t) { return t == DType::kFloat16 ? DType::kFloat32 : t; }
 
 void BatchNormInferShape(const OpAttrs& attrs, std::vector<Shape>& in, std::vector<Shape>& out) {
   const auto& a = static_cast<const BatchNormAttrs&>(attrs);
+  const std::string& kOp = a.name;
   MergeShape(kOp, "data", in[0], out[0]);
   if (in[0] == kUnknownShape) return;
   const Shape& d = in[0];
@@ -74,7 +117,8 @@ void BatchNormInferShape(const OpAttrs& attrs, std::vector<Shape>& in, std::vect
   MergeShape(kOp, "var", out[2], Shape{channels});
 }
 
-void BatchNormInferType(const OpAttrs&, std::vector<DType>& in, std::vector<DType>& out) {
+void BatchNormInferType(const OpAttrs& attrs, std::vector<DType>& in, std::vector<DType>& out) {
+  const std::string& kOp = static_cast<const BatchNormAttrs&>(attrs).name;
   MergeType(kOp, "data", in[0], out[0]);
   const DType t = in[0];
   if (t == DType::kUnknown) return;
@@ -132,6 +176,7 @@ void Forward(const BatchNormAttrs& a, bool training, const Layout& l, const T* x
       const double var = sq[c] / n;
       // MXNet gives 0 rather than infinity for a constant channel with eps = 0.
       invstd[c] = sq[c] == 0 && a.eps == 0 ? 0.0 : 1.0 / std::sqrt(var + a.eps);
+      if (a.outputs_variance()) out_invstd[c] = static_cast<P>(var);
       moving_mean[c] = static_cast<P>(static_cast<double>(moving_mean[c]) * a.momentum + mean[c] * (1 - a.momentum));
       moving_var[c] = static_cast<P>(static_cast<double>(moving_var[c]) * a.momentum + var * (1 - a.momentum));
     }
@@ -148,7 +193,8 @@ void Forward(const BatchNormAttrs& a, bool training, const Layout& l, const T* x
     scale[c] = invstd[c] * w;
     shift[c] = static_cast<double>(beta[c]) - mean[c] * scale[c];
     out_mean[c] = static_cast<P>(mean[c]);
-    out_invstd[c] = static_cast<P>(invstd[c]);
+    if (!a.outputs_variance()) out_invstd[c] = static_cast<P>(invstd[c]);
+    else if (!training) out_invstd[c] = moving_var[c];
   }
   using A = std::conditional_t<std::is_same_v<T, double>, double, float>;
   for (int64_t o = 0; o < l.outer; ++o)
@@ -156,6 +202,8 @@ void Forward(const BatchNormAttrs& a, bool training, const Layout& l, const T* x
       const int64_t base = (o * C + c) * l.inner;
       const A s = static_cast<A>(scale[c]), b = static_cast<A>(shift[c]);
       for (int64_t i = 0; i < l.inner; ++i) y[base + i] = static_cast<T>(static_cast<A>(x[base + i]) * s + b);
+      if (a.variant == Variant::kWithReLU)
+        for (int64_t i = 0; i < l.inner; ++i) y[base + i] = y[base + i] > T(0) ? y[base + i] : T(0);
     }
 }
 
@@ -169,6 +217,10 @@ void Backward(const BatchNormAttrs& a, bool training, const Layout& l, const T* 
     if (training) {
       mean[c] = static_cast<double>(saved_mean[c]);
       invstd[c] = static_cast<double>(saved_invstd[c]);
+      if (a.outputs_variance()) {
+        const double v = invstd[c] + a.eps;
+        invstd[c] = v == 0 ? 0.0 : 1.0 / std::sqrt(v);
+      }
     } else {
       mean[c] = static_cast<double>(moving_mean[c]);
       invstd[c] = 1.0 / std::sqrt(static_cast<double>(moving_var[c]) + a.eps);
@@ -240,35 +292,46 @@ void BatchNormBackward(const OpContext& ctx, const OpAttrs& attrs, const Backwar
   const Layout l(io.inputs[0].shape, a.axis);
   FLOWMOD_FLOAT_SWITCH(io.inputs[0].dtype, T, {
     using P = std::conditional_t<std::is_same_v<T, _Float16>, float, T>;
+    const T* dy = io.out_grads[0].ptr<T>();
+    // Through the ReLU: the gradient passes where the output is positive.
+    std::vector<T> masked;
+    if (a.variant == Variant::kWithReLU) {
+      const T* y = io.outputs[0].ptr<T>();
+      masked.resize(static_cast<size_t>(io.out_grads[0].size()));
+      for (size_t i = 0; i < masked.size(); ++i) masked[i] = y[i] > T(0) ? dy[i] : T(0);
+      dy = masked.data();
+    }
     Backward<T, P>(a, training, l, io.inputs[0].ptr<T>(), io.inputs[1].ptr<P>(), io.inputs[3].ptr<P>(),
-                   io.inputs[4].ptr<P>(), io.outputs[1].ptr<P>(), io.outputs[2].ptr<P>(), io.out_grads[0].ptr<T>(),
+                   io.inputs[4].ptr<P>(), io.outputs[1].ptr<P>(), io.outputs[2].ptr<P>(), dy,
                    io.in_grads[0].ptr<T>(), io.req[0], io.in_grads[1].ptr<P>(), io.req[1], io.in_grads[2].ptr<P>(),
                    io.req[2]);
   });
 }
 
-const bool registered = [] {
-  OpDef def;
-  def.name = kOp;
-  def.description =
-      "Batch normalization: normalizes each channel by the batch's mean and variance in training (by the "
-      "moving averages otherwise), then scales by gamma and shifts by beta; training updates the moving averages.";
-  def.input_docs = {{"data", "The input array."},
-                    {"gamma", "The scale, one per channel."},
-                    {"beta", "The shift, one per channel."},
-                    {"moving_mean", "The running mean, one per channel (an auxiliary state)."},
-                    {"moving_var", "The running variance, one per channel (an auxiliary state)."}};
-  def.params = {
-      Optional("eps", "double", "0.0010000000474974513", "Added to the variance before its square root."),
+std::vector<OpParam> CommonParams(const char* eps_type, const char* eps_default) {
+  return {
+      Optional("eps", eps_type, eps_default, "Added to the variance before its square root."),
       Optional("momentum", "float", "0.899999976", "The weight of the old value in the moving averages."),
       Optional("fix_gamma", "boolean", "1", "Whether gamma is held at 1 (its gradient is then zero)."),
       Optional("use_global_stats", "boolean", "0", "Whether training also normalizes by the moving averages."),
       Optional("output_mean_var", "boolean", "0", "Whether the batch mean and variance are outputs too."),
-      Optional("axis", "int", "'1'", "The channel axis."),
-      Optional("cudnn_off", "boolean", "0", "Whether to avoid cuDNN (accepted for compatibility; no effect on CPU)."),
-      Optional("min_calib_range", "float or None", "None", "Quantization calibration minimum (accepted, unused)."),
-      Optional("max_calib_range", "float or None", "None", "Quantization calibration maximum (accepted, unused)."),
   };
+}
+
+OpDef BatchNormDef(const std::string& name, std::string description, ParseFn parse, std::vector<OpParam> params,
+                   bool documents_aux) {
+  OpDef def;
+  def.name = name;
+  def.description = std::move(description);
+  def.input_docs = {{"data", "The input array."},
+                    {"gamma", "The scale, one per channel."},
+                    {"beta", "The shift, one per channel."}};
+  // BatchNorm_v1 documents only its arguments; its auxiliary states are created with it.
+  if (documents_aux) {
+    def.input_docs.push_back({"moving_mean", "The running mean, one per channel (an auxiliary state)."});
+    def.input_docs.push_back({"moving_var", "The running variance, one per channel (an auxiliary state)."});
+  }
+  def.params = std::move(params);
   def.inputs = {"data", "gamma", "beta"};
   def.aux = {"moving_mean", "moving_var"};
   def.num_outputs = 3;
@@ -279,12 +342,47 @@ const bool registered = [] {
     if (static_cast<const BatchNormAttrs&>(attrs).output_mean_var) return {"output", "mean", "var"};
     return {"output"};
   };
-  def.parse = &ParseBatchNorm;
+  def.parse = std::move(parse);
   def.infer_shape = &BatchNormInferShape;
   def.infer_type = &BatchNormInferType;
   def.forward = &BatchNormForward;
   def.backward = &BatchNormBackward;
-  Registry::Add(std::move(def));
+  return def;
+}
+
+std::vector<OpParam> ModernParams() {
+  auto params = CommonParams("double", "0.0010000000474974513");
+  params.push_back(Optional("axis", "int", "'1'", "The channel axis."));
+  params.push_back(
+      Optional("cudnn_off", "boolean", "0", "Whether to avoid cuDNN (accepted for compatibility; no effect on CPU)."));
+  params.push_back(Optional("min_calib_range", "float or None", "None", "Quantization calibration minimum (accepted, unused)."));
+  params.push_back(Optional("max_calib_range", "float or None", "None", "Quantization calibration maximum (accepted, unused)."));
+  return params;
+}
+
+const bool registered = [] {
+  Registry::Add(BatchNormDef(
+      kOp,
+      "Batch normalization: normalizes each channel by the batch's mean and variance in training (by the "
+      "moving averages otherwise), then scales by gamma and shifts by beta; training updates the moving averages.",
+      [](const AttrMap& attrs) { return ParseBatchNorm(kOp, attrs, Variant::kBatchNorm); }, ModernParams(), true));
+  Registry::Add(BatchNormDef(
+      "_contrib_BatchNormWithReLU",
+      "Batch normalization followed by ReLU: max(BatchNorm(data), 0), with BatchNorm's attributes and moving averages.",
+      [](const AttrMap& attrs) { return ParseBatchNorm("_contrib_BatchNormWithReLU", attrs, Variant::kWithReLU); },
+      ModernParams(), true));
+  Registry::Add(BatchNormDef(
+      "BatchNorm_v1",
+      "Batch normalization of axis 1 as MXNet's first BatchNorm computed it; its var output is the variance itself.",
+      &ParseV1, CommonParams("float", "0.00100000005"), false));
+  auto sync = CommonParams("float", "0.00100000005");
+  sync.push_back(Optional("ndev", "int", "'1'", "The number of devices the statistics are gathered over (1)."));
+  sync.push_back(Required("key", "string", "The name that ties together one layer's copies on several devices."));
+  Registry::Add(BatchNormDef(
+      "_contrib_SyncBatchNorm",
+      "Batch normalization whose statistics span the devices of data parallel training; on one device it is "
+      "BatchNorm over axis 1, its var output the variance itself.",
+      &ParseSync, std::move(sync), true));
   return true;
 }();
 

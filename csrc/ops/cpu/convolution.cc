@@ -655,8 +655,18 @@ OpDef MakeConvDef(const std::string& name, bool deconv) {
                                 "Whether to avoid cuDNN (accepted for compatibility; no effect on CPU)."));
   def.params.push_back(Optional("layout", "{None, 'NCDHW', 'NCHW', 'NCW', 'NDHWC', 'NHWC'}", "'None'",
                                 "The data layout; None is channels first."));
+  if (name == "Convolution_v1") {
+    // MXNet's first convolution: 2-D only, with its own list of layouts.
+    def.description = "2-D convolution with learned filters, optionally grouped and dilated (MXNet's first Convolution).";
+    def.params.back().type = "{None, 'NCDHW', 'NCHW', 'NDHWC', 'NHWC'}";
+  }
   def.list_inputs = &ConvArguments;
-  def.parse = [name, deconv](const AttrMap& attrs) { return ParseConv(name, attrs, deconv); };
+  def.parse = [name, deconv](const AttrMap& attrs) {
+    auto parsed = ParseConv(name, attrs, deconv);
+    if (name == "Convolution_v1" && static_cast<const ConvAttrs&>(*parsed).nd != 2)
+      throw OpArgumentError(name, "kernel", attrs.at("kernel"), "(h, w): Convolution_v1 is 2-D (NCHW) only");
+    return parsed;
+  };
   def.infer_shape = [name, deconv](const OpAttrs& attrs, std::vector<Shape>& in, std::vector<Shape>& out) {
     const auto& a = static_cast<const ConvAttrs&>(attrs);
     if (deconv) DeconvInferShape(name, a, in, out);
@@ -673,6 +683,7 @@ OpDef MakeConvDef(const std::string& name, bool deconv) {
 const bool registered = [] {
   Registry::Add(MakeConvDef("Convolution", false));
   Registry::Add(MakeConvDef("Deconvolution", true));
+  Registry::Add(MakeConvDef("Convolution_v1", false));
   return true;
 }();
 

@@ -488,6 +488,109 @@ void PoolingBackward(const OpContext&, const OpAttrs& attrs, const BackwardIO& i
   });
 }
 
+// ---- Pooling_v1 ---------------------------------------------------------------------------------
+// MXNet's first Pooling, 2-D only, differs from Pooling in two places, both a factor per
+// output position applied around Pooling's kernels: max pads with zeros (a window touching
+// the padding is at least 0, and then passes no gradient when it is 0), and avg always
+// divides by the whole kernel (Pooling divides a window cut off by the padded input's end,
+// under pooling_convention='full', by what is left of it).
+
+std::shared_ptr<const OpAttrs> ParsePoolingV1(const AttrMap& attrs) {
+  const std::string op = "Pooling_v1";
+  CheckAttrs(op, attrs, {"kernel", "pool_type", "global_pool", "pooling_convention", "stride", "pad"});
+  GetEnum(op, attrs, "pool_type", {"max", "avg", "sum"}, "max");
+  GetEnum(op, attrs, "pooling_convention", {"valid", "full"}, "valid");
+  const bool global = GetBool(op, attrs, "global_pool", false);
+  const auto kernel = GetTuple(op, attrs, "kernel", {});
+  if (!global && kernel.size() != 2)
+    throw OpArgumentError(op, "kernel", Has(attrs, "kernel") ? attrs.at("kernel") : "(missing)",
+                          "(h, w): Pooling_v1 is 2-D (NCHW) only, unless global_pool=True");
+  AttrMap modern = attrs;
+  modern["layout"] = "NCHW";
+  auto parsed = ParsePooling(modern);
+  return parsed;
+}
+
+// Per output position along one axis: the window's start and end in the padded input.
+struct V1Axis {
+  std::vector<int64_t> start, end;
+};
+
+V1Axis WindowsAlong(const PoolAttrs& a, int ax, int64_t size, int64_t out) {
+  V1Axis w;
+  for (int64_t o = 0; o < out; ++o) {
+    const int64_t s = o * a.stride[ax];
+    w.start.push_back(s);
+    w.end.push_back(std::min(s + a.kernel[ax], size + 2 * a.pad[ax]));
+  }
+  return w;
+}
+
+// Calls fn(plane_offset, touches_padding, clipped_fraction) for every output position of
+// one plane; nothing when no position differs from Pooling.
+template <class Fn>
+void ForEachV1Position(const PoolAttrs& a, const Shape& d, const Shape& o, Fn&& fn) {
+  if (a.global_pool) return;
+  const V1Axis h = WindowsAlong(a, 0, d[2], o[2]), w = WindowsAlong(a, 1, d[3], o[3]);
+  const double whole = static_cast<double>(a.kernel[0] * a.kernel[1]);
+  for (int64_t i = 0; i < o[2]; ++i)
+    for (int64_t j = 0; j < o[3]; ++j) {
+      const bool pads = h.start[i] < a.pad[0] || h.end[i] > d[2] + a.pad[0] || w.start[j] < a.pad[1] ||
+                        w.end[j] > d[3] + a.pad[1];
+      const double fraction = static_cast<double>((h.end[i] - h.start[i]) * (w.end[j] - w.start[j])) / whole;
+      fn(i * o[3] + j, pads, fraction);
+    }
+}
+
+void PoolingV1Forward(const OpContext& ctx, const OpAttrs& attrs, std::span<const TensorRef> in,
+                      std::span<const TensorRef> out) {
+  PoolingForward(ctx, attrs, in, out);
+  const auto& a = static_cast<const PoolAttrs&>(attrs);
+  if (a.type == PoolType::kSum) return;
+  const Shape& o = out[0].shape;
+  const int64_t planes = o[0] * o[1], plane = o[2] * o[3];
+  FLOWMOD_FLOAT_SWITCH(out[0].dtype, T, {
+    T* y = out[0].ptr<T>();
+    ForEachV1Position(a, in[0].shape, o, [&](int64_t k, bool pads, double fraction) {
+      for (int64_t p = 0; p < planes; ++p) {
+        T& v = y[p * plane + k];
+        if (a.type == PoolType::kMax) {
+          if (pads && v < T(0)) v = T(0);
+        } else if (fraction != 1.0) {
+          v = static_cast<T>(static_cast<double>(v) * fraction);
+        }
+      }
+    });
+  });
+}
+
+void PoolingV1Backward(const OpContext& ctx, const OpAttrs& attrs, const BackwardIO& io) {
+  const auto& a = static_cast<const PoolAttrs&>(attrs);
+  if (a.type == PoolType::kSum || a.global_pool) return PoolingBackward(ctx, attrs, io);
+  const Shape& o = io.out_grads[0].shape;
+  const int64_t planes = o[0] * o[1], plane = o[2] * o[3];
+  FLOWMOD_FLOAT_SWITCH(io.out_grads[0].dtype, T, {
+    const T* dy = io.out_grads[0].ptr<T>();
+    const T* y = io.outputs[0].ptr<T>();
+    std::vector<T> g(dy, dy + io.out_grads[0].size());
+    ForEachV1Position(a, io.inputs[0].shape, o, [&](int64_t k, bool pads, double fraction) {
+      for (int64_t p = 0; p < planes; ++p) {
+        const int64_t idx = p * plane + k;
+        if (a.type == PoolType::kMax) {
+          if (pads && y[idx] == T(0)) g[idx] = T(0);
+        } else if (fraction != 1.0) {
+          g[idx] = static_cast<T>(static_cast<double>(g[idx]) * fraction);
+        }
+      }
+    });
+    TensorRef scaled = io.out_grads[0];
+    scaled.data = g.data();
+    BackwardIO copy = io;
+    copy.out_grads = std::span<const TensorRef>(&scaled, 1);
+    PoolingBackward(ctx, attrs, copy);
+  });
+}
+
 const bool registered = [] {
   OpDef def;
   def.name = "Pooling";
@@ -517,6 +620,29 @@ const bool registered = [] {
   def.forward = &PoolingForward;
   def.backward = &PoolingBackward;
   Registry::Add(std::move(def));
+
+  OpDef v1;
+  v1.name = "Pooling_v1";
+  v1.description = "2-D pooling: maximum, average or sum of each window (MXNet's first Pooling: zero padding for max, "
+                   "the whole kernel as the divisor of avg).";
+  v1.input_docs = {{"data", "The input array, NCHW."}};
+  v1.params = {
+      Optional("kernel", "Shape(tuple)", "[]", "The window size (h, w)."),
+      Optional("pool_type", "{'avg', 'max', 'sum'}", "'max'", "What each window is reduced to."),
+      Optional("global_pool", "boolean", "0", "Whether one window covers the whole spatial extent (kernel ignored)."),
+      Optional("pooling_convention", "{'full', 'valid'}", "'valid'", "How the output size rounds: valid floors, full ceils."),
+      Optional("stride", "Shape(tuple)", "[]", "The step between windows; 1 along each axis by default."),
+      Optional("pad", "Shape(tuple)", "[]", "The zero padding on both sides of each axis; 0 by default."),
+  };
+  v1.inputs = {"data"};
+  v1.parse = &ParsePoolingV1;
+  v1.infer_shape = &PoolingInferShape;
+  v1.infer_type = [](const OpAttrs&, std::vector<DType>& in, std::vector<DType>& out) {
+    FloatElemwiseType("Pooling_v1", in, out);
+  };
+  v1.forward = &PoolingV1Forward;
+  v1.backward = &PoolingV1Backward;
+  Registry::Add(std::move(v1));
   return true;
 }();
 
