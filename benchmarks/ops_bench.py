@@ -11,6 +11,9 @@ Rows:
   called directly on the same BLAS from C++; and beside PyTorch's linear forward + backward.
 - conv: LeNet's convolutions forward + backward (batch 64, 1x28x28 -> 20 5x5 -> max pool 2
   -> 50 5x5 -> max pool 2), beside PyTorch.
+- linalg: linalg.gemm2 on a batch of 64 float32 128x128 matrices beside torch.bmm, and
+  linalg.potrf on 64 float64 128x128 symmetric positive-definite matrices beside
+  torch.linalg.cholesky.
 - rss: resident memory before and after 10k create-compute-drop iterations.
 
 Every flowmod timing waits for the pushed work (``waitall``) before the clock stops. The best
@@ -242,6 +245,54 @@ def bench_conv(repeat, iters=20):
 
 
 # --- RSS ----------------------------------------------------------------------------------
+# --- linalg ---------------------------------------------------------------------------------
+TORCH_LINALG = """
+import json, time, torch
+torch.manual_seed(0)
+a = torch.randn(64, 128, 128); b = torch.randn(64, 128, 128)
+s = torch.randn(64, 128, 128, dtype=torch.float64); s = s @ s.transpose(1, 2) + 128 * torch.eye(128, dtype=torch.float64)
+def timed(fn, iters):
+    fn()
+    best = 1e9
+    for _ in range({repeat}):
+        t = time.perf_counter()
+        for _ in range(iters):
+            fn()
+        best = min(best, (time.perf_counter() - t) / iters)
+    return best
+print(json.dumps([timed(lambda: torch.bmm(a, b), 50), timed(lambda: torch.linalg.cholesky(s), 20)]))
+"""
+
+
+def bench_linalg(repeat):
+    print("linalg (per call; ratio = flowmod / torch)")
+    rng = np.random.default_rng(0)
+    a = nd.array(rng.standard_normal((64, 128, 128)), dtype="float32")
+    b = nd.array(rng.standard_normal((64, 128, 128)), dtype="float32")
+    s = rng.standard_normal((64, 128, 128))
+    spd = nd.array(s @ s.transpose(0, 2, 1) + 128 * np.eye(128), dtype="float64")
+    out32, out64 = nd.zeros((64, 128, 128)), nd.zeros((64, 128, 128), dtype="float64")
+    gemm2, potrf = _native.prepare("_linalg_gemm2", {}), _native.prepare("_linalg_potrf", {})
+
+    def timed(push, iters):
+        def run():
+            mx.waitall()
+            t = time.perf_counter()
+            for _ in range(iters):
+                push()
+            mx.waitall()
+            return (time.perf_counter() - t) / iters
+        run()
+        return best(run, repeat)
+
+    fm = [timed(lambda: gemm2.push(out32._h, False, a._h, b._h), 50),
+          timed(lambda: potrf.push(out64._h, False, spd._h), 20)]
+    th = peer("FLOWMOD_PEER_TORCH", TORCH_LINALG.format(repeat=repeat)) or [None, None]
+    for label, f, t in zip(["gemm2 64 x 128x128 float32 (torch.bmm)",
+                            "potrf 64 x 128x128 float64 (torch.linalg.cholesky)"], fm, th):
+        print(f"  {label}: flowmod {fmt(f, 1e3, 'ms')}   torch {fmt(t, 1e3, 'ms')} {ratio(f, t)}")
+
+
 def rss_mib():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
@@ -272,7 +323,7 @@ def bench_rss(iters=10_000):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--only", default="iadd,fc,conv,rss")
+    ap.add_argument("--only", default="iadd,fc,conv,linalg,rss")
     args = ap.parse_args()
     only = set(args.only.split(","))
     print(f"flowmod {mx.__version__}: {mx.engine.num_workers()} compute workers on cpu(0), "
@@ -284,6 +335,8 @@ def main():
         bench_fc(args.repeat)
     if "conv" in only:
         bench_conv(args.repeat)
+    if "linalg" in only:
+        bench_linalg(args.repeat)
     if "rss" in only:
         bench_rss()
 
