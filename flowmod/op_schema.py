@@ -61,7 +61,7 @@ class OpSchema:
         self.name = raw["name"]
         self.description = raw["description"]
         self.num_args_key = raw["key_var_num_args"]
-        self.variadic = bool(self.num_args_key)
+        self.variadic = bool(raw.get("variadic", self.num_args_key))
         self.input_docs = tuple(raw["inputs"])
         self.inputs = tuple(name for name, _ in self.input_docs)
         self.param_docs = tuple(raw["params"])

@@ -168,13 +168,15 @@ void BindOps(py::module_& m) {
         schema["inputs"] = inputs;
         schema["params"] = params;
         schema["key_var_num_args"] = def->key_var_num_args;
+        schema["variadic"] = def->variadic || !def->key_var_num_args.empty();
         return schema;
       },
       py::arg("name"),
       "op_schema(name) -> dict: the operator's calling convention as MXNet documents it:\n"
       "description, inputs [(name, description)] in calling order, params [{name, type,\n"
       "type_string, default (None when required), description}] in MXNet's order, and\n"
-      "key_var_num_args for operators taking any number of inputs.");
+      "key_var_num_args for operators taking any number of inputs (variadic: whether it\n"
+      "takes any number, counted by that attribute or by one the caller gives).");
 }
 
 }  // namespace flowmod::bindings

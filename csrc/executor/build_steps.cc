@@ -54,7 +54,8 @@ class StepBuilder {
     for (size_t i = 0; i < node.inputs.size(); ++i) {
       const NDArray& a = ValueOf(entries_.Of(node.inputs[i]));
       in.push_back(RefOf(a));
-      if (static_cast<int>(i) < o.num_args) s->reads.push_back(a.var());
+      if (static_cast<int>(i) < o.num_args && !o.def->WritesArgument(*o.attrs, static_cast<int>(i)))
+        s->reads.push_back(a.var());
       else s->writes.push_back(a.var());
       const std::string slot = static_cast<int>(i) < o.num_args ? arg_names[i] : o.def->aux[i - o.num_args];
       s_.monitored_inputs[o.step].emplace_back(node.name + "_" + slot, a);

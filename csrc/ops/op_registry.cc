@@ -230,9 +230,11 @@ void PreparedOp::Push(std::span<const NDArray* const> inputs, std::span<const ND
     allocated->emplace_back(plan.out[i].shape, plan.out[i].dtype, device);
 
   constexpr size_t kInline = 8;
-  engine::Var* var_buf[2 * kInline + 1];
+  engine::Var* var_buf[3 * kInline + 1];
   std::vector<engine::Var*> var_heap;
-  const size_t n_vars = inputs.size() + plan.out.size() + 1;
+  // Reads come first, then writes from inputs.size() on: arguments may be written too
+  // (writes_argument), so either part may take up to every input.
+  const size_t n_vars = 2 * inputs.size() + plan.out.size() + 1;
   engine::Var** vars = var_buf;
   if (n_vars > std::size(var_buf)) {
     var_heap.resize(n_vars);
@@ -240,9 +242,10 @@ void PreparedOp::Push(std::span<const NDArray* const> inputs, std::span<const ND
   }
   // Arguments are read; auxiliary states and outputs are written.
   size_t n_reads = 0, n_writes = 0;
-  engine::Var** writes = vars + num_args_;
+  engine::Var** writes = vars + inputs.size();
   for (size_t i = 0; i < inputs.size(); ++i) {
-    if (static_cast<int>(i) < num_args_) vars[n_reads++] = inputs[i]->var();
+    if (static_cast<int>(i) < num_args_ && !op.WritesArgument(*attrs_, static_cast<int>(i)))
+      vars[n_reads++] = inputs[i]->var();
     else writes[n_writes++] = inputs[i]->var();
   }
   std::vector<void*> data;

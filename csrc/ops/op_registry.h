@@ -139,8 +139,16 @@ struct OpDef {
   // For operators taking any number of inputs (Concat, stack, add_n): the attribute that
   // holds the count, which the NDArray and Symbol front ends fill in ("num_args").
   std::string key_var_num_args;
+  // For operators taking any number of inputs whose count is an attribute the caller gives
+  // (multi_sgd_update's num_weights, as MXNet has them): the front ends take every input by
+  // position and fill in no count.
+  bool variadic = false;
   // Auxiliary states, after the arguments (BatchNorm: moving_mean, moving_var).
   std::vector<std::string> aux;
+  // Arguments the forward kernel updates in place although they are not auxiliary states:
+  // the multi-tensor optimizer updates, whose states interleave with weights and gradients
+  // in MXNet's input order. They are written vars, not read ones.
+  std::function<bool(const OpAttrs&, int)> writes_argument;
   // Output counts: fixed, or from the attributes (SliceChannel's num_outputs).
   int num_outputs = 1;
   CountFn count_outputs;
@@ -181,6 +189,7 @@ struct OpDef {
     return num_visible_outputs < 0 ? NumOutputs(a) : num_visible_outputs;
   }
   std::vector<std::string> OutputNames(const OpAttrs& a) const;
+  bool WritesArgument(const OpAttrs& a, int i) const { return writes_argument && writes_argument(a, i); }
   bool NeedsRng(const OpAttrs& a) const { return needs_rng_if ? needs_rng_if(a) : needs_rng; }
   bool IgnoresOutGrad(const OpAttrs& a) const {
     return ignores_out_grad_if ? ignores_out_grad_if(a) : ignores_out_grad;

@@ -185,6 +185,36 @@ std::vector<int64_t> GetTuple(const std::string& op, const AttrMap& attrs, const
   return GetTuple(op, attrs, key);
 }
 
+std::vector<double> GetFloatTuple(const std::string& op, const AttrMap& attrs, const std::string& key) {
+  const std::string* v = Find(attrs, key);
+  const char* expected = "a tuple of numbers such as (0.1, 0.2)";
+  if (v == nullptr) throw OpArgumentError(op, key, "(missing)", expected);
+  std::string t = Trim(*v);
+  if (!t.empty() && (t.front() == '(' || t.front() == '[')) {
+    const char close = t.front() == '(' ? ')' : ']';
+    if (t.back() != close) throw OpArgumentError(op, key, Quoted(*v), expected);
+    t = t.substr(1, t.size() - 2);
+  }
+  std::vector<double> out;
+  size_t pos = 0;
+  while (pos <= t.size()) {
+    const size_t comma = t.find(',', pos);
+    const std::string item = Trim(t.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+    if (item.empty()) {
+      // Only the end may be empty: "()" or after a trailing comma, "(0.5,)"; "(,)" and
+      // "1,,2" are not tuples.
+      if (comma != std::string::npos) throw OpArgumentError(op, key, Quoted(*v), expected);
+      break;
+    }
+    double value;
+    if (!ParseDouble(item, &value)) throw OpArgumentError(op, key, Quoted(*v), expected);
+    out.push_back(value);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
 std::vector<std::optional<int64_t>> GetOptionalTuple(const std::string& op, const AttrMap& attrs,
                                                      const std::string& key, bool required) {
   auto it = attrs.find(key);

@@ -46,6 +46,8 @@ bool GetBool(const std::string& op, const AttrMap& attrs, const std::string& key
 std::vector<int64_t> GetTuple(const std::string& op, const AttrMap& attrs, const std::string& key);
 std::vector<int64_t> GetTuple(const std::string& op, const AttrMap& attrs, const std::string& key,
                               std::vector<int64_t> def);
+// A tuple of numbers: "(0.1, 0.2)", "[0.1]", "0.5", "()" (MXNet's "tuple of <float>").
+std::vector<double> GetFloatTuple(const std::string& op, const AttrMap& attrs, const std::string& key);
 // A tuple whose entries may be None, as slice's begin, end and step: "(1, None, -2)". A
 // missing key throws when `required`, and otherwise gives an empty tuple, as does "None".
 std::vector<std::optional<int64_t>> GetOptionalTuple(const std::string& op, const AttrMap& attrs,

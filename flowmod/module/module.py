@@ -474,6 +474,9 @@ class Module(_KeptNames, BaseModule):
         self._params_dirty = True
         group = self._exec_group
         num_ctx = len(self._context)
+        # One updater call per device with all its parameters, as MXNet's _update_params
+        # makes it: optimizers that aggregate update them in groups, one push per group.
+        per_device = [[] for _ in range(num_ctx)]
         for index, (name, weights, grads) in enumerate(zip(group.param_names,
                                                            group.param_arrays,
                                                            group.grad_arrays)):
@@ -487,7 +490,11 @@ class Module(_KeptNames, BaseModule):
                 self._kvstore.push(name, grads, priority=-index)
                 self._kvstore.pull(name, out=grads, priority=-index)
             for k, (w, g) in enumerate(zip(weights, grads)):
-                self._updater(index * num_ctx + k, g, w)
+                per_device[k].append((index * num_ctx + k, g, w))
+        for updates in per_device:
+            if updates:
+                idx_list, grad_list, weight_list = (list(x) for x in zip(*updates))
+                self._updater(idx_list, grad_list, weight_list)
         return _lazy(lambda: ([w for block in group.param_arrays for w in block], None))
 
     def get_outputs(self, merge_multi_context=True):

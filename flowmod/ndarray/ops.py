@@ -126,8 +126,8 @@ def _make_function(op_name: str):
     n_in = spec.n_inputs
 
     def fn(*args, out=None, name=None, **kwargs):
-        if num_args_key:
-            if num_args_key not in kwargs:
+        if spec.variadic:
+            if num_args_key and num_args_key not in kwargs:
                 kwargs[num_args_key] = len(args)
             inputs = args
         elif len(args) > n_in:
@@ -148,7 +148,7 @@ def _make_function(op_name: str):
             inputs = _checked_inputs(spec, inputs)
             handles = [x._h for x in inputs]
         if named is not None:
-            if num_args_key:
+            if spec.variadic:
                 raise MXNetError(f"{op_name}: {next(iter(named))}=<NDArray>: the inputs of "
                                  f"{op_name} go by position")
             inputs = _named_inputs(spec, op_name, positional, named, kwargs)

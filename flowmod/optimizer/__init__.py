@@ -2,6 +2,12 @@
 Updater that applies them by parameter index."""
 from .optimizer import (NAG, SGD, AdaDelta, AdaGrad, Adam, Adamax, Ftrl, Nadam, Optimizer,
                         RMSProp, Signum, Updater, create, get_updater, register)
+from .dcasgd import DCASGD
+from .ftml import FTML
+from .lamb import LAMB
+from .lars import LARS
+from .sgld import SGLD
 
 __all__ = ["Optimizer", "SGD", "NAG", "Adam", "AdaGrad", "AdaDelta", "RMSProp", "Signum",
-           "Ftrl", "Adamax", "Nadam", "Updater", "create", "get_updater", "register"]
+           "Ftrl", "Adamax", "Nadam", "FTML", "LAMB", "LARS", "DCASGD", "SGLD", "Updater",
+           "create", "get_updater", "register"]

@@ -33,6 +33,11 @@ _RULES = {
     "lamda1": ("lamda1", 0.0, True, _INF, False, False),
     "beta": ("beta", 0.0, True, _INF, False, False),
     "schedule_decay": ("schedule_decay", 0.0, True, _INF, False, False),
+    "lower_bound": ("lower_bound", 0.0, True, _INF, False, True),
+    "upper_bound": ("upper_bound", 0.0, True, _INF, False, True),
+    "eta": ("eta", 0.0, True, _INF, False, False),
+    "eps": ("eps", 0.0, True, _INF, False, False),
+    "lamda": ("lamda", 0.0, True, _INF, False, False),
 }
 _COUNTS = {"begin_num_update": "begin_num_update", "num_update": "num_update"}
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..ndarray import NDArray, zeros
 from ..ndarray.ops import invoke
-from . import _states
+from . import _aggregate, _states
 from ._hyperparameters import check_hyperparameters
 
 __all__ = ["Optimizer", "SGD", "NAG", "Adam", "AdaGrad", "AdaDelta", "RMSProp", "Signum",
@@ -82,6 +82,8 @@ class Optimizer:
         self._index_update_count: dict = {}
         self.clip_gradient = clip_gradient
         self.multi_precision = multi_precision
+        # How many parameters one update call may take (0: one at a time); see Updater.
+        self.aggregate_num = 0
         if param_idx2name is None:
             param_idx2name = {}
         if not isinstance(param_idx2name, dict):
@@ -294,6 +296,12 @@ class SGD(Optimizer):
 
     and without: ``weight = weight - lr * (rescaled_grad + wd * weight)``.
 
+    Updates of several parameters (``update`` with lists, as :class:`Updater` passes them in
+    groups of ``aggregate_num``) go through the multi-weight operators, one push per group;
+    ``aggregate_num`` is ``MXNET_OPTIMIZER_AGGREGATION_SIZE`` (default 4), as in MXNet. With
+    ``multi_precision``, float16 weights are updated through their float32 master copies
+    (``mp_sgd_update`` and ``multi_mp_sgd_*``).
+
     Parameters
     ----------
     momentum : float, optional
@@ -305,6 +313,7 @@ class SGD(Optimizer):
         super().__init__(**kwargs)
         self.momentum = momentum
         self.lazy_update = lazy_update
+        self.aggregate_num = _aggregate.size_from_env(4)
         check_hyperparameters(self)
 
     def create_state(self, index, weight):
@@ -313,18 +322,30 @@ class SGD(Optimizer):
         return None
 
     def update(self, index, weight, grad, state):
-        lr, wd = self._begin_update(index, weight, grad)
-        kwargs = {"rescale_grad": self.rescale_grad}
-        if self.momentum > 0:
+        self._update_impl(index, weight, grad, state, mixed=False)
+
+    def update_multi_precision(self, index, weight, grad, state):
+        first = weight[0] if isinstance(index, (list, tuple)) else weight
+        mixed = self.multi_precision and isinstance(first, NDArray) and first.dtype == np.float16
+        self._update_impl(index, weight, grad, state, mixed=mixed)
+
+    def _update_impl(self, index, weight, grad, state, mixed):
+        indices, weights, grads, states = _aggregate.as_lists(index, weight, grad, state)
+        who = f"{type(self).__name__}.update"
+        for w, g in zip(weights, grads):
+            _check_array(w, "weight", who)
+            _check_array(g, "grad", who)
+        self._update_count(indices)
+        lrs, wds = self._get_lrs(indices), self._get_wds(indices)
+        kwargs = self._clip_kwargs({"rescale_grad": self.rescale_grad})
+        momentum = self.momentum > 0
+        if momentum:
             kwargs["momentum"] = self.momentum
-        self._clip_kwargs(kwargs)
-        if state is not None:
-            invoke("sgd_mom_update", [weight, grad, state], out=weight,
-                   lazy_update=self.lazy_update, lr=lr, wd=wd, **kwargs)
+        if len(indices) == 1:
+            _aggregate.sgd_single(weights[0], grads[0], states[0], lrs[0], wds[0], mixed, momentum,
+                                  self.lazy_update, kwargs)
         else:
-            kwargs.pop("momentum", None)
-            invoke("sgd_update", [weight, grad], out=weight, lazy_update=self.lazy_update,
-                   lr=lr, wd=wd, **kwargs)
+            _aggregate.sgd_group(weights, grads, states, lrs, wds, mixed, momentum, kwargs)
 
 
 @register
@@ -554,17 +575,15 @@ class Signum(Optimizer):
 
     def update(self, index, weight, grad, state):
         lr, wd = self._begin_update(index, weight, grad)
+        kwargs = self._clip_kwargs({"rescale_grad": self.rescale_grad})
         if state is not None:
-            momentum = self.momentum if self.momentum > 0 else 0.0
-            g = grad * self.rescale_grad
-            if self.clip_gradient:
-                g = invoke("clip", [g], a_min=-self.clip_gradient, a_max=self.clip_gradient)
-            (state * momentum - weight * ((1 - momentum) * wd)
-             - g * (1 - momentum)).copyto(state)
-            wd_lh = self.wd_lh if self.wd_lh else 0.0
-            (weight * (1. - lr * wd_lh) + invoke("sign", [state]) * lr).copyto(weight)
+            if self.momentum > 0:
+                kwargs["momentum"] = self.momentum
+            if self.wd_lh:
+                kwargs["wd_lh"] = self.wd_lh
+            invoke("signum_update", [weight, grad, state], out=weight, lr=lr, wd=wd, **kwargs)
         else:
-            (weight * (1. - lr * wd) - invoke("sign", [grad]) * lr).copyto(weight)
+            invoke("signsgd_update", [weight, grad], out=weight, lr=lr, wd=wd, **kwargs)
 
 
 @register
@@ -598,16 +617,10 @@ class Ftrl(Optimizer):
 
     def update(self, index, weight, grad, state):
         lr, wd = self._begin_update(index, weight, grad)
-        g = grad * self.rescale_grad
-        if self.clip_gradient:
-            g = invoke("clip", [g], a_min=-self.clip_gradient, a_max=self.clip_gradient)
+        kwargs = self._clip_kwargs({"lamda1": self.lamda1, "beta": self.beta,
+                                    "rescale_grad": self.rescale_grad})
         z, n = state
-        g2 = invoke("square", [g])
-        (z + g - (invoke("sqrt", [n + g2]) - invoke("sqrt", [n])) * weight / lr).copyto(z)
-        (n + g2).copyto(n)
-        ((invoke("sign", [z]) * self.lamda1 - z)
-         / ((invoke("sqrt", [n]) + self.beta) / lr + wd)
-         * (invoke("abs", [z]) > self.lamda1)).copyto(weight)
+        invoke("ftrl_update", [weight, grad, z, n], out=weight, lr=lr, wd=wd, **kwargs)
 
 
 @register
@@ -726,6 +739,13 @@ class Updater:
             elif not self.states_synced.get(idx, False):
                 self.states[idx] = self.sync_state_context(self.states[idx], weights[i].context)
                 self.states_synced[idx] = True
+        size = getattr(self.optimizer, "aggregate_num", 0)
+        if size > 0 and len(indices) > 1:
+            # MXNet's grouping: by weight type, in groups of aggregate_num, one call each.
+            for group in _aggregate.groups(list(zip(indices, weights, grads)), size):
+                idx, w, g = (list(x) for x in zip(*group))
+                self.optimizer.update_multi_precision(idx, w, g, [self.states[i] for i in idx])
+            return
         for idx, w, g in zip(indices, weights, grads):
             self.optimizer.update_multi_precision(idx, w, g, self.states[idx])
 
