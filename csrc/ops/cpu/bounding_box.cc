@@ -82,7 +82,7 @@ OpDef BoxIoUDef() {
                          IoUKernel<T>(f, in[0].ptr<T>(), in[0].size() / 4, in[1].ptr<T>(), in[1].size() / 4,
                                       out[0].ptr<T>()));
   };
-  def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) { box::ZeroGradients(io); };
+  def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) { ZeroGradients(io); };
   return Described(std::move(def),
                    "The intersection over union of every box of lhs with every box of rhs: an array of shape "
                    "lhs.shape[:-1] + rhs.shape[:-1]. Its gradient is zero.",
@@ -162,7 +162,7 @@ OpDef BoxEncodeDef() {
                          EncodeKernel<T>(b, n, m, in[0].ptr<T>(), in[1].ptr<T>(), in[2].ptr<T>(), in[3].ptr<T>(),
                                          in[4].ptr<T>(), in[5].ptr<T>(), out[0].ptr<T>(), out[1].ptr<T>()));
   };
-  def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) { box::ZeroGradients(io); };
+  def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) { ZeroGradients(io); };
   return Described(std::move(def),
                    "Regression targets of anchors towards their matched reference boxes (both in corner encoding): "
                    "((center offset / anchor size, log size ratio) - means) / stds for the positive samples and 0 "
@@ -246,7 +246,7 @@ OpDef BoxDecodeDef() {
                          DecodeKernel<T>(p, in[0].shape[0], in[0].shape[1], in[0].ptr<T>(), in[1].ptr<T>(),
                                          out[0].ptr<T>()));
   };
-  def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) { box::ZeroGradients(io); };
+  def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) { ZeroGradients(io); };
   auto std_doc = [](int i) {
     return Optional("std" + std::to_string(i), "float", "1",
                     "The value the " + std::to_string(i + 1) + (i == 0 ? "st" : i == 1 ? "nd" : i == 2 ? "rd" : "th") +
@@ -339,7 +339,7 @@ OpDef BipartiteMatchingDef() {
     FLOWMOD_FLOAT_SWITCH(in[0].dtype, T,
                          MatchingKernel<T>(p, batch, rows, cols, in[0].ptr<T>(), out[0].ptr<T>(), out[1].ptr<T>()));
   };
-  def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) { box::ZeroGradients(io); };
+  def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) { ZeroGradients(io); };
   return Described(std::move(def),
                    "Greedy bipartite matching of a score matrix (..., N, M), best score first: the matched column "
                    "of each row and the matched row of each column, -1 where unmatched. Its gradient is zero.",

@@ -83,13 +83,4 @@ T IoU(const T* a, const T* b, Format f) {
   return inter / (Area(a, f) + Area(b, f) - inter);
 }
 
-// The gradient of an operator MXNet defines as constant: zero for every argument asked for.
-inline void ZeroGradients(const BackwardIO& io) {
-  for (size_t i = 0; i < io.in_grads.size(); ++i) {
-    if (io.req[i] != OpReq::kWrite || io.in_grads[i].data == nullptr) continue;
-    const TensorRef& g = io.in_grads[i];
-    std::fill_n(static_cast<char*>(g.data), g.size() * DTypeSize(g.dtype), char(0));
-  }
-}
-
 }  // namespace flowmod::ops::box

@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "ops/cpu/kernel_util.h"
-#include "ops/cpu/zero_gradient.h"
 #include "ops/op_registry.h"
 #include "ops/op_util.h"
 
@@ -70,7 +69,7 @@ OpDef ArangeLike() {
         y[i] = static_cast<T>(start + static_cast<T>(i / a.repeat) * step);
     });
   };
-  def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) { WriteZeroGradients(io); };
+  def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) { ZeroGradients(io); };
   return def;
 }
 
@@ -122,7 +121,7 @@ OpDef IndexArray() {
     for (int64_t i = 0, n = NumElements(shape); i < n; ++i)
       for (size_t j = 0; j < k; ++j) y[i * k + j] = (i / strides[axes[j]]) % shape[axes[j]];
   };
-  def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) { WriteZeroGradients(io); };
+  def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) { ZeroGradients(io); };
   return def;
 }
 

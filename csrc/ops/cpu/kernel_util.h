@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -179,6 +180,35 @@ inline void CopyWithReq(const TensorRef& src, const TensorRef& dst, OpReq req) {
 inline void ZeroWithReq(const TensorRef& grad, OpReq req) {
   if (req == OpReq::kWrite && grad.size() > 0)
     std::memset(grad.data, 0, static_cast<size_t>(grad.size()) * DTypeSize(grad.dtype));
+}
+
+// NaN test for any element type (integers are never NaN).
+template <class T>
+inline bool IsNan(T v) {
+  if constexpr (std::is_integral_v<T>) return false;
+  else return v != v;
+}
+
+// The gradient of an operator MXNet gives none to pass on (indices, comparisons, constants):
+// zeros into every gradient asked for under kWrite; the others are left alone.
+inline void ZeroGradients(const BackwardIO& io) {
+  for (size_t i = 0; i < io.in_grads.size(); ++i) ZeroWithReq(io.in_grads[i], io.req[i]);
+}
+
+// (outer, n, inner) of an array seen along one axis (nullopt: the flattened array, n every
+// element); the axis already validated, negative counting from the end.
+inline void AxisExtents(const Shape& in, std::optional<int64_t> axis, int64_t* outer, int64_t* n, int64_t* inner) {
+  *outer = 1;
+  *inner = 1;
+  if (!axis) {
+    *n = NumElements(in);
+    return;
+  }
+  const int ndim = static_cast<int>(in.size());
+  const int ax = static_cast<int>(*axis < 0 ? *axis + ndim : *axis);
+  for (int i = 0; i < ax; ++i) *outer *= in[i];
+  for (int i = ax + 1; i < ndim; ++i) *inner *= in[i];
+  *n = in[ax];
 }
 
 }  // namespace flowmod::ops

@@ -164,7 +164,7 @@ const bool registered = [] {
     SameFloatType(kOp, {"cls_prob", "loc_pred", "anchor"}, in, out);
   };
   def.forward = &DetectionForward;
-  def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) { box::ZeroGradients(io); };
+  def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) { ZeroGradients(io); };
   Registry::Add(Described(
       std::move(def),
       "SSD's detections from class probabilities, location predictions and anchors: rows [class, score, xmin, ymin, "

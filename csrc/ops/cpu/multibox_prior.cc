@@ -120,7 +120,7 @@ const bool registered = [] {
     FloatElemwiseType(kOp, in, out);
   };
   def.forward = &PriorForward;
-  def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) { box::ZeroGradients(io); };
+  def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) { ZeroGradients(io); };
   Registry::Add(Described(
       std::move(def),
       "The prior (anchor) boxes of SSD for a feature map (N, C, H, W): at each location, one box per size with "

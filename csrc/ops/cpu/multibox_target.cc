@@ -207,7 +207,7 @@ const bool registered = [] {
     SameFloatType(kOp, {"anchor", "label", "cls_pred"}, in, out);
   };
   def.forward = &TargetForward;
-  def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) { box::ZeroGradients(io); };
+  def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) { ZeroGradients(io); };
   Registry::Add(Described(
       std::move(def),
       "SSD's training targets: anchors matched to ground-truth boxes (each box its best anchor, then every anchor "

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "ops/cpu/kernel_util.h"
-#include "ops/cpu/zero_gradient.h"
 #include "ops/op_registry.h"
 #include "ops/op_util.h"
 
@@ -95,7 +94,7 @@ OpDef RavelDef(const std::string& name, bool ravel) {
       else Unravel<T>(shape, in[0].size(), in[0].ptr<T>(), out[0].ptr<T>());
     });
   };
-  def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) { WriteZeroGradients(io); };
+  def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) { ZeroGradients(io); };
   return def;
 }
 

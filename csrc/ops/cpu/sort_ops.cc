@@ -21,7 +21,6 @@
 #include <vector>
 
 #include "ops/cpu/kernel_util.h"
-#include "ops/cpu/zero_gradient.h"
 #include "ops/op_registry.h"
 #include "ops/op_util.h"
 #include "ops/parallel.h"
@@ -258,7 +257,7 @@ OpDef SortDef(const std::string& name, bool arg) {
     });
   };
   if (arg) {
-    def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) { WriteZeroGradients(io); };
+    def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) { ZeroGradients(io); };
   } else {
     def.backward = [](const OpContext&, const OpAttrs& attrs, const BackwardIO& io) {
       if (io.req[0] == OpReq::kNull) return;
