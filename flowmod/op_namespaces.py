@@ -21,3 +21,25 @@ def fill(module_globals: dict, functions: Dict[str, Callable], namespace: str) -
     found = members(functions, namespace)
     module_globals.update(found)
     module_globals["__all__"] = sorted(found)
+
+
+# The distributions MXNet registers a ``_random_<name>_like`` operator for.
+LIKE_DISTRIBUTIONS = ("uniform", "normal", "exponential", "gamma", "poisson", "negative_binomial",
+                      "generalized_negative_binomial")
+
+
+def random_like_functions(functions: Dict[str, Callable]) -> Dict[str, Callable]:
+    """``uniform_like``, ``normal_like``, ...: the ``_random_<name>_like`` operators under the
+    names ``mx.nd.random`` and ``mx.sym.random`` give them."""
+    def wrap(key: str) -> Callable:
+        fn = functions[f"_random_{key}_like"]
+
+        def like(*args, **kwargs):
+            return fn(*args, **kwargs)
+
+        like.__name__ = like.__qualname__ = f"{key}_like"
+        like.__signature__ = fn.__signature__
+        like.__doc__ = fn.__doc__
+        return like
+
+    return {f"{key}_like": wrap(key) for key in LIKE_DISTRIBUTIONS}

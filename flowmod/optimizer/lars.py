@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ndarray import NDArray, array, zeros
+from ..ndarray import NDArray, array
 from ..ndarray.ops import invoke
 from . import _aggregate
 from ._hyperparameters import check_hyperparameters
-from .optimizer import Optimizer, _check_array, register
+from .optimizer import SGD, Optimizer, _check_array, register
 
 __all__ = ["LARS"]
 
@@ -65,18 +65,10 @@ class LARS(Optimizer):
                     self.wd_mult[name] = float(attr[name]["__wd_mult__"])
         self.wd_mult.update(args_wd_mult)
 
-    def create_state(self, index, weight):
-        if self.momentum != 0.0:
-            return zeros(weight.shape, weight.context, dtype=weight.dtype)
-        return None
-
-    def update(self, index, weight, grad, state):
-        self._update_impl(index, weight, grad, state, mixed=False)
-
-    def update_multi_precision(self, index, weight, grad, state):
-        first = weight[0] if isinstance(index, (list, tuple)) else weight
-        mixed = self.multi_precision and isinstance(first, NDArray) and first.dtype == np.float16
-        self._update_impl(index, weight, grad, state, mixed=mixed)
+    # A momentum state, and the single- and multi-precision entries into _update_impl, as SGD's.
+    create_state = SGD.create_state
+    update = SGD.update
+    update_multi_precision = SGD.update_multi_precision
 
     def _scaled_lrs(self, indices, weights, grads, lrs, wds, ctx) -> NDArray:
         """The learning rates (float32, on the device), LARS-scaled where the name allows."""

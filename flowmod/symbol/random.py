@@ -15,12 +15,11 @@ import numpy as np
 
 from ..base import MXNetError
 from ..op_schema import Null as _Null
+from ..op_namespaces import random_like_functions
 from .symbol import OP_FUNCTIONS, Symbol
 
 __all__ = ["uniform", "normal", "randn", "poisson", "exponential", "gamma", "multinomial",
-           "negative_binomial", "generalized_negative_binomial", "shuffle", "randint",
-           "uniform_like", "normal_like", "exponential_like", "gamma_like", "poisson_like",
-           "negative_binomial_like", "generalized_negative_binomial_like"]
+           "negative_binomial", "generalized_negative_binomial", "shuffle", "randint"]
 
 
 def _given(value) -> bool:
@@ -172,22 +171,7 @@ def randint(low, high, shape=_Null, dtype=_Null, **kwargs) -> Symbol:
                           kwargs, sampler=False)
 
 
-def _like(key: str):
-    fn = OP_FUNCTIONS[f"_random_{key}_like"]
-
-    def like(*args, **kwargs):
-        return fn(*args, **kwargs)
-
-    like.__name__ = like.__qualname__ = f"{key}_like"
-    like.__signature__ = fn.__signature__
-    like.__doc__ = fn.__doc__
-    return like
-
-
-uniform_like = _like("uniform")
-normal_like = _like("normal")
-exponential_like = _like("exponential")
-gamma_like = _like("gamma")
-poisson_like = _like("poisson")
-negative_binomial_like = _like("negative_binomial")
-generalized_negative_binomial_like = _like("generalized_negative_binomial")
+# uniform_like, normal_like, ...: the _random_<name>_like operators.
+_LIKE = random_like_functions(OP_FUNCTIONS)
+globals().update(_LIKE)
+__all__ += sorted(_LIKE)

@@ -1,4 +1,5 @@
-// Optimizer updates as MXNet 1.x defines them: sgd_update, sgd_mom_update, nag_mom_update,
+// Optimizer updates as MXNet 1.x defines them (the later ones, signsgd to the multi-weight
+// updates, are in the optimizer_*_ops.cc files, on optimizer_util.h): sgd_update, sgd_mom_update, nag_mom_update,
 // adam_update, rmsprop_update, rmspropalex_update and adagrad_update (MXNet's
 // _sparse_adagrad_update, registered under both names). Each writes the new weight to its
 // output (the caller passes out=weight to update in place) and updates its state arrays
@@ -14,6 +15,7 @@
 #include "ops/op_registry.h"
 #include "ops/op_util.h"
 #include "ops/parallel.h"
+#include "ops/cpu/optimizer_util.h"
 
 namespace flowmod::ops {
 
@@ -31,19 +33,9 @@ struct OptimizerAttrs : OpAttrs {
   double clip_weights = -1;  // negative: no clipping
 };
 
-// clip(x, c) = max(min(x, c), -c) for c >= 0; no clipping for c < 0.
-template <class C>
-inline C Clip(C x, C c) {
-  if (c < C(0)) return x;
-  return x > c ? c : (x < -c ? -c : x);
-}
-
-// An update of at least this many elements a part splits across the cores.
-constexpr int64_t kSplitElements = int64_t{1} << 17;
-
-// Kernels compute in float for float32 and float16, in double for float64, like MXNet's.
-template <class T>
-using Compute = std::conditional_t<std::is_same_v<T, double>, double, float>;
+using optimizer::Clip;
+using optimizer::Compute;
+using optimizer::kSplitElements;
 
 template <class T>
 void SgdKernel(const OptimizerAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out,
