@@ -6,6 +6,8 @@ from .ops import (OP_FUNCTIONS, add, divide, equal, greater, greater_equal, invo
 
 # mx.nd.<operator> for every registered native operator, as MXNet generates them.
 globals().update(OP_FUNCTIONS)
+from .custom import Custom  # noqa: E402  (inputs named by the Python operator, not a schema)
+OP_FUNCTIONS["Custom"] = Custom
 from . import contrib, linalg  # noqa: E402  (mx.nd.contrib.X for _contrib_X, ...)
 
 __all__ = ["NDArray", "arange", "array", "empty", "full", "infer_reshape", "ones",
