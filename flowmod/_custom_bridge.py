@@ -48,7 +48,17 @@ class _Bridge:
         if not all(isinstance(d, numbers.Integral) for d in deps):
             raise MXNetError(f"custom operator {op_type!r}: declare_backward_dependency returned "
                              f"{deps!r}, expected a list of the ids it was given")
+        self._check_storage_types(n_in)
         self._ops: dict = {}
+
+    def _check_storage_types(self, n_in: int) -> None:
+        # Arrays here are dense: a prop declaring sparse outputs cannot be served.
+        ret = self.prop.infer_storage_type(["default"] * n_in)
+        stypes = [s for group in ret for s in group] if isinstance(ret, (list, tuple)) else None
+        if stypes is None or any(s != "default" for s in stypes):
+            raise MXNetError(f"custom operator {self.op_type!r}: infer_storage_type returned "
+                             f"{ret!r}; flowmod's arrays are dense, expected 'default' "
+                             f"storage throughout")
 
     # --- inference ---------------------------------------------------------------------------
     def _split(self, ret, what: str):

@@ -345,3 +345,14 @@ def test_forward_that_leaves_an_output_unassigned_is_an_error_naming_it():
     y = mx.nd.Custom(mx.nd.ones((2,)), op_type="test_no_assign")
     with pytest.raises(mx.MXNetError, match="without assigning output 'output'"):
         bounded(y.asnumpy)
+
+
+@mx.operator.register("test_sparse_output")
+class SparseOutputProp(mx.operator.CustomOpProp):
+    def infer_storage_type(self, in_stype):
+        return in_stype, ["csr"], []
+
+
+def test_a_prop_declaring_sparse_storage_is_refused():
+    with pytest.raises(mx.MXNetError, match="infer_storage_type returned.*'csr'"):
+        mx.nd.Custom(mx.nd.ones((2,)), op_type="test_sparse_output")

@@ -172,3 +172,16 @@ print(mx.engine.num_workers(mx.cpu(0), "python"), after - before)
 """)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "1 1"
+
+
+def test_custom_ops_run_under_the_naive_engine(run_python):
+    proc = run_python(SLOW_OP + """
+x = mx.sym.Variable("x")
+exe = mx.sym.Custom(x, op_type="slow").simple_bind(mx.cpu(), x=(2,))
+exe.arg_dict["x"][:] = 3
+exe.forward(is_train=True)
+print(mx.engine.engine_type(), mx.nd.Custom(mx.nd.ones((2,)), op_type="slow").asnumpy().tolist(),
+      exe.outputs[0].asnumpy().tolist())
+""", env={"FLOWMOD_ENGINE_TYPE": "NaiveEngine"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "NaiveEngine [2.0, 2.0] [4.0, 4.0]"
