@@ -66,12 +66,14 @@ class _Bridge:
             raise MXNetError(f"{what} returned {ret!r}, expected (in, out) or (in, out, aux)")
         ins, outs = list(ret[0]), list(ret[1])
         aux = list(ret[2]) if len(ret) == 3 else []
-        for got, names, kind in ((ins, self.arguments, "input"), (outs, self.outputs, "output"),
-                                 (aux, self.aux, "auxiliary state")):
+        for got, names, kind, lister in (
+                (ins, self.arguments, "input", "list_arguments"),
+                (outs, self.outputs, "output", "list_outputs"),
+                (aux, self.aux, "auxiliary state", "list_auxiliary_states")):
             if len(got) != len(names):
                 raise MXNetError(f"{what} returned {len(got)} {kind} entries, expected "
-                                 f"{len(names)} ({', '.join(names) or 'none'}, as "
-                                 f"list_{'arguments' if kind == 'input' else 'outputs' if kind == 'output' else 'auxiliary_states'} says)")
+                                 f"{len(names)} ({', '.join(names) or 'none'}, as {lister} "
+                                 f"says)")
         return ins, outs, aux
 
     def infer_shape(self, shapes: list):
