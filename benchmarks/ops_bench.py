@@ -1,6 +1,6 @@
 """Operator costs beside their peers and floors, in one run.
 
-    python benchmarks/ops_bench.py [--repeat 5] [--only iadd,fc,conv,custom,rss]
+    python benchmarks/ops_bench.py [--repeat 5] [--only iadd,fc,conv,linalg,custom,rss]
 
 Rows:
 - iadd: ``a += b`` on 16 float32 from a Python loop, 100k times, then a wait for the result:
@@ -14,6 +14,9 @@ Rows:
 - custom: a trivial operator written in Python (mx.operator.CustomOp, identity by
   ``self.assign``) called imperatively on 16 float32 and waited for, per call, beside the same
   operator under MXNet 1.9.1 (its venv, FLOWMOD_PEER_MXNET), the two taking turns.
+- linalg: linalg.gemm2 on a batch of 64 float32 128x128 matrices beside torch.bmm, and
+  linalg.potrf on 64 float64 128x128 symmetric positive-definite matrices beside
+  torch.linalg.cholesky.
 - rss: resident memory before and after 10k create-compute-drop iterations.
 
 Every flowmod timing waits for the pushed work (``waitall``) before the clock stops. The best
@@ -315,6 +318,54 @@ def bench_custom(repeat):
 
 
 # --- RSS ----------------------------------------------------------------------------------
+# --- linalg ---------------------------------------------------------------------------------
+TORCH_LINALG = """
+import json, time, torch
+torch.manual_seed(0)
+a = torch.randn(64, 128, 128); b = torch.randn(64, 128, 128)
+s = torch.randn(64, 128, 128, dtype=torch.float64); s = s @ s.transpose(1, 2) + 128 * torch.eye(128, dtype=torch.float64)
+def timed(fn, iters):
+    fn()
+    best = 1e9
+    for _ in range({repeat}):
+        t = time.perf_counter()
+        for _ in range(iters):
+            fn()
+        best = min(best, (time.perf_counter() - t) / iters)
+    return best
+print(json.dumps([timed(lambda: torch.bmm(a, b), 50), timed(lambda: torch.linalg.cholesky(s), 20)]))
+"""
+
+
+def bench_linalg(repeat):
+    print("linalg (per call; ratio = flowmod / torch)")
+    rng = np.random.default_rng(0)
+    a = nd.array(rng.standard_normal((64, 128, 128)), dtype="float32")
+    b = nd.array(rng.standard_normal((64, 128, 128)), dtype="float32")
+    s = rng.standard_normal((64, 128, 128))
+    spd = nd.array(s @ s.transpose(0, 2, 1) + 128 * np.eye(128), dtype="float64")
+    out32, out64 = nd.zeros((64, 128, 128)), nd.zeros((64, 128, 128), dtype="float64")
+    gemm2, potrf = _native.prepare("_linalg_gemm2", {}), _native.prepare("_linalg_potrf", {})
+
+    def timed(push, iters):
+        def run():
+            mx.waitall()
+            t = time.perf_counter()
+            for _ in range(iters):
+                push()
+            mx.waitall()
+            return (time.perf_counter() - t) / iters
+        run()
+        return best(run, repeat)
+
+    fm = [timed(lambda: gemm2.push(out32._h, False, a._h, b._h), 50),
+          timed(lambda: potrf.push(out64._h, False, spd._h), 20)]
+    th = peer("FLOWMOD_PEER_TORCH", TORCH_LINALG.format(repeat=repeat)) or [None, None]
+    for label, f, t in zip(["gemm2 64 x 128x128 float32 (torch.bmm)",
+                            "potrf 64 x 128x128 float64 (torch.linalg.cholesky)"], fm, th):
+        print(f"  {label}: flowmod {fmt(f, 1e3, 'ms')}   torch {fmt(t, 1e3, 'ms')} {ratio(f, t)}")
+
+
 def rss_mib():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
@@ -345,7 +396,7 @@ def bench_rss(iters=10_000):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--only", default="iadd,fc,conv,custom,rss")
+    ap.add_argument("--only", default="iadd,fc,conv,linalg,custom,rss")
     args = ap.parse_args()
     only = set(args.only.split(","))
     print(f"flowmod {mx.__version__}: {mx.engine.num_workers()} compute workers on cpu(0), "
@@ -359,6 +410,8 @@ def main():
         bench_conv(args.repeat)
     if "custom" in only:
         bench_custom(args.repeat)
+    if "linalg" in only:
+        bench_linalg(args.repeat)
     if "rss" in only:
         bench_rss()
 

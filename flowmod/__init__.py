@@ -34,7 +34,4 @@ from .future import Future
 from .context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus
 from .ndarray import waitall
 
-# mx.nd.random.uniform(...) as in MXNet.
-ndarray.random = random
-
 __version__ = "0.1.0"

@@ -15,6 +15,10 @@ import time
 
 from .model import BatchEndParam
 
+# A named logger: records propagate to the handlers the application configures, and
+# flowmod never installs one on the root logger (as logging.info would).
+_log = logging.getLogger(__name__)
+
 __all__ = ["BatchEndParam", "do_checkpoint", "log_train_metric", "Speedometer", "ProgressBar",
            "LogValidationMetricsCallback"]
 
@@ -54,8 +58,8 @@ def log_train_metric(period, auto_reset=False):
         if param.nbatch % period == 0 and param.eval_metric is not None:
             name_value = param.eval_metric.get_name_value()
             for name, value in name_value:
-                logging.info("Iter[%d] Batch[%d] Train-%s=%f", param.epoch, param.nbatch, name,
-                             value)
+                _log.info("Iter[%d] Batch[%d] Train-%s=%f", param.epoch, param.nbatch, name,
+                          value)
             if auto_reset:
                 param.eval_metric.reset_local()
     return _callback
@@ -100,15 +104,15 @@ class Speedometer:
                         param.eval_metric.reset_local()
                         msg = "Epoch[%d] Batch [%d-%d]\tSpeed: %.2f samples/sec"
                         msg += "\t%s=%f" * len(name_value)
-                        logging.info(msg, param.epoch, count - self.frequent, count, speed,
-                                     *flat)
+                        _log.info(msg, param.epoch, count - self.frequent, count, speed,
+                                  *flat)
                     else:
                         msg = "Epoch[%d] Batch [0-%d]\tSpeed: %.2f samples/sec"
                         msg += "\t%s=%f" * len(name_value)
-                        logging.info(msg, param.epoch, count, speed, *flat)
+                        _log.info(msg, param.epoch, count, speed, *flat)
                 else:
-                    logging.info("Iter[%d] Batch [%d]\tSpeed: %.2f samples/sec", param.epoch,
-                                 count, speed)
+                    _log.info("Iter[%d] Batch [%d]\tSpeed: %.2f samples/sec", param.epoch,
+                              count, speed)
                 self.tic = time.time()
         else:
             self.init = True
@@ -131,7 +135,7 @@ class ProgressBar:
         filled_len = int(round(self.bar_len * count / float(self.total)))
         percents = math.ceil(100.0 * count / float(self.total))
         prog_bar = "=" * filled_len + "-" * (self.bar_len - filled_len)
-        logging.info("[%s] %s%s\r", prog_bar, percents, "%")
+        _log.info("[%s] %s%s\r", prog_bar, percents, "%")
 
 
 class LogValidationMetricsCallback:
@@ -146,4 +150,4 @@ class LogValidationMetricsCallback:
             return
         name_value = param.eval_metric.get_name_value()
         for name, value in name_value:
-            logging.info("Epoch[%d] Validation-%s=%f", param.epoch, name, value)
+            _log.info("Epoch[%d] Validation-%s=%f", param.epoch, name, value)

@@ -197,20 +197,26 @@ def _check_against(f, fname: str, entry: dict, prefix, epoch: int, func: str) ->
     f.seek(0)
 
 
+def _open_member(func, fname, what, manifest, prefix, epoch, absent: str):
+    """Opens one file of an epoch's set for reading. A file the manifest lists but the disk
+    lacks is an interrupted save; without a manifest, ``absent`` says what is missing."""
+    try:
+        return open(fname, "rb")
+    except FileNotFoundError:
+        if manifest is not None:
+            raise _interrupted(func, fname, prefix, epoch, "is missing") from None
+        raise MXNetError(absent) from None
+    except OSError as e:
+        raise MXNetError(f"{func}: cannot open the {what} {fname!r}: {e}") from None
+
+
 def read_params(prefix, epoch: int, func: str = "load_checkpoint"):
     """The contents of ``prefix-%04d.params`` (a dict or list of numpy arrays, as
     ``params_format.load`` gives), checked against the epoch's manifest if it has one."""
     manifest = _read_manifest(prefix, epoch, func)
     fname = params_name(prefix, epoch)
-    try:
-        f = open(fname, "rb")
-    except FileNotFoundError:
-        if manifest is not None:
-            raise _interrupted(func, fname, prefix, epoch, "is missing") from None
-        raise MXNetError(f"{func}: the parameter file {fname!r} of epoch {epoch} does not "
-                         f"exist") from None
-    except OSError as e:
-        raise MXNetError(f"{func}: cannot open the parameter file {fname!r}: {e}") from None
+    f = _open_member(func, fname, "parameter file", manifest, prefix, epoch,
+                     f"{func}: the parameter file {fname!r} of epoch {epoch} does not exist")
     with f:
         try:
             if manifest is not None:
@@ -229,16 +235,9 @@ def check_states(prefix, epoch: int, func: str = "load") -> str:
         raise MXNetError(f"{func}: load_optimizer_states=True, but the checkpoint of epoch "
                          f"{epoch} was saved without optimizer states (no {fname!r} in "
                          f"{manifest_name(prefix, epoch)!r})")
-    try:
-        f = open(fname, "rb")
-    except FileNotFoundError:
-        if manifest is not None:
-            raise _interrupted(func, fname, prefix, epoch, "is missing") from None
-        raise MXNetError(f"{func}: load_optimizer_states=True, but the optimizer states file "
-                         f"{fname!r} of epoch {epoch} does not exist") from None
-    except OSError as e:
-        raise MXNetError(f"{func}: cannot open the optimizer states file {fname!r}: "
-                         f"{e}") from None
+    f = _open_member(func, fname, "optimizer states file", manifest, prefix, epoch,
+                     f"{func}: load_optimizer_states=True, but the optimizer states file "
+                     f"{fname!r} of epoch {epoch} does not exist")
     with f:
         if manifest is not None:
             try:

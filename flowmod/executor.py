@@ -324,8 +324,13 @@ class Executor:
                         table[name] = src
                         continue
                     if name not in kwargs and not partial_shaping:
+                        changed = ", ".join(
+                            f"{k} from {tuple(self.arg_dict[k].shape)} to {tuple(v)}"
+                            for k, v in kwargs.items()
+                            if k in self.arg_dict and tuple(self.arg_dict[k].shape) != tuple(v))
                         raise MXNetError(f"reshape: the shape of {name} would change from "
-                                         f"{src.shape} to {shape}; name it or pass "
+                                         f"{tuple(src.shape)} to {shape} (inputs changed: "
+                                         f"{changed or 'none'}); name it or pass "
                                          f"partial_shaping=True")
                     view = _view(src, shape, src.dtype)
                     if view is None:

@@ -30,6 +30,10 @@ from . import ndarray, registry
 from .base import string_types
 from .ndarray import NDArray, load
 
+# A named logger: records propagate to the handlers the application configures, and
+# flowmod never installs one on the root logger (as logging.info would).
+_log = logging.getLogger(__name__)
+
 __all__ = ["InitDesc", "Initializer", "register", "alias", "create", "Load", "Mixed", "Zero",
            "One", "Constant", "Uniform", "Normal", "Orthogonal", "Xavier", "MSRAPrelu",
            "Bilinear", "LSTMBias"]
@@ -91,7 +95,7 @@ class Initializer:
 
     def _verbose_print(self, desc, init, arr) -> None:
         if self._verbose and self._print_func:
-            logging.info("Initialized %s as %s: %s", desc, init, self._print_func(arr))
+            _log.info("Initialized %s as %s: %s", desc, init, self._print_func(arr))
 
     def dumps(self) -> str:
         """dumps() -> str: the JSON ``[name, kwargs]`` that ``create`` makes this initializer
@@ -256,14 +260,14 @@ class Load:
                                  f"{self.param[name].shape}")
             arr[:] = self.param[name]
             if self.verbose:
-                logging.info("Initialized %s by loading", name)
+                _log.info("Initialized %s by loading", name)
         else:
             if self.default_init is None:
                 raise ValueError(f"Cannot Initialize {name}. Not found in loaded param and no "
                                  f"default Initializer is provided.")
             self.default_init(name, arr)
             if self.verbose:
-                logging.info("Initialized %s by default", name)
+                _log.info("Initialized %s by default", name)
 
 
 class Mixed:

@@ -16,6 +16,10 @@ from .base import MXNetError
 from .ndarray import NDArray
 from .ndarray.utils import _from_numpy, _to_numpy
 
+# A named logger: records propagate to the handlers the application configures, and
+# flowmod never installs one on the root logger (as logging.info would).
+_log = logging.getLogger(__name__)
+
 __all__ = ["BatchEndParam", "save_checkpoint", "load_checkpoint", "load_params",
            "write_checkpoint"]
 
@@ -59,7 +63,7 @@ def save_checkpoint(prefix, epoch, symbol, arg_params, aux_params, remove_amp_ca
     save_dict.update({f"aux:{k}": v for k, v in aux_params.items()})
     shared = ((f"{prefix}-symbol.json", symbol.tojson()),) if symbol is not None else ()
     write_checkpoint(prefix, epoch, save_dict, shared=shared)
-    logging.info('Saved checkpoint to "%s"', checkpoint.params_name(prefix, epoch))
+    _log.info('Saved checkpoint to "%s"', checkpoint.params_name(prefix, epoch))
 
 
 def write_checkpoint(prefix, epoch: int, save_dict: dict, states: bytes | None = None,
@@ -87,7 +91,7 @@ def load_params(prefix, epoch):
     arg_params: dict = {}
     aux_params: dict = {}
     if not save_dict:
-        logging.warning("Params file '%s' is empty", param_name)
+        _log.warning("Params file '%s' is empty", param_name)
         return (arg_params, aux_params)
     if not isinstance(save_dict, dict):
         raise MXNetError(f"load_params: {param_name} holds unnamed arrays: expected "

@@ -8,6 +8,10 @@ import re
 
 from .ndarray import NDArray
 
+# A named logger: records propagate to the handlers the application configures, and
+# flowmod never installs one on the root logger (as logging.info would).
+_log = logging.getLogger(__name__)
+
 __all__ = ["Monitor"]
 
 
@@ -90,4 +94,4 @@ class Monitor:
     def toc_print(self) -> None:
         """Ends collecting and logs the statistics."""
         for n, k, v in self.toc():
-            logging.info("Batch: %7d %30s %s", n, k, v)
+            _log.info("Batch: %7d %30s %s", n, k, v)

@@ -108,7 +108,7 @@ class OpSchema:
 
     def signature(self, front: str) -> inspect.Signature:
         """MXNet's signature: inputs (default None), attributes (their defaults; _Null when
-        required), then out/name (nd) or name/attr (sym)."""
+        required), then out/name (nd) or name/attr/out (sym)."""
         P = inspect.Parameter
         params = []
         if self.variadic:
@@ -124,7 +124,7 @@ class OpSchema:
             if p["type"].startswith("boolean") and default in (0, 1):
                 default = bool(default)
             params.append(P(p["name"], kind, default=default))
-        tail = ("out", "name") if front == "nd" else ("name", "attr")
+        tail = ("out", "name") if front == "nd" else ("name", "attr", "out")
         params += [P(name, P.KEYWORD_ONLY if self.variadic else kind, default=None) for name in tail]
         params.append(P("kwargs", P.VAR_KEYWORD))
         return inspect.Signature(params)

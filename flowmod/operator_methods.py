@@ -8,7 +8,8 @@ from __future__ import annotations
 # Methods whose signature is (self, *args, **kwargs), by operator (the method's name unless
 # given). A method is attached only where its operator is registered.
 _FORWARDING = [
-    "abs", "argmax", "argmin", "ceil", "clip", "cos", "exp", "expm1", "flip", "floor", "log",
+    "abs", "argmax", "argmin", "broadcast_like", "ceil", "clip", "cos", "diag", "exp", "expm1",
+    "flip", "floor", "log",
     "log1p", "log_softmax", "max", "mean", "min", "nanprod", "nansum", "norm", "one_hot",
     "ones_like", "pick", "prod", "reciprocal", "relu", "repeat", "round", "rsqrt", "sigmoid",
     "sign", "sin", "slice", "slice_axis", "softmax", "softmin", "split", "sqrt", "square", "sum",
@@ -91,7 +92,29 @@ def _squeeze(fn, is_array: bool):
     return squeeze
 
 
-_EXPLICIT = {"expand_dims": _expand_dims, "flatten": _flatten, "squeeze": _squeeze}
+def _broadcast_to(fn, is_array: bool):
+    if not is_array:
+        def broadcast_to(self, *args, **kwargs):
+            """broadcast_to(shape): the symbol broadcast to ``shape``."""
+            return fn(self, *args, **kwargs)
+        return broadcast_to
+
+    def broadcast_to(self, shape):
+        """broadcast_to(shape): a new array of ``shape``, this one repeated along its axes of
+        length 1; a shape with more axes first puts axes of length 1 in front, as MXNet's
+        method does. ValueError where the shapes cannot be broadcast."""
+        shape = tuple(shape)
+        cur = tuple(self.shape)
+        padded = (1,) * (len(shape) - len(cur)) + cur
+        if len(shape) < len(cur) or any(c != s and c != 1 for c, s in zip(padded, shape)):
+            raise ValueError(f"operands could not be broadcast together with remapped shapes "
+                             f"[original->remapped]: {cur} and requested shape {shape}")
+        return fn(self.reshape(padded) if padded != cur else self, shape=shape)
+    return broadcast_to
+
+
+_EXPLICIT = {"expand_dims": _expand_dims, "flatten": _flatten, "squeeze": _squeeze,
+             "broadcast_to": _broadcast_to}
 
 
 def attach(cls, functions: dict, is_array: bool) -> None:

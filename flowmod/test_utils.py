@@ -132,8 +132,8 @@ def rand_ndarray(shape, stype="default", density=None, dtype=None, modifier_func
     Only dense storage (``stype='default'``) exists in flowmod: 'csr' and 'row_sparse'
     raise."""
     if stype != "default":
-        raise MXNetError(f"rand_ndarray: stype={stype!r}: flowmod arrays are dense; only "
-                         f"stype='default' is supported")
+        raise MXNetError(f"rand_ndarray: stype={stype!r}: sparse storage is not supported "
+                         f"yet; only stype='default' (dense) arrays exist")
     ctx = ctx if ctx else default_context()
     return array(random_arrays(tuple(shape)), ctx=ctx, dtype=dtype)
 
@@ -235,6 +235,7 @@ def assert_almost_equal(a, b, rtol=None, atol=None, names=("a", "b"), equal_nan=
         return
     a64, b64 = np.broadcast_arrays(a.astype(np.float64), b.astype(np.float64))
     index, rel = _find_max_violation(a64, b64, rtol, atol)
+    index = tuple(int(i) for i in index)
     close = np.isclose(a64, b64, rtol=rtol, atol=atol, equal_nan=equal_nan)
     share = 100.0 * np.count_nonzero(~close) / max(close.size, 1)
     where = (f"Location of maximum error: {index}, {names[0]}={a64[index]:.8f}, "
@@ -242,7 +243,7 @@ def assert_almost_equal(a, b, rtol=None, atol=None, names=("a", "b"), equal_nan=
     msg = (f"Error {rel:f} exceeds tolerance rtol={rtol:e}, atol={atol:e} (mismatch "
            f"{share:f}%).\n{where}")
     with np.printoptions(threshold=4, suppress=True):
-        raise AssertionError(npt.build_err_msg([a, b], err_msg=msg, names=names))
+        raise AssertionError(npt.build_err_msg([a, b], err_msg=msg))
 
 
 def assert_allclose(a, b, rtol=1e-07, atol=0, equal_nan=True) -> None:

@@ -124,7 +124,7 @@ def test_nd_signature_shows_mxnets_names_and_defaults():
 def test_sym_signature_ends_with_name_and_attr():
     params = list(inspect.signature(sym.Convolution).parameters)
     assert params[:5] == ["data", "weight", "bias", "kernel", "stride"]
-    assert params[-3:] == ["name", "attr", "kwargs"]
+    assert params[-4:] == ["name", "attr", "out", "kwargs"]
 
 
 def test_variadic_signature_takes_data_by_position_and_attributes_by_keyword():

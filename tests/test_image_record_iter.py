@@ -146,6 +146,28 @@ def test_augmentation_is_reproducible_whatever_the_thread_count(ten):
     np.testing.assert_array_equal(run(1), run(3))
 
 
+def test_seed_aug_seeds_the_augmentation_apart_from_the_order(ten):
+    def run(**seeds):
+        it = mx.io.ImageRecordIter(path_imgrec=ten[0], data_shape=(3, 8, 8), batch_size=5,
+                                   rand_crop=True, rand_mirror=True, max_random_scale=1.3,
+                                   min_random_scale=0.9, shuffle=True, **seeds)
+        batches = list(it)
+        return (np.concatenate([b.data[0].asnumpy() for b in batches]),
+                np.concatenate([b.label[0].asnumpy() for b in batches]))
+    same_aug = run(seed=1, seed_aug=7), run(seed=1, seed_aug=7)
+    np.testing.assert_array_equal(same_aug[0][0], same_aug[1][0])
+    other_aug = run(seed=1, seed_aug=8)
+    np.testing.assert_array_equal(other_aug[1], same_aug[0][1])  # same order
+    assert not np.array_equal(other_aug[0], same_aug[0][0])
+
+
+def test_placement_arguments_are_accepted_as_mxnets(ten):
+    it = mx.io.ImageRecordIter(path_imgrec=ten[0], data_shape=(3, 8, 8), batch_size=5,
+                               ctx="cpu", device_id=-1, shuffle_chunk_size=16,
+                               shuffle_chunk_seed=3, aug_seq="aug_default")
+    assert len(list(it)) == 2
+
+
 def test_shuffle_permutes_every_epoch_from_the_seed(ten):
     def epochs(seed):
         it = mx.io.ImageRecordIter(path_imgrec=ten[0], data_shape=(3, 8, 8), batch_size=5,
@@ -273,6 +295,9 @@ def test_missing_rec_file_names_the_path(tmp_path):
     (dict(batch_size=0), "batch_size=0"),
     (dict(preprocess_threads=0), "preprocess_threads=0"),
     (dict(random_resized_crop=True, rand_crop=True), "random_resized_crop"),
+    (dict(aug_seq="aug_default,det_aug_default"), "aug_seq=.*only MXNet's default"),
+    (dict(seed_aug=-1), "seed_aug=-1"),
+    (dict(shuffle_chunk_size=-1), "shuffle_chunk_size=-1"),
 ])
 def test_bad_arguments_raise_naming_them(ten, kwargs, match):
     args = dict(path_imgrec=ten[0], data_shape=(3, 8, 8), batch_size=2)

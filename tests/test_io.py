@@ -192,7 +192,7 @@ def test_ndarrayiter_protocol_methods():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(data=np.zeros((4, 2)), label=np.zeros(5)), "first dimension"),
+    (dict(data=np.zeros((4, 2)), label=np.zeros(5)), "same number of samples"),
     (dict(data={"a": np.zeros(4), "b": np.zeros(3)}), "'b'"),
     (dict(data=np.zeros(4), batch_size=0), "batch_size=0"),
     (dict(data=np.zeros(4), batch_size=-2), "batch_size=-2"),

@@ -56,9 +56,58 @@ const ops::OpDef& FindOp(const std::string& name) {
   return *op;
 }
 
-}  // namespace
+py::list ShapeList(const std::vector<Shape>& v) {
+  py::list out;
+  for (const auto& s : v) {
+    if (s == ops::kUnknownShape) out.append(py::none());
+    else out.append(py::tuple(py::cast(s)));
+  }
+  return out;
+}
 
-void BindNDArray(py::module_& m) {
+py::list TypeList(const std::vector<DType>& v) {
+  py::list out;
+  for (DType t : v) out.append(static_cast<int>(t));
+  return out;
+}
+
+// One operator's shape and type inference, in both directions (see "infer" below).
+py::tuple InferOne(const std::string& name, const ops::AttrMap& attrs, const std::vector<py::object>& in_shapes,
+             const std::vector<int>& in_types, const std::vector<py::object>& known_out_shapes,
+             const std::vector<int>& known_out_types) {
+  const ops::OpDef& op = FindOp(name);
+  auto parsed = op.parse(attrs);
+  const size_t n_in = op.NumInputs(*parsed);
+  if (in_shapes.size() != n_in || in_types.size() != n_in)
+    throw std::invalid_argument(name + ": inputs=" + std::to_string(in_shapes.size()) +
+                                " shapes: expected " + std::to_string(n_in));
+  std::vector<Shape> shapes;
+  for (const auto& s : in_shapes) {
+    if (s.is_none()) shapes.push_back(ops::kUnknownShape);
+    else shapes.push_back(s.cast<std::vector<int64_t>>());
+  }
+  std::vector<DType> types;
+  for (int t : in_types) types.push_back(t < 0 ? DType::kUnknown : DTypeOf(t));
+  const size_t n_out = op.NumOutputs(*parsed);
+  std::vector<Shape> out_shapes(n_out, ops::kUnknownShape);
+  std::vector<DType> out_types(n_out, DType::kUnknown);
+  // Known outputs (from the nodes that consume them) let inference run backwards too.
+  if (!known_out_shapes.empty() && known_out_shapes.size() != n_out)
+    throw std::invalid_argument(name + ": out_shapes=" + std::to_string(known_out_shapes.size()) +
+                                " shapes: expected " + std::to_string(n_out));
+  for (size_t i = 0; i < known_out_shapes.size(); ++i)
+    if (!known_out_shapes[i].is_none()) out_shapes[i] = known_out_shapes[i].cast<std::vector<int64_t>>();
+  if (!known_out_types.empty() && known_out_types.size() != n_out)
+    throw std::invalid_argument(name + ": out_types=" + std::to_string(known_out_types.size()) +
+                                " types: expected " + std::to_string(n_out));
+  for (size_t i = 0; i < known_out_types.size(); ++i)
+    if (known_out_types[i] >= 0) out_types[i] = DTypeOf(known_out_types[i]);
+  op.infer_shape(*parsed, shapes, out_shapes);
+  op.infer_type(*parsed, types, out_types);
+  return py::make_tuple(ShapeList(shapes), ShapeList(out_shapes), TypeList(types), TypeList(out_types));
+}
+
+void BindHandle(py::module_& m) {
   py::class_<NDArray>(m, "NDArrayHandle", "Native storage of a flowmod.nd.NDArray.")
       .def_property_readonly("shape",
                              [](const NDArray& a) {
@@ -114,7 +163,10 @@ void BindNDArray(py::module_& m) {
         py::gil_scoped_release nogil;
         eng::Engine::Get()->WaitForVar(v);
       });
+}
 
+// New arrays: empty, from numpy, and a writable view of a new array's bytes.
+void BindCreation(py::module_& m) {
   m.def(
       "ndarray_empty",
       [](const std::vector<int64_t>& shape, int dtype, int dev_type, int dev_id) {
@@ -144,6 +196,21 @@ void BindNDArray(py::module_& m) {
         return a;
       },
       py::arg("host"), py::arg("dtype"), py::arg("dev_type"), py::arg("dev_id"));
+}
+
+std::vector<ops::OpReq> ReqsOf(const std::vector<std::string>& req) {
+  std::vector<ops::OpReq> reqs;
+  for (const auto& r : req) {
+    if (r == "null") reqs.push_back(ops::OpReq::kNull);
+    else if (r == "write") reqs.push_back(ops::OpReq::kWrite);
+    else if (r == "add") reqs.push_back(ops::OpReq::kAdd);
+    else throw std::invalid_argument("grad_req='" + r + "': expected 'write', 'add' or 'null'");
+  }
+  return reqs;
+}
+
+// Imperative operator calls: forward and the gradient kernel.
+void BindInvoke(py::module_& m) {
   m.def(
       "invoke",
       [](const std::string& name, const std::vector<NDArray>& inputs, const ops::AttrMap& attrs,
@@ -162,19 +229,16 @@ void BindNDArray(py::module_& m) {
       [](const std::string& name, const ops::AttrMap& attrs, const std::vector<NDArray>& out_grads,
          const std::vector<NDArray>& inputs, const std::vector<NDArray>& outputs,
          const std::vector<NDArray>& in_grads, const std::vector<std::string>& req, bool is_train) {
-        std::vector<ops::OpReq> reqs;
-        for (const auto& r : req) {
-          if (r == "null") reqs.push_back(ops::OpReq::kNull);
-          else if (r == "write") reqs.push_back(ops::OpReq::kWrite);
-          else if (r == "add") reqs.push_back(ops::OpReq::kAdd);
-          else throw std::invalid_argument("grad_req='" + r + "': expected 'write', 'add' or 'null'");
-        }
-        ops::InvokeBackward(FindOp(name), attrs, out_grads, inputs, outputs, in_grads, reqs, is_train);
+        ops::InvokeBackward(FindOp(name), attrs, out_grads, inputs, outputs, in_grads, ReqsOf(req), is_train);
       },
       py::arg("name"), py::arg("attrs"), py::arg("out_grads"), py::arg("inputs"), py::arg("outputs"),
       py::arg("in_grads"), py::arg("req"), py::arg("is_train") = true,
       "invoke_backward(name, attrs, out_grads, inputs, outputs, in_grads, req, is_train=True):\n"
       "pushes the operator's gradient kernel, writing in_grads under req ('write', 'add', 'null').");
+}
+
+// What the registry knows of an operator: names, counts, inference.
+void BindOpQueries(py::module_& m) {
   m.def(
       "op_info",
       [](const std::string& name, const ops::AttrMap& attrs) {
@@ -194,53 +258,7 @@ void BindNDArray(py::module_& m) {
       "op_info(name, attrs) -> dict: the operator's argument, auxiliary and output names.");
   m.def(
       "infer",
-      [](const std::string& name, const ops::AttrMap& attrs, const std::vector<py::object>& in_shapes,
-         const std::vector<int>& in_types, const std::vector<py::object>& known_out_shapes,
-         const std::vector<int>& known_out_types) {
-        const ops::OpDef& op = FindOp(name);
-        auto parsed = op.parse(attrs);
-        const size_t n_in = op.NumInputs(*parsed);
-        if (in_shapes.size() != n_in || in_types.size() != n_in)
-          throw std::invalid_argument(name + ": inputs=" + std::to_string(in_shapes.size()) +
-                                      " shapes: expected " + std::to_string(n_in));
-        std::vector<Shape> shapes;
-        for (const auto& s : in_shapes) {
-          if (s.is_none()) shapes.push_back(ops::kUnknownShape);
-          else shapes.push_back(s.cast<std::vector<int64_t>>());
-        }
-        std::vector<DType> types;
-        for (int t : in_types) types.push_back(t < 0 ? DType::kUnknown : DTypeOf(t));
-        const size_t n_out = op.NumOutputs(*parsed);
-        std::vector<Shape> out_shapes(n_out, ops::kUnknownShape);
-        std::vector<DType> out_types(n_out, DType::kUnknown);
-        // Known outputs (from the nodes that consume them) let inference run backwards too.
-        if (!known_out_shapes.empty() && known_out_shapes.size() != n_out)
-          throw std::invalid_argument(name + ": out_shapes=" + std::to_string(known_out_shapes.size()) +
-                                      " shapes: expected " + std::to_string(n_out));
-        for (size_t i = 0; i < known_out_shapes.size(); ++i)
-          if (!known_out_shapes[i].is_none()) out_shapes[i] = known_out_shapes[i].cast<std::vector<int64_t>>();
-        if (!known_out_types.empty() && known_out_types.size() != n_out)
-          throw std::invalid_argument(name + ": out_types=" + std::to_string(known_out_types.size()) +
-                                      " types: expected " + std::to_string(n_out));
-        for (size_t i = 0; i < known_out_types.size(); ++i)
-          if (known_out_types[i] >= 0) out_types[i] = DTypeOf(known_out_types[i]);
-        op.infer_shape(*parsed, shapes, out_shapes);
-        op.infer_type(*parsed, types, out_types);
-        auto shape_list = [](const std::vector<Shape>& v) {
-          py::list out;
-          for (const auto& s : v) {
-            if (s == ops::kUnknownShape) out.append(py::none());
-            else out.append(py::tuple(py::cast(s)));
-          }
-          return out;
-        };
-        auto type_list = [](const std::vector<DType>& v) {
-          py::list out;
-          for (DType t : v) out.append(static_cast<int>(t));
-          return out;
-        };
-        return py::make_tuple(shape_list(shapes), shape_list(out_shapes), type_list(types), type_list(out_types));
-      },
+      &InferOne,
       py::arg("name"), py::arg("attrs"), py::arg("in_shapes"), py::arg("in_types"),
       py::arg("out_shapes") = std::vector<py::object>{}, py::arg("out_types") = std::vector<int>{},
       "infer(name, attrs, in_shapes, in_types, out_shapes=[], out_types=[])\n"
@@ -251,6 +269,17 @@ void BindNDArray(py::module_& m) {
   m.def(
       "op_key_var_num_args", [](const std::string& name) { return FindOp(name).key_var_num_args; },
       py::arg("name"));
+  m.def("list_ops", &ops::Registry::Names);
+  m.def("registry_conflicts", &ops::Registry::Conflicts);
+}
+
+}  // namespace
+
+void BindNDArray(py::module_& m) {
+  BindHandle(m);
+  BindCreation(m);
+  BindInvoke(m);
+  BindOpQueries(m);
   m.def(
       "random_seed",
       [](uint64_t seed, int dev_type, int dev_id) {
@@ -259,8 +288,6 @@ void BindNDArray(py::module_& m) {
       },
       py::arg("seed"), py::arg("dev_type") = -1, py::arg("dev_id") = 0,
       "random_seed(seed, dev_type=-1, dev_id=0): reseeds every device's generator, or one's.");
-  m.def("list_ops", &ops::Registry::Names);
-  m.def("registry_conflicts", &ops::Registry::Conflicts);
   m.def("storage_bytes", [] {
     auto& pool = storage::HostPool::Get();
     return py::make_tuple(pool.bytes_in_use(), pool.bytes_pooled());

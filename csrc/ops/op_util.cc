@@ -73,11 +73,24 @@ std::string ChoiceList(std::initializer_list<const char*> choices) {
 }  // namespace
 
 void CheckAttrs(const std::string& op, const AttrMap& attrs, std::initializer_list<const char*> known) {
+  CheckAttrs(op, attrs, std::vector<std::string>(known.begin(), known.end()));
+}
+
+void CheckAttrs(const std::string& op, const AttrMap& attrs, const std::vector<OpParam>& params) {
+  std::vector<std::string> known;
+  for (const auto& p : params) known.push_back(p.name);
+  CheckAttrs(op, attrs, known);
+}
+
+void CheckAttrs(const std::string& op, const AttrMap& attrs, const std::vector<std::string>& known) {
   for (const auto& [key, value] : attrs) {
     if (key.size() >= 4 && key.starts_with("__") && key.ends_with("__")) continue;
-    if (std::none_of(known.begin(), known.end(), [&](const char* k) { return key == k; })) {
-      std::string expected = known.size() == 0 ? std::string("no attributes")
-                                                : "an attribute of " + op + ": " + ChoiceList(known).substr(7);
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      std::string expected = "no attributes";
+      if (!known.empty()) {
+        expected = "an attribute of " + op + ": ";
+        for (size_t i = 0; i < known.size(); ++i) expected += (i ? ", '" : "'") + known[i] + "'";
+      }
       throw OpArgumentError(op, key, Quoted(value), expected);
     }
   }

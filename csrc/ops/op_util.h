@@ -29,6 +29,9 @@ std::string Quoted(const std::string& v);
 // Throws if `attrs` has a key not in `known` (keys starting and ending with "__", such as
 // __lr_mult__, belong to the graph and are ignored).
 void CheckAttrs(const std::string& op, const AttrMap& attrs, std::initializer_list<const char*> known);
+void CheckAttrs(const std::string& op, const AttrMap& attrs, const std::vector<std::string>& known);
+// The same, the known keys being the names of an operator's documented parameters.
+void CheckAttrs(const std::string& op, const AttrMap& attrs, const std::vector<OpParam>& params);
 
 bool Has(const AttrMap& attrs, const std::string& key);
 double GetFloat(const std::string& op, const AttrMap& attrs, const std::string& key);

@@ -62,6 +62,15 @@ def decode(buf, flag: int = 1, to_rgb: bool = True) -> np.ndarray:
     return img
 
 
+def _no_other_keywords(fn: str, kwargs: dict) -> None:
+    # MXNet passes these to its image operators, which take ``name`` and refuse anything
+    # else; an argument is refused by name here rather than dropped.
+    kwargs.pop("name", None)
+    if kwargs:
+        raise TypeError(f"{fn}() got unexpected keyword arguments "
+                        f"{', '.join(repr(k) for k in sorted(kwargs))}")
+
+
 def imdecode(buf, flag: int = 1, to_rgb: bool = True, out=None, **kwargs) -> NDArray:
     """imdecode(buf, flag=1, to_rgb=1, out=None) -> NDArray
 
@@ -73,6 +82,7 @@ def imdecode(buf, flag: int = 1, to_rgb: bool = True, out=None, **kwargs) -> NDA
         >>> img.shape
         (256, 256, 3)
     """
+    _no_other_keywords("imdecode", kwargs)
     if isinstance(buf, NDArray):
         buf = buf.asnumpy().astype(np.uint8, copy=False)
     elif not isinstance(buf, (bytes, bytearray, np.ndarray)):
@@ -89,6 +99,7 @@ def imread(filename, flag: int = 1, to_rgb: bool = True, out=None, **kwargs) -> 
     """imread(filename, flag=1, to_rgb=1, out=None) -> NDArray
 
     Reads and decodes the image file ``filename``, as ``imdecode``."""
+    _no_other_keywords("imread", kwargs)
     try:
         with open(filename, "rb") as f:
             buf = f.read()
@@ -120,6 +131,7 @@ def imresize(src, w: int, h: int, interp: int = 1, out=None, **kwargs):
 
     ``src`` (HWC) resized to width ``w`` and height ``h`` with OpenCV's interpolation
     ``interp``."""
+    _no_other_keywords("imresize", kwargs)
     img, was_nd = as_numpy(src)
     res = resize(img, w, h, interp)
     if out is not None:
@@ -152,6 +164,7 @@ def copyMakeBorder(src, top: int, bot: int, left: int, right: int, type: int = 0
     ``src`` (HWC) with a border of the given widths, as OpenCV's copyMakeBorder: ``type``
     0 constant (``value``, or per channel ``values``), 1 replicate, 2 reflect, 3 wrap,
     4 reflect-101."""
+    _no_other_keywords("copyMakeBorder", kwargs)
     img, was_nd = as_numpy(src)
     if type not in _BORDER_TYPES:
         raise MXNetError(f"copyMakeBorder: type={type!r}: expected 0-4")

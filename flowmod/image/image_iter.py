@@ -14,10 +14,15 @@ import numpy as np
 
 from .. import recordio
 from ..base import MXNetError, numeric_types
+from .imglist import read_imglist
 from ..io.io import DataBatch, DataDesc, DataIter
 from ..ndarray import array as nd_array
 from .augmenters import CreateAugmenter
 from .image import as_numpy, decode
+
+# A named logger: records propagate to the handlers the application configures, and
+# flowmod never installs one on the root logger (as logging.info would).
+_log = logging.getLogger(__name__)
 
 __all__ = ["ImageIter"]
 
@@ -26,24 +31,11 @@ _LAST_BATCH_HANDLES = ("pad", "discard", "roll_over")
 
 
 def _read_imglist(path, dtype: str) -> tuple[dict, list]:
-    """The ``index<TAB>label...<TAB>path`` lines of an image list file."""
+    """The image list file's entries by index, and the indices in file order."""
     imglist, keys = {}, []
-    try:
-        fin = open(path)
-    except OSError as e:
-        raise MXNetError(f"ImageIter: path_imglist={os.fspath(path)!r}: cannot read the "
-                         f"file: {e.strerror or e}") from None
-    with fin:
-        for lineno, line in enumerate(fin, 1):
-            fields = line.strip().split("\t")
-            if not line.strip():
-                continue
-            if len(fields) < 3:
-                raise MXNetError(f"ImageIter: {os.fspath(path)!r} line {lineno}: "
-                                 f"{line.rstrip()!r}: expected 'index<TAB>label...<TAB>path'")
-            key = int(fields[0])
-            imglist[key] = (np.array(fields[1:-1], dtype=np.float64).astype(dtype), fields[-1])
-            keys.append(key)
+    for key, labels, img_path in read_imglist(path, "ImageIter"):
+        imglist[key] = (np.array(labels, dtype=np.float64).astype(dtype), img_path)
+        keys.append(key)
     return imglist, keys
 
 
@@ -148,8 +140,8 @@ class ImageIter(DataIter):
         self._cache_data = None
         self._cache_label = None
         self._cache_idx = None
-        logging.info("ImageIter: %s images", self.num_image if self.seq is not None
-                     else "the records of " + str(path_imgrec))
+        _log.info("ImageIter: %s images", self.num_image if self.seq is not None
+                  else "the records of " + str(path_imgrec))
         self.reset()
 
     def reset(self) -> None:
@@ -211,7 +203,7 @@ class ImageIter(DataIter):
                 try:
                     self.check_valid_image(data)
                 except RuntimeError as e:
-                    logging.debug("Invalid image, skipping:  %s", str(e))
+                    _log.debug("Invalid image, skipping:  %s", str(e))
                     continue
                 data = self.augmentation_transform(data)
                 batch_data[i] = self.postprocess_data(data)

@@ -21,6 +21,10 @@ from ..ndarray import NDArray
 from ..ndarray import array as nd_array
 from .io import DataBatch, DataDesc, DataIter
 
+# A named logger: records propagate to the handlers the application configures, and
+# flowmod never installs one on the root logger (as logging.info would).
+_log = logging.getLogger(__name__)
+
 __all__ = ["MNISTIter", "CSVIter"]
 
 _IDX_IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
@@ -220,8 +224,8 @@ class MNISTIter(_FileIter):
                         out_dtype.type)
         self._loc = 0
         if not silent:
-            logging.info("MNISTIter: load %d images, shuffle=%d, shape=%s", count,
-                         int(self.shuffle), (batch_size,) + shape[1:])
+            _log.info("MNISTIter: load %d images, shuffle=%d, shape=%s", count,
+                      int(self.shuffle), (batch_size,) + shape[1:])
 
     def _part(self, count: int) -> tuple[int, int]:
         start = int(count / self.num_parts * self.part_index)

@@ -19,7 +19,6 @@ per epoch; ``raise_on_corrupt=True`` raises MXNetError instead.
 from __future__ import annotations
 
 import logging
-import math
 import numbers
 import os
 import queue
@@ -39,7 +38,12 @@ from ..ndarray import NDArray
 from ..ndarray import array as nd_array
 from ..ndarray import empty as nd_empty
 from .image_record_aug import AugParams, CorruptImage, augment, decode, process_image
+from ..image.imglist import read_imglist
 from .io import DataBatch, DataDesc, DataIter
+
+# A named logger: records propagate to the handlers the application configures, and
+# flowmod never installs one on the root logger (as logging.info would).
+_log = logging.getLogger(__name__)
 
 __all__ = ["ImageRecordIter", "ImageRecordUInt8Iter", "ImageRecordIterStats"]
 
@@ -76,20 +80,11 @@ def _path_arg(value, arg: str) -> str:
 def _read_imglist(path: str, label_width: int) -> dict:
     """Image id -> label_width float32 labels, from ``index<TAB>labels...<TAB>path``."""
     labels = {}
-    try:
-        fin = open(path)
-    except OSError as e:
-        raise MXNetError(f"ImageRecordIter: path_imglist={path!r}: cannot read the file: "
-                         f"{e.strerror or e}") from None
-    with fin:
-        for lineno, line in enumerate(fin, 1):
-            fields = line.strip().split("\t")
-            if not line.strip():
-                continue
-            if len(fields) < label_width + 2:
-                raise MXNetError(f"ImageRecordIter: path_imglist={path!r} line {lineno} has "
-                                 f"{len(fields) - 2} labels, label_width={label_width}")
-            labels[int(fields[0])] = np.array(fields[1:1 + label_width], dtype=np.float32)
+    for index, fields, _ in read_imglist(path, "ImageRecordIter"):
+        if len(fields) < label_width:
+            raise MXNetError(f"ImageRecordIter: path_imglist={path!r}: image {index} has "
+                             f"{len(fields)} labels, label_width={label_width}")
+        labels[index] = np.array(fields[:label_width], dtype=np.float32)
     return labels
 
 
@@ -220,7 +215,7 @@ class ImageRecordIter(DataIter):
     the records starting in each of ``num_parts`` equal byte ranges of the file); every
     record is in exactly one part. ``shuffle`` permutes this
     part's records every epoch from ``seed``; random augmentation is seeded from ``seed``
-    too. With ``round_batch`` the last batch is completed from the start of the next
+    too, or from ``seed_aug`` when given. With ``round_batch`` the last batch is completed from the start of the next
     epoch, which then begins after those images (``pad`` counts them); without it ``pad``
     counts the unfilled slots, which hold zeros (MXNet 1.9 reports ``pad`` 0 there and
     leaves stale values).
@@ -275,6 +270,7 @@ class ImageRecordIter(DataIter):
                                      min_random_scale=min_random_scale,
                                      mean=(mean_r, mean_g, mean_b, mean_a),
                                      std=(std_r, std_g, std_b, std_a), scale=scale)
+        seed_aug = self._placement_and_sequence_args(kwargs)
         self._kwargs = kwargs
         self._open_records(_path_arg(path_imgidx, "path_imgidx"))
         imglist = _path_arg(path_imglist, "path_imglist")
@@ -284,7 +280,8 @@ class ImageRecordIter(DataIter):
         self._stats_lock = threading.Lock()
         self._images = self._skipped = self._batches = 0
         self._order_rng = np.random.RandomState(self.seed)
-        self._aug_rng = np.random.RandomState(self.seed + 0x5EED)
+        self._aug_rng = np.random.RandomState(self.seed + 0x5EED if seed_aug is None
+                                              else seed_aug)
         self._mean_img = self._load_mean_img(_path_arg(mean_img, "mean_img"))
         label_shape = ((self.batch_size,) if self.label_width == 1
                        else (self.batch_size, self.label_width))
@@ -296,12 +293,30 @@ class ImageRecordIter(DataIter):
         self._carry_order: np.ndarray | None = None
         self._carry = 0
         if verbose:
-            logging.info("ImageRecordIter: %s, %d images in part %d/%d, %d threads",
-                         self.path_imgrec, len(self._offsets), self.part_index,
-                         self.num_parts, self.preprocess_threads)
+            _log.info("ImageRecordIter: %s, %d images in part %d/%d, %d threads",
+                      self.path_imgrec, len(self._offsets), self.part_index,
+                      self.num_parts, self.preprocess_threads)
         self._start_epoch()
 
     # ---- set-up ------------------------------------------------------------------------
+    @staticmethod
+    def _placement_and_sequence_args(kwargs: dict):
+        """Takes MXNet's arguments that are not augmenter settings out of ``kwargs`` and
+        returns ``seed_aug``. ``ctx``, ``device_id``, ``shuffle_chunk_size`` and
+        ``shuffle_chunk_seed`` say where MXNet's loader stages batches and how it shuffles a
+        file in chunks; here batches are host arrays and ``shuffle`` permutes every record,
+        so they change nothing. ``aug_seq`` other than MXNet's default sequence is refused."""
+        aug_seq = kwargs.pop("aug_seq", "aug_default")
+        if aug_seq != "aug_default":
+            raise MXNetError(f"ImageRecordIter: aug_seq={aug_seq!r}: only MXNet's default "
+                             f"sequence 'aug_default' is supported")
+        if kwargs.pop("ctx", "gpu") not in ("cpu", "gpu"):
+            raise MXNetError("ImageRecordIter: ctx: expected 'cpu' or 'gpu'")
+        for name in ("device_id", "shuffle_chunk_size", "shuffle_chunk_seed"):
+            _int_arg(kwargs.pop(name, 0), name, -1 if name == "device_id" else 0)
+        seed_aug = kwargs.pop("seed_aug", None)
+        return None if seed_aug is None else _int_arg(seed_aug, "seed_aug", 0)
+
     def _aug_params(self, kwargs: dict, **given) -> AugParams:
         c, h, w = self.data_shape
         names = {f for f in AugParams.__dataclass_fields__} - {"channels", "height", "width"}
@@ -366,7 +381,7 @@ class ImageRecordIter(DataIter):
                 raise MXNetError(f"ImageRecordIter: mean_img={path!r} has shape {mean.shape}, "
                                  f"data_shape is {self.data_shape}")
             return mean
-        logging.info("ImageRecordIter: cannot find %s, computing the mean image", path)
+        _log.info("ImageRecordIter: cannot find %s, computing the mean image", path)
         mean = self._compute_mean()
         save(path, {"mean_img": nd_array(mean)})
         return mean

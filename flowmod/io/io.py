@@ -221,12 +221,14 @@ def _init_data(data, allow_empty: bool, default_name: str, arg: str
 
 class NDArrayIter(DataIter):
     """NDArrayIter(data, label=None, batch_size=1, shuffle=False, last_batch_handle='pad',
-    data_name='data', label_name='softmax_label')
+    data_name='data', label_name='softmax_label', layout='NCHW')
 
     Iterates over in-memory arrays, as ``mx.io.NDArrayIter``. ``data`` and ``label`` are an
     NDArray or numpy array, a list of them (named ``_0_data``, ``_1_data``...) or a dict of
     name to array; inputs are ordered by name. numpy inputs become float32, NDArrays keep
-    their type. All arrays must have the same first dimension, the sample axis.
+    their type. All arrays must have the same number of samples along the sample axis: the
+    position of ``'N'`` in ``layout`` (``'NCHW'``, ``'NTC'``: axis 0; ``'TNC'``: axis 1),
+    along which batches are cut; ``provide_data`` and ``provide_label`` carry the layout.
 
     ``shuffle`` permutes the samples with ``np.random`` at every ``reset`` (and once at
     construction). ``last_batch_handle`` decides what happens to a last batch shorter than
@@ -246,22 +248,39 @@ class NDArrayIter(DataIter):
 
     def __init__(self, data, label=None, batch_size: int = 1, shuffle: bool = False,
                  last_batch_handle: str = "pad", data_name: str = "data",
-                 label_name: str = "softmax_label"):
+                 label_name: str = "softmax_label", layout: str = "NCHW"):
         batch_size = _check_batch_size(batch_size, "NDArrayIter")
+        if not isinstance(layout, str) or "N" not in layout:
+            raise ValueError(f"NDArrayIter: layout={layout!r}: expected a string naming the "
+                             f"batch axis with 'N', such as 'NCHW', 'NTC' or 'TNC'")
+        self.layout = layout
+        axis = layout.find("N")
         super().__init__(batch_size)
         if last_batch_handle not in _LAST_BATCH_HANDLES:
             raise ValueError(f"NDArrayIter: last_batch_handle={last_batch_handle!r}: expected "
                              f"one of {', '.join(repr(h) for h in _LAST_BATCH_HANDLES)}")
         self._data = _init_data(data, allow_empty=False, default_name=data_name, arg="data")
         self._label = _init_data(label, allow_empty=True, default_name=label_name, arg="label")
+        for arg, source in (("data", self._data), ("label", self._label)):
+            for key, host in source:
+                if host.ndim <= axis:
+                    raise ValueError(
+                        f"NDArrayIter: {arg}[{key!r}] has shape {host.shape}, with no axis "
+                        f"{axis} for the batch axis 'N' of layout={layout!r}")
+        # Batches are cut along axis 0 of the hosts: the layout's batch axis is moved there
+        # once here, and back in every array handed out.
+        self._axis = axis
+        self._data = [(k, np.moveaxis(h, axis, 0)) for k, h in self._data]
+        self._label = [(k, np.moveaxis(h, axis, 0)) for k, h in self._label]
         num = self._data[0][1].shape[0]
         for arg, source in (("data", self._data), ("label", self._label)):
             for key, host in source:
                 if host.shape[0] != num:
                     raise ValueError(
-                        f"NDArrayIter: {arg}[{key!r}] has {host.shape[0]} samples (shape "
-                        f"{host.shape}) but {self._data[0][0]!r} has {num}: all data and "
-                        f"label arrays must have the same first dimension")
+                        f"NDArrayIter: {arg}[{key!r}] has {host.shape[0]} samples along axis "
+                        f"{axis} (shape {np.moveaxis(host, 0, axis).shape}) but "
+                        f"{self._data[0][0]!r} has {num}: all data and label arrays must have "
+                        f"the same number of samples")
         self.idx = np.arange(num)
         self.shuffle = bool(shuffle)
         self.last_batch_handle = last_batch_handle
@@ -277,8 +296,15 @@ class NDArrayIter(DataIter):
 
     # -- the arrays -------------------------------------------------------------------------
     def _current(self, source) -> list[tuple[str, NDArray]]:
-        return [(k, nd_array(self._take(h, 0, self.num_data), ctx=cpu(), dtype=h.dtype))
-                for k, h in source]
+        return [(k, self._out(self._take(h, 0, self.num_data))) for k, h in source]
+
+    def _out(self, part: np.ndarray) -> NDArray:
+        return nd_array(np.moveaxis(part, 0, self._axis), ctx=cpu(), dtype=part.dtype)
+
+    def _desc(self, key: str, host: np.ndarray) -> DataDesc:
+        shape = list(host.shape[1:])
+        shape.insert(self._axis, self.batch_size)
+        return DataDesc(key, tuple(shape), host.dtype.type, layout=self.layout)
 
     @property
     def data(self) -> list[tuple[str, NDArray]]:
@@ -298,14 +324,12 @@ class NDArrayIter(DataIter):
     @property
     def provide_data(self) -> list[DataDesc]:
         """The name, batch shape and type of every data input."""
-        return [DataDesc(k, (self.batch_size,) + tuple(h.shape[1:]), h.dtype.type)
-                for k, h in self._data]
+        return [self._desc(k, h) for k, h in self._data]
 
     @property
     def provide_label(self) -> list[DataDesc]:
         """The name, batch shape and type of every label input."""
-        return [DataDesc(k, (self.batch_size,) + tuple(h.shape[1:]), h.dtype.type)
-                for k, h in self._label]
+        return [self._desc(k, h) for k, h in self._label]
 
     # -- position ---------------------------------------------------------------------------
     def hard_reset(self) -> None:
@@ -350,7 +374,7 @@ class NDArrayIter(DataIter):
         if not self.iter_next():
             raise StopIteration
         data = self.getdata()
-        if data[0].shape[0] != self.batch_size:
+        if data[0].shape[self._axis] != self.batch_size:
             raise StopIteration
         return DataBatch(data=data, label=self.getlabel(), pad=self.getpad(), index=None)
 
@@ -384,7 +408,7 @@ class NDArrayIter(DataIter):
         else:
             end = min(self.cursor + bs, self.num_data)
             parts = [self._take(h, self.cursor, end) for _, h in source]
-        return [nd_array(p, ctx=cpu(), dtype=p.dtype) for p in parts]
+        return [self._out(p) for p in parts]
 
     def getdata(self) -> list[NDArray]:
         """The data of the current batch."""

@@ -27,6 +27,10 @@ from ..name import NameManager
 from .base_module import BaseModule, _check_input_names
 from .module import Module
 
+# A named logger: records propagate to the handlers the application configures, and
+# flowmod never installs one on the root logger (as logging.info would).
+_log = logging.getLogger(__name__)
+
 __all__ = ["BucketingModule"]
 
 
@@ -382,8 +386,8 @@ class BucketingModule(BaseModule):
         shared.append((f"{prefix}.buckets",
                        params_format.dumps([np.array(keys, dtype=np.int32)])))
         write_checkpoint(prefix, epoch, save_dict, shared=tuple(shared))
-        logging.info('Saved checkpoint of %d buckets to "%s-%04d.params"', len(keys), prefix,
-                     epoch)
+        _log.info('Saved checkpoint of %d buckets to "%s-%04d.params"', len(keys), prefix,
+                  epoch)
 
     @staticmethod
     def load(prefix, epoch, sym_gen=None, default_bucket_key=None,
@@ -413,6 +417,43 @@ class BucketingModule(BaseModule):
         default = mod._buckets[default_bucket_key]
         default._arg_params = arg_params
         default._aux_params = aux_params
+        default.params_initialized = True
+        mod._curr_module = default
+        mod._curr_bucket_key = default_bucket_key
+        mod.params_initialized = True
+        return mod
+
+    @staticmethod
+    def load_dict(sym_dict=None, sym_gen=None, default_bucket_key=None, arg_params=None,
+                  aux_params=None, **kwargs) -> "BucketingModule":
+        """load_dict(sym_dict=None, sym_gen=None, default_bucket_key=None, arg_params=None,
+        aux_params=None, **kwargs)
+
+        A BucketingModule from a dict of bucket key to symbol and the parameters the buckets
+        share: each symbol becomes a bucket, with the data and label names ``sym_gen`` gives
+        for its key, and the parameters are set at bind. ``kwargs`` go to the constructor
+        (logger, context, work_load_list, fixed_param_names, state_names, group2ctxs,
+        compression_params)."""
+        for arg, value in (("sym_dict", sym_dict), ("sym_gen", sym_gen),
+                           ("default_bucket_key", default_bucket_key),
+                           ("arg_params", arg_params), ("aux_params", aux_params)):
+            if value is None:
+                raise MXNetError(f"BucketingModule.load_dict: {arg} is required")
+        if not isinstance(sym_dict, dict) or not all(isinstance(s, sym.Symbol)
+                                                     for s in sym_dict.values()):
+            raise MXNetError(f"BucketingModule.load_dict: sym_dict={sym_dict!r}: expected a "
+                             f"dict of bucket key to Symbol")
+        if default_bucket_key not in sym_dict:
+            raise MXNetError(f"BucketingModule.load_dict: default_bucket_key="
+                             f"{default_bucket_key!r} is not among sym_dict's keys "
+                             f"{list(sym_dict)}")
+        mod = BucketingModule(sym_gen, default_bucket_key, **kwargs)
+        for key, symbol in sym_dict.items():
+            _, data_names, label_names = mod._call_sym_gen(key)
+            mod._buckets[key] = mod._new_module(symbol, data_names, label_names)
+        default = mod._buckets[default_bucket_key]
+        default._arg_params = dict(arg_params)
+        default._aux_params = dict(aux_params)
         default.params_initialized = True
         mod._curr_module = default
         mod._curr_bucket_key = default_bucket_key

@@ -180,6 +180,7 @@ class DataParallelExecutorGroup:
                 shapes += self._sliced_shape(label_shapes, i, self.label_layouts)
             input_shapes = {d.name: d.shape for d in shapes}
             if reshape:
+                self._check_params_keep_shapes(self._default_execs[i], input_shapes)
                 execs.append(self._default_execs[i].reshape(partial_shaping=True,
                                                             allow_up_sizing=True,
                                                             **input_shapes))
@@ -212,12 +213,39 @@ class DataParallelExecutorGroup:
         self.output_layouts = [DataDesc.get_batch_axis(self.symbol[name].attr("__layout__"))
                                for name in self.output_names]
 
+    def _check_params_keep_shapes(self, exe, input_shapes) -> None:
+        # Inputs (data, labels, states) may take new shapes; a parameter or auxiliary state
+        # whose shape would follow them (a batch with another feature count) is refused, as
+        # in MXNet, instead of being replaced by a fresh array.
+        arg_shapes, _, aux_shapes = self.symbol.infer_shape_partial(**input_shapes)
+        for names, shapes, table in ((self.arg_names, arg_shapes, exe.arg_dict),
+                                     (self.aux_names, aux_shapes, exe.aux_dict)):
+            for name, shape in zip(names, shapes or ()):
+                if table is exe.arg_dict and name not in self.param_names:
+                    continue
+                old = tuple(table[name].shape)
+                if shape and tuple(shape) != old:
+                    changed = ", ".join(
+                        f"{k!r} has shape {tuple(v)}, bound with {tuple(exe.arg_dict[k].shape)}"
+                        for k, v in input_shapes.items()
+                        if k in exe.arg_dict and tuple(exe.arg_dict[k].shape) != tuple(v))
+                    raise MXNetError(
+                        f"reshape: {changed}: the shape of parameter {name!r} would change "
+                        f"from {old} to {tuple(shape)}. A bound module takes batches of other "
+                        f"sizes, not of other sample shapes; bind a new module for those")
+
     def reshape(self, data_shapes, label_shapes):
         if data_shapes == self.data_shapes and list(label_shapes or []) == self.label_shapes:
             return
         if self._default_execs is None:
             self._default_execs = list(self.execs)
-        self.bind_exec(data_shapes, label_shapes, reshape=True)
+        # bind_exec reassigns the group's attributes; a refused reshape puts them back.
+        saved = dict(self.__dict__)
+        try:
+            self.bind_exec(data_shapes, label_shapes, reshape=True)
+        except MXNetError:
+            self.__dict__.update(saved)
+            raise
 
     # ---- parameters ----------------------------------------------------------------------
     def set_params(self, arg_params, aux_params, allow_extra=False):
@@ -242,25 +270,27 @@ class DataParallelExecutorGroup:
 
     # ---- running -------------------------------------------------------------------------
     @staticmethod
-    def _load(sources, targets, layouts):
-        for src, dst_list, axis in zip(sources, targets, layouts):
+    def _load(sources, targets, layouts, names):
+        for src, dst_list, axis, name in zip(sources, targets, layouts, names):
             if isinstance(src, np.ndarray):
                 src = nd.array(src, dtype=dst_list[0][1].dtype)
             for islice, dst in dst_list:
                 part = _batch_part(src, axis, islice)
                 if part.shape != dst.shape:
-                    raise MXNetError(f"a batch array of shape {part.shape} does not fit the bound "
-                                     f"input of shape {dst.shape}")
+                    raise MXNetError(f"forward: input {name!r} has shape {tuple(part.shape)} in "
+                                     f"the batch, but is bound with shape {tuple(dst.shape)} "
+                                     f"on this device (reshape the module for other shapes)")
                 if part.context != dst.context:
                     part = part.as_in_context(dst.context)
                 part.copyto(dst)
 
     def forward(self, data_batch, is_train=None):
-        self._load(data_batch.data, self.data_arrays, self.data_layouts)
+        self._load(data_batch.data, self.data_arrays, self.data_layouts, self.data_names)
         if is_train is None:
             is_train = self.for_training
         if self.label_arrays and data_batch.label:
-            self._load(data_batch.label, self.label_arrays, self.label_layouts)
+            self._load(data_batch.label, self.label_arrays, self.label_layouts,
+                       [n for n in self.label_names if n in self.execs[0].arg_dict])
         for exe in self.execs:
             exe.forward(is_train=is_train)
 

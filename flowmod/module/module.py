@@ -23,6 +23,10 @@ from ..model import load_checkpoint, write_checkpoint
 from .base_module import BaseModule, _check_input_names, _KeptNames, _parse_data_desc
 from .executor_group import DataParallelExecutorGroup
 
+# A named logger: records propagate to the handlers the application configures, and
+# flowmod never installs one on the root logger (as logging.info would).
+_log = logging.getLogger(__name__)
+
 __all__ = ["Module"]
 
 # Parameters larger than this many elements are updated on the devices, not in a local store.
@@ -157,9 +161,9 @@ class Module(_KeptNames, BaseModule):
                   else None)
         write_checkpoint(prefix, epoch, save_dict, states,
                          shared=((f"{prefix}-symbol.json", self._symbol.tojson()),))
-        logging.info('Saved checkpoint to "%s"', checkpoint.params_name(prefix, epoch))
+        _log.info('Saved checkpoint to "%s"', checkpoint.params_name(prefix, epoch))
         if save_optimizer_states:
-            logging.info('Saved optimizer state to "%s"', checkpoint.states_name(prefix, epoch))
+            _log.info('Saved optimizer state to "%s"', checkpoint.states_name(prefix, epoch))
 
     # ---- names and shapes ----------------------------------------------------------------
     @property
@@ -316,9 +320,12 @@ class Module(_KeptNames, BaseModule):
     def reshape(self, data_shapes, label_shapes=None) -> None:
         """Rebinds for new input shapes, keeping parameters (and sharing storage)."""
         self._check_bound("reshape")
-        self._data_shapes, self._label_shapes = _parse_data_desc(
+        data_shapes, label_shapes = _parse_data_desc(
             self._data_names, self._label_names, data_shapes, label_shapes)
-        self._exec_group.reshape(self._data_shapes, self._label_shapes)
+        # The shapes are kept only once the devices took them, so a refused reshape leaves
+        # the module bound as it was.
+        self._exec_group.reshape(data_shapes, label_shapes)
+        self._data_shapes, self._label_shapes = data_shapes, label_shapes
 
     # ---- optimizer -----------------------------------------------------------------------
     def init_optimizer(self, kvstore="local", optimizer="sgd",
@@ -431,7 +438,10 @@ class Module(_KeptNames, BaseModule):
         curr = tuple(d.shape for d in self._data_shapes)
         new = tuple(tuple(a.shape) for a in data_batch.data)
         if curr != new:
-            self.reshape(*batch_shapes(data_batch, self._data_shapes, self._label_shapes))
+            try:
+                self.reshape(*batch_shapes(data_batch, self._data_shapes, self._label_shapes))
+            except MXNetError as e:
+                raise MXNetError(f"forward: {e}") from None
         self._exec_group.forward(data_batch, is_train)
         group = self._exec_group
 

@@ -9,6 +9,7 @@ globals().update(OP_FUNCTIONS)
 from .custom import Custom  # noqa: E402  (inputs named by the Python operator, not a schema)
 OP_FUNCTIONS["Custom"] = Custom
 from . import contrib, linalg  # noqa: E402  (mx.nd.contrib.X for _contrib_X, ...)
+from . import random  # noqa: E402  (mx.nd.random.uniform, ...)
 
 __all__ = ["NDArray", "arange", "array", "empty", "full", "infer_reshape", "ones",
            "waitall", "zeros", "invoke", "add", "subtract",

@@ -389,12 +389,46 @@ def _numpy_key(key):
         if isinstance(key, tuple) else (key.asnumpy() if isinstance(key, NDArray) else key)
 
 
+_STORAGE_TYPES = ("default", "row_sparse", "csr")
+
+
+def _check_stype(fn: str, stype) -> None:
+    """Refuses sparse storage, which flowmod has no arrays for yet, rather than returning a
+    dense array the caller did not ask for."""
+    if stype is None or stype == "default":
+        return
+    if stype in _STORAGE_TYPES:
+        raise MXNetError(f"{fn}: stype={stype!r}: sparse storage is not supported yet; only "
+                         f"'default' (dense) arrays exist")
+    raise MXNetError(f"{fn}: stype={stype!r}: expected one of "
+                     f"{', '.join(repr(t) for t in _STORAGE_TYPES)}")
+
+
+class UnknownArgumentError(MXNetError, TypeError):
+    """A keyword argument a creation function does not take: a TypeError, as Python's own
+    for an unexpected keyword, and an MXNetError, as MXNet raises for ``zeros``/``ones``."""
+
+
+def _out_only(fn: str, kwargs: dict):
+    # MXNet forwards these keywords to its fill operator, which takes ``out`` (and ``name``,
+    # which names nothing for an NDArray); anything else is refused by name, not dropped.
+    kwargs.pop("name", None)
+    out = kwargs.pop("out", None)
+    if kwargs:
+        raise UnknownArgumentError(f"{fn}() got unexpected keyword arguments "
+                                   f"{', '.join(repr(k) for k in sorted(kwargs))}")
+    if out is not None and not isinstance(out, NDArray):
+        raise MXNetError(f"{fn}: out={out!r}: expected an NDArray")
+    return out
+
+
 def array(source_array, ctx: Context | None = None, dtype=None) -> NDArray:
     """array(source_array, ctx=None, dtype=None)
 
     A new array with the values of ``source_array`` (an NDArray, a numpy array or nested
     sequences). As in MXNet 1.x, ``dtype`` defaults to ``source_array``'s type if it is an
-    NDArray and to float32 otherwise.
+    NDArray and to float32 otherwise. A scipy sparse matrix (which MXNet turns into a
+    CSRNDArray) is refused: sparse storage is not supported yet.
     """
     ctx = _context(ctx)
     if isinstance(source_array, NDArray):
@@ -402,6 +436,10 @@ def array(source_array, ctx: Context | None = None, dtype=None) -> NDArray:
         out = _new(source_array.shape, dt, ctx)
         source_array._h.copy_to(out._h)
         return out
+    if hasattr(source_array, "tocsr") and hasattr(source_array, "nnz"):
+        raise MXNetError(f"array: source_array is a scipy sparse matrix "
+                         f"({type(source_array).__name__}): sparse storage is not supported "
+                         f"yet; pass source_array.toarray() for a dense array")
     dt = _dtype(dtype if dtype is not None else mx_real_t)
     try:
         host = host_numbers(source_array, dt)
@@ -413,14 +451,17 @@ def array(source_array, ctx: Context | None = None, dtype=None) -> NDArray:
                          ctx)
 
 
-def empty(shape, ctx: Context | None = None, dtype=None) -> NDArray:
-    """empty(shape, ctx=None, dtype=None): a new array whose values are not set."""
+def empty(shape, ctx: Context | None = None, dtype=None, stype=None) -> NDArray:
+    """empty(shape, ctx=None, dtype=None, stype=None): a new array whose values are not set.
+    ``stype`` other than 'default' raises MXNetError (sparse storage is not supported yet)."""
+    _check_stype("empty", stype)
     return _new(_shape(shape), _dtype(dtype if dtype is not None else mx_real_t), _context(ctx))
 
 
-def full(shape, val, ctx: Context | None = None, dtype=None, out: NDArray | None = None
+def full(shape, val, ctx: Context | None = None, dtype=mx_real_t, out: NDArray | None = None
          ) -> NDArray:
-    """full(shape, val, ctx=None, dtype=None, out=None): a new array filled with ``val``."""
+    """full(shape, val, ctx=None, dtype=float32, out=None): a new array filled with ``val``
+    (or ``out`` filled, when given)."""
     if not isinstance(val, numbers.Number):
         raise MXNetError(f"val={val!r}: expected a number")
     if out is None:
@@ -429,20 +470,32 @@ def full(shape, val, ctx: Context | None = None, dtype=None, out: NDArray | None
     return out
 
 
-def zeros(shape, ctx: Context | None = None, dtype=None, **kwargs) -> NDArray:
-    """zeros(shape, ctx=None, dtype=None): a new array of zeros."""
-    return full(shape, 0, ctx, dtype, kwargs.get("out"))
+def zeros(shape, ctx: Context | None = None, dtype=None, stype=None, **kwargs) -> NDArray:
+    """zeros(shape, ctx=None, dtype=None, stype=None, **kwargs): a new array of zeros
+    (``out=`` fills that array instead). ``stype`` other than 'default' raises MXNetError
+    (sparse storage is not supported yet); other keywords raise TypeError."""
+    _check_stype("zeros", stype)
+    return full(shape, 0, ctx, dtype, _out_only("zeros", kwargs))
 
 
 def ones(shape, ctx: Context | None = None, dtype=None, **kwargs) -> NDArray:
-    """ones(shape, ctx=None, dtype=None): a new array of ones."""
-    return full(shape, 1, ctx, dtype, kwargs.get("out"))
+    """ones(shape, ctx=None, dtype=None, **kwargs): a new array of ones (``out=`` fills that
+    array instead). ``stype`` other than 'default' raises MXNetError (sparse storage is not
+    supported yet); other keywords raise TypeError."""
+    _check_stype("ones", kwargs.pop("stype", None))
+    return full(shape, 1, ctx, dtype, _out_only("ones", kwargs))
 
 
-def arange(start, stop=None, step=1.0, repeat=1, infer_range=False, ctx=None,
+def arange(start, stop=None, step=1.0, repeat=1, infer_range=None, ctx=None,
            dtype=mx_real_t) -> NDArray:
-    """arange(start, stop=None, step=1.0, repeat=1, infer_range=False, ctx=None,
-    dtype=float32): evenly spaced values in [start, stop), each repeated ``repeat`` times."""
+    """arange(start, stop=None, step=1.0, repeat=1, infer_range=None, ctx=None,
+    dtype=float32): evenly spaced values in [start, stop), each repeated ``repeat`` times.
+
+    ``infer_range`` (deprecated in MXNet 1.9) only matters to a symbol whose ``stop`` is
+    inferred from the graph; for an NDArray, as in MXNet, None, False and True give the same
+    values."""
+    if infer_range is not None and not isinstance(infer_range, (bool, np.bool_)):
+        raise MXNetError(f"arange: infer_range={infer_range!r}: expected None, True or False")
     if stop is None:
         start, stop = 0, start
     if step == 0:

@@ -672,7 +672,11 @@ def _make_function(op_name: str):
     spec = op_schema(op_name)
     n_in = spec.n_inputs
 
-    def fn(*args, name=None, attr=None, **kwargs):
+    def fn(*args, name=None, attr=None, out=None, **kwargs):
+        if out is not None:
+            # MXNet's signature has out= and ignores it; a symbol writes into no array.
+            raise MXNetError(f"{op_name}: out={type(out).__name__}: a Symbol function has no "
+                             f"output array to write into (out= is for mx.nd.{op_name})")
         if spec.variadic:
             return _create(op_name, args, kwargs, name, attr, hint)
         if len(args) > n_in:

@@ -14,6 +14,7 @@
 
 #include "ops/op_registry.h"
 #include "ops/op_util.h"
+#include "ops/cpu/kernel_util.h"
 
 namespace flowmod::ops {
 
@@ -101,22 +102,6 @@ struct Layout {
   int64_t PerChannel() const { return outer * inner; }
 };
 
-// Sums f(i) for i in [0, n) in four interleaved partial sums: a single running sum would
-// wait on the previous addition at every element.
-template <typename F>
-double Sum(int64_t n, F f) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    s0 += f(i);
-    s1 += f(i + 1);
-    s2 += f(i + 2);
-    s3 += f(i + 3);
-  }
-  for (; i < n; ++i) s0 += f(i);
-  return (s0 + s1) + (s2 + s3);
-}
-
 // acc[c] += the sum of f(c, base, i) over the channel's elements, base + i indexing them, in
 // memory order.
 template <typename F>
@@ -124,7 +109,7 @@ void ChannelSums(const Layout& l, std::vector<double>& acc, F f) {
   for (int64_t o = 0; o < l.outer; ++o)
     for (int64_t c = 0; c < l.channels; ++c) {
       const int64_t base = (o * l.channels + c) * l.inner;
-      acc[c] += Sum(l.inner, [&](int64_t i) { return f(c, base, i); });
+      acc[c] += Sum4(l.inner, [&](int64_t i) { return f(c, base, i); });
     }
 }
 

@@ -18,8 +18,6 @@
 #include <utility>
 #include <vector>
 
-#include "ops/cpu/broadcast_index.h"
-#include "ops/cpu/copy_util.h"
 #include "ops/cpu/kernel_util.h"
 #include "ops/op_registry.h"
 #include "ops/op_util.h"
@@ -33,28 +31,28 @@ namespace {
 // out = in broadcast to out's shape.
 void BroadcastForward(const OpContext&, const OpAttrs&, std::span<const TensorRef> in,
                       std::span<const TensorRef> out) {
-  const auto strides = bcast::BroadcastStrides(in[0].shape, out[0].shape);
+  const auto strides = BroadcastStrides(in[0].shape, out[0].shape);
   FLOWMOD_DTYPE_SWITCH(out[0].dtype, T, {
     const T* x = in[0].ptr<T>();
     T* y = out[0].ptr<T>();
-    bcast::ForEachOffset(out[0].shape, strides, [&](int64_t i, int64_t off) { y[i] = x[off]; });
+    ForEachOffset(out[0].shape, strides, [&](int64_t i, int64_t off) { y[i] = x[off]; });
   });
 }
 
 // d(in) = the head gradient summed over the axes `in` was broadcast along; the other
 // arguments (broadcast_like's rhs) get zeros.
 void BroadcastBackward(const OpContext&, const OpAttrs&, const BackwardIO& io) {
-  for (size_t i = 1; i < io.in_grads.size(); ++i) copy::ZeroWithReq(io.in_grads[i], io.req[i]);
+  for (size_t i = 1; i < io.in_grads.size(); ++i) ZeroWithReq(io.in_grads[i], io.req[i]);
   const OpReq req = io.req[0];
   if (req == OpReq::kNull) return;
   const TensorRef& g = io.out_grads[0];
   const TensorRef& gx = io.in_grads[0];
-  const auto strides = bcast::BroadcastStrides(gx.shape, g.shape);
+  const auto strides = BroadcastStrides(gx.shape, g.shape);
   FLOWMOD_DTYPE_SWITCH(gx.dtype, T, {
     using A = std::conditional_t<std::is_integral_v<T>, int64_t, double>;
     std::vector<A> acc(gx.size(), A(0));
     const T* pg = g.ptr<T>();
-    bcast::ForEachOffset(g.shape, strides, [&](int64_t i, int64_t off) { acc[off] += static_cast<A>(pg[i]); });
+    ForEachOffset(g.shape, strides, [&](int64_t i, int64_t off) { acc[off] += static_cast<A>(pg[i]); });
     T* out = gx.ptr<T>();
     for (int64_t j = 0; j < gx.size(); ++j) Store(out[j], CastTo<T>(acc[j]), req);
   });
@@ -274,11 +272,11 @@ OpDef ReshapeLikeDef() {
     out[0] = in[0];
   };
   def.forward = [](const OpContext&, const OpAttrs&, std::span<const TensorRef> in, std::span<const TensorRef> out) {
-    copy::Data(in[0], out[0]);
+    CopyData(in[0], out[0]);
   };
   def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) {
-    copy::WithReq(io.out_grads[0], io.in_grads[0], io.req[0]);
-    copy::ZeroWithReq(io.in_grads[1], io.req[1]);
+    CopyWithReq(io.out_grads[0], io.in_grads[0], io.req[0]);
+    ZeroWithReq(io.in_grads[1], io.req[1]);
   };
   def.inplace = {{0, 0}};
   return def;
@@ -292,7 +290,7 @@ struct SwapAttrs : OpAttrs {
 
 // The input's strides in the order of the output's axes.
 std::vector<int64_t> SwappedStrides(const Shape& in, int a, int b) {
-  auto s = bcast::Strides(in);
+  auto s = Strides(in);
   std::swap(s[a], s[b]);
   return s;
 }
@@ -328,7 +326,7 @@ OpDef SwapAxisDef(const std::string& name) {
     FLOWMOD_DTYPE_SWITCH(in[0].dtype, T, {
       const T* x = in[0].ptr<T>();
       T* y = out[0].ptr<T>();
-      bcast::ForEachOffset(out[0].shape, strides, [&](int64_t i, int64_t off) { y[i] = x[off]; });
+      ForEachOffset(out[0].shape, strides, [&](int64_t i, int64_t off) { y[i] = x[off]; });
     });
   };
   def.backward = [](const OpContext&, const OpAttrs& attrs, const BackwardIO& io) {
@@ -343,7 +341,7 @@ OpDef SwapAxisDef(const std::string& name) {
       const T* g = io.out_grads[0].ptr<T>();
       T* out = gx.ptr<T>();
       // A permutation: every element of gx is reached once.
-      bcast::ForEachOffset(io.out_grads[0].shape, strides, [&](int64_t i, int64_t off) { Store(out[off], g[i], req); });
+      ForEachOffset(io.out_grads[0].shape, strides, [&](int64_t i, int64_t off) { Store(out[off], g[i], req); });
     });
   };
   return def;
@@ -373,7 +371,7 @@ OpDef ShapeReaderDef(const std::string& name, bool size_only) {
     else std::copy(in[0].shape.begin(), in[0].shape.end(), y);
   };
   def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) {
-    copy::ZeroWithReq(io.in_grads[0], io.req[0]);
+    ZeroWithReq(io.in_grads[0], io.req[0]);
   };
   return def;
 }

@@ -9,8 +9,6 @@
 #include <string>
 #include <vector>
 
-#include "ops/cpu/broadcast_index.h"
-#include "ops/cpu/copy_util.h"
 #include "ops/cpu/kernel_util.h"
 #include "ops/op_registry.h"
 #include "ops/op_util.h"
@@ -63,7 +61,7 @@ Shape DiagShape(const DiagAttrs& a, const Shape& d) {
 // diagonal; and the offset of the diagonal's first element.
 std::vector<int64_t> DiagStrides(const DiagAttrs& a, const Shape& d, int64_t* offset) {
   const Axes ax = AxesOf(a, d);
-  const auto s = bcast::Strides(d);
+  const auto s = Strides(d);
   std::vector<int64_t> out;
   for (int i = 0; i < static_cast<int>(d.size()); ++i)
     if (i != ax.a1 && i != ax.a2) out.push_back(s[i]);
@@ -89,7 +87,7 @@ void DiagForward(const OpContext&, const OpAttrs& attrs, std::span<const TensorR
     } else {
       int64_t offset = 0;
       const auto strides = DiagStrides(a, in[0].shape, &offset);
-      bcast::ForEachOffset(out[0].shape, strides, [&](int64_t i, int64_t off) { y[i] = x[offset + off]; });
+      ForEachOffset(out[0].shape, strides, [&](int64_t i, int64_t off) { y[i] = x[offset + off]; });
     }
   });
 }
@@ -107,10 +105,10 @@ void DiagBackward(const OpContext&, const OpAttrs& attrs, const BackwardIO& io) 
       for (int64_t i = 0; i < gx.size(); ++i) Store(px[i], pg[MatrixIndex(i, a.k, g.shape[0])], req);
     } else {
       // Elements off the diagonal get no gradient.
-      copy::ZeroWithReq(gx, req);
+      ZeroWithReq(gx, req);
       int64_t offset = 0;
       const auto strides = DiagStrides(a, gx.shape, &offset);
-      bcast::ForEachOffset(g.shape, strides, [&](int64_t i, int64_t off) {
+      ForEachOffset(g.shape, strides, [&](int64_t i, int64_t off) {
         px[offset + off] = static_cast<T>(px[offset + off] + pg[i]);
       });
     }

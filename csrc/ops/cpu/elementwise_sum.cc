@@ -5,7 +5,6 @@
 #include <type_traits>
 #include <vector>
 
-#include "ops/cpu/copy_util.h"
 #include "ops/cpu/kernel_util.h"
 #include "ops/op_registry.h"
 #include "ops/op_util.h"
@@ -63,7 +62,7 @@ OpDef AddNDef(const std::string& name) {
     });
   };
   def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) {
-    for (size_t i = 0; i < io.in_grads.size(); ++i) copy::WithReq(io.out_grads[0], io.in_grads[i], io.req[i]);
+    for (size_t i = 0; i < io.in_grads.size(); ++i) CopyWithReq(io.out_grads[0], io.in_grads[i], io.req[i]);
   };
   def.inplace = {{0, 0}};
   return def;

@@ -8,6 +8,7 @@
 
 #include "ops/op_registry.h"
 #include "ops/op_util.h"
+#include "ops/cpu/kernel_util.h"
 
 namespace flowmod::ops {
 
@@ -90,18 +91,6 @@ Shape BroadcastShape(const std::string& op, const Shape& a, const Shape& b) {
     out[i] = da == 1 ? db : da;
   }
   return out;
-}
-
-// Strides of `in` (in elements) seen from an output of shape `out`: 0 along broadcast axes.
-std::vector<int64_t> BroadcastStrides(const Shape& in, const Shape& out) {
-  std::vector<int64_t> strides(out.size(), 0);
-  int64_t stride = 1;
-  for (size_t k = 0; k < in.size(); ++k) {
-    const size_t i = in.size() - 1 - k, o = out.size() - 1 - k;
-    strides[o] = in[i] == 1 ? 0 : stride;
-    stride *= in[i];
-  }
-  return strides;
 }
 
 template <class F, class T>

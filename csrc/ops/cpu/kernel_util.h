@@ -50,6 +50,22 @@ O CastTo(A v) {
   }
 }
 
+// Sums f(j) for j in [0, n) in double, in four interleaved partial sums: one running sum
+// would wait on the previous addition at every element.
+template <class F>
+double Sum4(int64_t n, F f) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    s0 += f(j);
+    s1 += f(j + 1);
+    s2 += f(j + 2);
+    s3 += f(j + 3);
+  }
+  for (; j < n; ++j) s0 += f(j);
+  return (s0 + s1) + (s2 + s3);
+}
+
 // ---- Strided copies (layout operators) ----------------------------------------------------
 
 // Row-major strides of `shape`, in elements.
@@ -83,6 +99,28 @@ void ForEachRow(const Shape& shape, const std::vector<int64_t>& strides, int64_t
       index[d] = 0;
     }
   }
+}
+
+// Strides of `in` (in elements) seen from an output of shape `out` that `in` broadcasts to
+// (numpy's rules: shapes aligned on the right, 1 stretches): 0 along the broadcast axes.
+inline std::vector<int64_t> BroadcastStrides(const Shape& in, const Shape& out) {
+  std::vector<int64_t> strides(out.size(), 0);
+  int64_t stride = 1;
+  for (size_t k = 0; k < in.size(); ++k) {
+    const size_t i = in.size() - 1 - k, o = out.size() - 1 - k;
+    strides[o] = in[i] == 1 ? 0 : stride;
+    stride *= in[i];
+  }
+  return strides;
+}
+
+// Calls f(i, offset) for every element i of an array of shape `shape`, in row-major order,
+// with offset = sum of index[d] * strides[d].
+template <class F>
+void ForEachOffset(const Shape& shape, const std::vector<int64_t>& strides, F&& f) {
+  ForEachRow(shape, strides, 0, [&](int64_t dst, int64_t src, int64_t n, int64_t st) {
+    for (int64_t j = 0; j < n; ++j) f(dst + j, src + j * st);
+  });
 }
 
 // dst (contiguous, of shape `shape`) gets src read through `strides` from `base`.
@@ -134,6 +172,13 @@ inline void CopyWithReq(const TensorRef& src, const TensorRef& dst, OpReq req) {
     const int64_t n = dst.size();
     for (int64_t i = 0; i < n; ++i) d[i] = static_cast<T>(d[i] + s[i]);
   });
+}
+
+// A zero gradient (of an input only read for its shape, or of a piecewise constant
+// function): zeros under kWrite; kAdd adds nothing.
+inline void ZeroWithReq(const TensorRef& grad, OpReq req) {
+  if (req == OpReq::kWrite && grad.size() > 0)
+    std::memset(grad.data, 0, static_cast<size_t>(grad.size()) * DTypeSize(grad.dtype));
 }
 
 }  // namespace flowmod::ops

@@ -16,7 +16,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "ops/cpu/copy_util.h"
+#include "ops/cpu/kernel_util.h"
 #include "ops/cpu/nn_common.h"
 #include "ops/op_registry.h"
 #include "ops/op_util.h"
@@ -157,14 +157,14 @@ OpDef SVMOutputDef() {
     SameFloatType(kSVM, {"data", "label"}, in, out);
   };
   def.forward = [](const OpContext&, const OpAttrs&, std::span<const TensorRef> in, std::span<const TensorRef> out) {
-    copy::Data(in[0], out[0]);
+    CopyData(in[0], out[0]);
   };
   def.backward = [](const OpContext&, const OpAttrs& attrs, const BackwardIO& io) {
     const auto& a = static_cast<const SVMAttrs&>(attrs);
     if (io.req[0] != OpReq::kNull)
       FLOWMOD_FLOAT_SWITCH(io.inputs[0].dtype, T,
                            SVMGrad<T>(a, io.outputs[0], io.inputs[1], io.in_grads[0], io.req[0]));
-    copy::ZeroWithReq(io.in_grads[1], io.req[1]);
+    ZeroWithReq(io.in_grads[1], io.req[1]);
   };
   def.ignores_out_grad = true;
   def.inplace = {{0, 0}};
@@ -237,7 +237,7 @@ OpDef SoftmaxCrossEntropyDef() {
         }
       });
     }
-    copy::ZeroWithReq(io.in_grads[1], io.req[1]);
+    ZeroWithReq(io.in_grads[1], io.req[1]);
   };
   return def;
 }

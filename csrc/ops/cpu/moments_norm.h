@@ -17,6 +17,7 @@
 
 #include "ops/op_registry.h"
 #include "ops/op_util.h"
+#include "ops/cpu/kernel_util.h"
 
 namespace flowmod::ops::moments {
 
@@ -30,22 +31,6 @@ struct Layout {
 // What the second statistic output holds: the variance (InstanceNorm's "var") or the
 // standard deviation sqrt(var + eps) (LayerNorm's and GroupNorm's "std").
 enum class Spread { kVariance, kStd };
-
-// Sums f(j) for j in [0, n) in four interleaved partial sums: one running sum would wait on
-// the previous addition at every element.
-template <class F>
-double Sum4(int64_t n, F f) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t j = 0;
-  for (; j + 4 <= n; j += 4) {
-    s0 += f(j);
-    s1 += f(j + 1);
-    s2 += f(j + 2);
-    s3 += f(j + 3);
-  }
-  for (; j < n; ++j) s0 += f(j);
-  return (s0 + s1) + (s2 + s3);
-}
 
 // Forward over contiguous rows (inner == 1, as LayerNorm over the last axis, InstanceNorm and
 // GroupNorm have it): the statistics in double, the normalization in the element type's

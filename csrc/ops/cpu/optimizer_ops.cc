@@ -6,6 +6,7 @@
 // engine treats as written. No gradient.
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -265,6 +266,94 @@ std::vector<OpParam> OptimizerParams(Kind kind) {
   return p;
 }
 
+std::vector<std::string> OptimizerAux(Kind kind) {
+  switch (kind) {
+    case Kind::kSgd: return {};
+    case Kind::kSgdMom:
+    case Kind::kNagMom: return {"mom"};
+    case Kind::kAdam: return {"mean", "var"};
+    case Kind::kRmsProp: return {"n"};
+    case Kind::kRmsPropAlex: return {"n", "g", "delta"};
+    case Kind::kAdagrad: return {"history"};
+  }
+  return {};
+}
+
+// The attributes accepted are exactly the documented ones (OptimizerParams).
+std::shared_ptr<const OpAttrs> ParseOptimizer(const std::string& name, Kind kind, const AttrMap& attrs) {
+  CheckAttrs(name, attrs, OptimizerParams(kind));
+  auto p = std::make_shared<OptimizerAttrs>();
+  p->lr = GetFloat(name, attrs, "lr");
+  p->wd = GetFloat(name, attrs, "wd", 0.0);
+  p->rescale_grad = GetFloat(name, attrs, "rescale_grad", 1.0);
+  p->clip_gradient = GetFloat(name, attrs, "clip_gradient", -1.0);
+  // Lazy updates only differ from standard ones for row_sparse gradients, which flowmod
+  // does not have: the flag is accepted and has no effect.
+  GetBool(name, attrs, "lazy_update", true);
+  p->momentum = GetFloat(name, attrs, "momentum", 0.0);
+  p->beta1 = GetFloat(name, attrs, "beta1", 0.9);
+  p->beta2 = GetFloat(name, attrs, "beta2", 0.999);
+  p->epsilon = GetFloat(name, attrs, "epsilon", kind == Kind::kAdagrad ? 1e-7 : 1e-8);
+  p->gamma1 = GetFloat(name, attrs, "gamma1", 0.95);
+  p->gamma2 = GetFloat(name, attrs, "gamma2", 0.9);
+  p->clip_weights = GetFloat(name, attrs, "clip_weights", -1.0);
+  return p;
+}
+
+// Every input and the output have the weight's shape (`names`: the inputs, then the states).
+void InferWeightShape(const std::string& name, const std::vector<std::string>& names, std::vector<Shape>& in,
+                      std::vector<Shape>& out) {
+  Shape common = kUnknownShape;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (i > 0 && IsKnown(common) && IsKnown(in[i]) && in[i] != common)
+      throw OpArgumentError(name, names[i], "an array of shape " + ShapeString(in[i]),
+                            "the shape of weight, " + ShapeString(common));
+    MergeShape(name, names[i], common, in[i]);
+  }
+  MergeShape(name, "output", common, out[0]);
+  for (auto& s : in) s = common;
+  out[0] = common;
+}
+
+// ... and the weight's floating type.
+void InferWeightType(const std::string& name, const std::vector<std::string>& names, std::vector<DType>& in,
+                     std::vector<DType>& out) {
+  DType common = DType::kUnknown;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (i > 0 && common != DType::kUnknown && in[i] != DType::kUnknown && in[i] != common)
+      throw OpArgumentError(name, names[i], std::string("an array of type ") + DTypeName(in[i]),
+                            std::string("the type of weight, ") + DTypeName(common));
+    MergeType(name, names[i], common, in[i]);
+  }
+  MergeType(name, "output", common, out[0]);
+  if (common != DType::kUnknown && common != DType::kFloat32 && common != DType::kFloat64 &&
+      common != DType::kFloat16)
+    throw OpArgumentError(name, "weight", std::string("an array of type ") + DTypeName(common),
+                          "float32, float64 or float16");
+  for (auto& t : in) t = common;
+  out[0] = common;
+}
+
+void RunUpdate(Kind kind, const OptimizerAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out) {
+  const int64_t n = in[0].size();
+  // An update reads and writes several arrays once each, bound by memory bandwidth; a large
+  // one (a wide layer's weights) is on the path to the next batch's forward, and splits.
+  const int parts = static_cast<int>(std::min<int64_t>(parallel::Cores(), n / kSplitElements));
+  parallel::For(n, parts, [&](int64_t lo, int64_t hi) {
+    FLOWMOD_FLOAT_SWITCH(in[0].dtype, T, {
+      switch (kind) {
+        case Kind::kSgd: SgdKernel<T>(a, in, out, lo, hi); break;
+        case Kind::kSgdMom: SgdMomKernel<T>(a, in, out, lo, hi); break;
+        case Kind::kNagMom: NagMomKernel<T>(a, in, out, lo, hi); break;
+        case Kind::kAdam: AdamKernel<T>(a, in, out, lo, hi); break;
+        case Kind::kRmsProp: RmsPropKernel<T>(a, in, out, lo, hi); break;
+        case Kind::kRmsPropAlex: RmsPropAlexKernel<T>(a, in, out, lo, hi); break;
+        case Kind::kAdagrad: AdagradKernel<T>(a, in, out, lo, hi); break;
+      }
+    });
+  });
+}
+
 OpDef OptimizerOp(const std::string& name, Kind kind) {
   OpDef def;
   def.name = name;
@@ -272,112 +361,19 @@ OpDef OptimizerOp(const std::string& name, Kind kind) {
   def.input_docs = OptimizerInputs(kind);
   def.params = OptimizerParams(kind);
   def.inputs = {"weight", "grad"};
-  switch (kind) {
-    case Kind::kSgd: break;
-    case Kind::kSgdMom:
-    case Kind::kNagMom: def.aux = {"mom"}; break;
-    case Kind::kAdam: def.aux = {"mean", "var"}; break;
-    case Kind::kRmsProp: def.aux = {"n"}; break;
-    case Kind::kRmsPropAlex: def.aux = {"n", "g", "delta"}; break;
-    case Kind::kAdagrad: def.aux = {"history"}; break;
-  }
-  def.parse = [name, kind](const AttrMap& attrs) {
-    switch (kind) {
-      case Kind::kSgd:
-        CheckAttrs(name, attrs, {"lr", "wd", "rescale_grad", "clip_gradient", "lazy_update"});
-        break;
-      case Kind::kSgdMom:
-        CheckAttrs(name, attrs, {"lr", "momentum", "wd", "rescale_grad", "clip_gradient", "lazy_update"});
-        break;
-      case Kind::kNagMom:
-        CheckAttrs(name, attrs, {"lr", "momentum", "wd", "rescale_grad", "clip_gradient"});
-        break;
-      case Kind::kAdam:
-        CheckAttrs(name, attrs,
-                   {"lr", "beta1", "beta2", "epsilon", "wd", "rescale_grad", "clip_gradient", "lazy_update"});
-        break;
-      case Kind::kRmsProp:
-        CheckAttrs(name, attrs, {"lr", "gamma1", "epsilon", "wd", "rescale_grad", "clip_gradient", "clip_weights"});
-        break;
-      case Kind::kRmsPropAlex:
-        CheckAttrs(name, attrs,
-                   {"lr", "gamma1", "gamma2", "epsilon", "wd", "rescale_grad", "clip_gradient", "clip_weights"});
-        break;
-      case Kind::kAdagrad:
-        CheckAttrs(name, attrs, {"lr", "epsilon", "wd", "rescale_grad", "clip_gradient"});
-        break;
-    }
-    auto p = std::make_shared<OptimizerAttrs>();
-    p->lr = GetFloat(name, attrs, "lr");
-    p->wd = GetFloat(name, attrs, "wd", 0.0);
-    p->rescale_grad = GetFloat(name, attrs, "rescale_grad", 1.0);
-    p->clip_gradient = GetFloat(name, attrs, "clip_gradient", -1.0);
-    // Lazy updates only differ from standard ones for row_sparse gradients, which flowmod
-    // does not have: the flag is accepted and has no effect.
-    GetBool(name, attrs, "lazy_update", true);
-    p->momentum = GetFloat(name, attrs, "momentum", 0.0);
-    p->beta1 = GetFloat(name, attrs, "beta1", 0.9);
-    p->beta2 = GetFloat(name, attrs, "beta2", 0.999);
-    p->epsilon = GetFloat(name, attrs, "epsilon", kind == Kind::kAdagrad ? 1e-7 : 1e-8);
-    p->gamma1 = GetFloat(name, attrs, "gamma1", 0.95);
-    p->gamma2 = GetFloat(name, attrs, "gamma2", 0.9);
-    p->clip_weights = GetFloat(name, attrs, "clip_weights", -1.0);
-    return std::shared_ptr<const OpAttrs>(p);
-  };
-  const std::vector<std::string> names = [&] {
-    std::vector<std::string> all = def.inputs;
-    all.insert(all.end(), def.aux.begin(), def.aux.end());
-    return all;
-  }();
-  // Every input and the output have the weight's shape and floating type.
+  def.aux = OptimizerAux(kind);
+  def.parse = [name, kind](const AttrMap& attrs) { return ParseOptimizer(name, kind, attrs); };
+  std::vector<std::string> names = def.inputs;
+  names.insert(names.end(), def.aux.begin(), def.aux.end());
   def.infer_shape = [name, names](const OpAttrs&, std::vector<Shape>& in, std::vector<Shape>& out) {
-    Shape common = kUnknownShape;
-    for (size_t i = 0; i < in.size(); ++i) {
-      if (i > 0 && IsKnown(common) && IsKnown(in[i]) && in[i] != common)
-        throw OpArgumentError(name, names[i], "an array of shape " + ShapeString(in[i]),
-                              "the shape of weight, " + ShapeString(common));
-      MergeShape(name, names[i], common, in[i]);
-    }
-    MergeShape(name, "output", common, out[0]);
-    for (auto& s : in) s = common;
-    out[0] = common;
+    InferWeightShape(name, names, in, out);
   };
   def.infer_type = [name, names](const OpAttrs&, std::vector<DType>& in, std::vector<DType>& out) {
-    DType common = DType::kUnknown;
-    for (size_t i = 0; i < in.size(); ++i) {
-      if (i > 0 && common != DType::kUnknown && in[i] != DType::kUnknown && in[i] != common)
-        throw OpArgumentError(name, names[i], std::string("an array of type ") + DTypeName(in[i]),
-                              std::string("the type of weight, ") + DTypeName(common));
-      MergeType(name, names[i], common, in[i]);
-    }
-    MergeType(name, "output", common, out[0]);
-    if (common != DType::kUnknown && common != DType::kFloat32 && common != DType::kFloat64 &&
-        common != DType::kFloat16)
-      throw OpArgumentError(name, "weight", std::string("an array of type ") + DTypeName(common),
-                            "float32, float64 or float16");
-    for (auto& t : in) t = common;
-    out[0] = common;
+    InferWeightType(name, names, in, out);
   };
   def.forward = [kind](const OpContext&, const OpAttrs& attrs, std::span<const TensorRef> in,
                        std::span<const TensorRef> out) {
-    const auto& a = static_cast<const OptimizerAttrs&>(attrs);
-    const int64_t n = in[0].size();
-    // An update reads and writes several arrays once each, bound by memory bandwidth; a large
-    // one (a wide layer's weights) is on the path to the next batch's forward, and splits.
-    const int parts = static_cast<int>(std::min<int64_t>(parallel::Cores(), n / kSplitElements));
-    parallel::For(n, parts, [&](int64_t lo, int64_t hi) {
-      FLOWMOD_FLOAT_SWITCH(in[0].dtype, T, {
-        switch (kind) {
-          case Kind::kSgd: SgdKernel<T>(a, in, out, lo, hi); break;
-          case Kind::kSgdMom: SgdMomKernel<T>(a, in, out, lo, hi); break;
-          case Kind::kNagMom: NagMomKernel<T>(a, in, out, lo, hi); break;
-          case Kind::kAdam: AdamKernel<T>(a, in, out, lo, hi); break;
-          case Kind::kRmsProp: RmsPropKernel<T>(a, in, out, lo, hi); break;
-          case Kind::kRmsPropAlex: RmsPropAlexKernel<T>(a, in, out, lo, hi); break;
-          case Kind::kAdagrad: AdagradKernel<T>(a, in, out, lo, hi); break;
-        }
-      });
-    });
+    RunUpdate(kind, static_cast<const OptimizerAttrs&>(attrs), in, out);
   };
   def.backward = nullptr;
   def.inplace = {{0, 0}};

@@ -144,8 +144,7 @@ OpDef SampleOp(const std::string& name, Dist dist) {
 }
 
 // The rows (first-axis slices) of data in a random order; a 1-d array's elements.
-OpDef ShuffleOp() {
-  const std::string name = "_shuffle";
+OpDef ShuffleOp(const std::string& name) {
   OpDef def;
   def.name = name;
   def.description = "The input with its first axis randomly permuted.";
@@ -187,10 +186,12 @@ OpDef ShuffleOp() {
 }
 
 const bool registered = [] {
-  Registry::Add(SampleOp("_random_uniform", Dist::kUniform));
-  Registry::Add(SampleOp("_random_normal", Dist::kNormal));
-  Registry::Add(SampleOp("_random_randint", Dist::kRandInt));
-  Registry::Add(ShuffleOp());
+  // MXNet's aliases: random_uniform and uniform, random_normal and normal, random_randint, shuffle.
+  for (const char* name : {"_random_uniform", "random_uniform", "uniform"}) Registry::Add(SampleOp(name, Dist::kUniform));
+  for (const char* name : {"_random_normal", "random_normal", "normal"}) Registry::Add(SampleOp(name, Dist::kNormal));
+  for (const char* name : {"_random_randint", "random_randint"}) Registry::Add(SampleOp(name, Dist::kRandInt));
+  Registry::Add(ShuffleOp("_shuffle"));
+  Registry::Add(ShuffleOp("shuffle"));
   return true;
 }();
 

@@ -331,6 +331,83 @@ int RowBlocks(const Dims& z) {
   return static_cast<int>(std::clamp<int64_t>(z.N / 8, 1, parallel::Cores()));
 }
 
+// The gates before the input projection is added: the LSTM cell adds both biases as it
+// activates the gates (bias = b_i + b_h); GRU starts from b_i, the others from b_i + b_h.
+template <class T>
+void StartGates(Mode mode, int64_t TN, int64_t GH, const T* bi, const T* bh, T* g, std::vector<T>& bias) {
+  if (mode == Mode::kLstm) {
+    for (int64_t j = 0; j < GH; ++j) bias[j] = bi[j] + bh[j];
+    return;
+  }
+  for (int64_t r = 0; r < TN; ++r) {
+    T* row = g + r * GH;
+    if (mode == Mode::kGru) {
+      std::copy_n(bi, GH, row);
+    } else {
+      for (int64_t j = 0; j < GH; ++j) row[j] = bi[j] + bh[j];
+    }
+  }
+}
+
+// One GRU step over n rows: gates gt (input part, activated in place), u = U h + b_h, the
+// previous h (rows ldh apart); writes h (rows DH apart) and keeps U_n h + b_hn in nt.
+template <class T>
+void GruStepForward(int64_t n, int64_t H, int64_t GH, int64_t DH, T* gt, const T* u_all, const T* hp, int64_t ldh,
+                    T* ht, T* nt) {
+  for (int64_t b = 0; b < n; ++b) {
+    T* gr = gt + b * GH;
+    const T* u = u_all + b * GH;
+    const T* hprev = hp + b * ldh;
+    T* hout = ht + b * DH;
+    T* nrow = nt + b * H;
+    for (int64_t j = 0; j < H; ++j) {
+      const T r = Sigmoid<T>(gr[j] + u[j]);
+      const T zg = Sigmoid<T>(gr[H + j] + u[H + j]);
+      const T nn = Tanh<T>(gr[2 * H + j] + r * u[2 * H + j]);
+      gr[j] = r;
+      gr[H + j] = zg;
+      gr[2 * H + j] = nn;
+      nrow[j] = u[2 * H + j];
+      hout[j] = (T(1) - zg) * nn + zg * hprev[j];
+    }
+  }
+}
+
+// One relu/tanh step over n rows: the gates activated in place and copied to h.
+template <class T>
+void SimpleStepForward(int64_t n, int64_t H, int64_t GH, int64_t DH, bool relu, T* gt, T* ht) {
+  for (int64_t b = 0; b < n; ++b) {
+    T* gr = gt + b * GH;
+    T* hout = ht + b * DH;
+    for (int64_t j = 0; j < H; ++j) {
+      const T v = relu ? (gr[j] > T(0) ? gr[j] : T(0)) : Tanh<T>(gr[j]);
+      gr[j] = v;
+      hout[j] = v;
+    }
+  }
+}
+
+// The next layer's input: this layer's output y, dropped out in training (mask m kept for
+// backward; all ones outside training).
+template <class T>
+void DropoutBetweenLayers(const OpContext& ctx, double p, int64_t count, const T* y, T* m, T* xn) {
+  if (!(p > 0 && ctx.is_train)) {
+    std::fill_n(m, count, T(1));
+    std::copy_n(y, count, xn);
+    return;
+  }
+  const double keep = 1.0 - p;
+  const T scale = static_cast<T>(1.0 / keep);
+  const uint64_t threshold = static_cast<uint64_t>(std::ldexp(keep, 32));
+  std::mt19937_64& gen = *ctx.rng;
+  for (int64_t i = 0; i < count; i += 2) {
+    const uint64_t r = gen();
+    m[i] = (r & 0xFFFFFFFFu) < threshold ? scale : T(0);
+    if (i + 1 < count) m[i + 1] = (r >> 32) < threshold ? scale : T(0);
+  }
+  for (int64_t i = 0; i < count; ++i) xn[i] = y[i] * m[i];
+}
+
 template <class T>
 void Forward(const OpContext& ctx, const RNNAttrs& a, std::span<const TensorRef> in, std::span<const TensorRef> out) {
   const Dims z = DimsOf(a, in[0].shape);
@@ -344,7 +421,6 @@ void Forward(const OpContext& ctx, const RNNAttrs& a, std::span<const TensorRef>
   T* cy = a.mode == Mode::kLstm ? out[2].ptr<T>() : nullptr;
   T* ws = out[1 + ns].ptr<T>();
   const int64_t H = z.H, N = z.N, GH = z.GH, DH = z.D * H, TN = z.T * z.N;
-  const bool dropout = a.p > 0 && ctx.is_train;
   std::vector<T> bias(a.mode == Mode::kLstm ? GH : 0);    // lstm: b_i + b_h
   for (int64_t l = 0; l < z.L; ++l) {
     const T* x = l == 0 ? in[0].ptr<T>() : ws + lay.x[l - 1];
@@ -357,20 +433,8 @@ void Forward(const OpContext& ctx, const RNNAttrs& a, std::span<const TensorRef>
       const T* bh = params + c.bh;
       T* g = ws + c.gates;
       T* ex = ws + c.extra;
-      // Input projections of every step in one product. The LSTM cell adds both biases as it
-      // activates the gates; the other modes start from the biases.
-      if (a.mode == Mode::kLstm) {
-        for (int64_t j = 0; j < GH; ++j) bias[j] = bi[j] + bh[j];
-      } else {
-        for (int64_t r = 0; r < TN; ++r) {
-          T* row = g + r * GH;
-          if (a.mode == Mode::kGru) {
-            std::copy_n(bi, GH, row);
-          } else {
-            for (int64_t j = 0; j < GH; ++j) row[j] = bi[j] + bh[j];
-          }
-        }
-      }
+      // Input projections of every step in one product.
+      StartGates(a.mode, TN, GH, bi, bh, g, bias);
       GemmNT<T>(TN, GH, c.in, x, c.in, wi, c.in, g, GH, a.mode != Mode::kLstm);
       const int64_t sidx = l * z.D + d;
       // The steps of batch rows [r0, r1): each row's recurrence is independent of the others',
@@ -393,24 +457,7 @@ void Forward(const OpContext& ctx, const RNNAttrs& a, std::span<const TensorRef>
           if (a.mode == Mode::kGru) {
             for (int64_t b = 0; b < n; ++b) std::copy_n(bh, GH, hh.data() + b * GH);
             add_recurrent(s, hp, ldh, hh.data());
-            T* nt = ex + (t * N + r0) * H;
-            for (int64_t b = 0; b < n; ++b) {
-              T* gr = gt + b * GH;
-              const T* u = hh.data() + b * GH;
-              const T* hprev = hp + b * ldh;
-              T* hout = ht + b * DH;
-              T* nrow = nt + b * H;
-              for (int64_t j = 0; j < H; ++j) {
-                const T r = Sigmoid<T>(gr[j] + u[j]);
-                const T zg = Sigmoid<T>(gr[H + j] + u[H + j]);
-                const T nn = Tanh<T>(gr[2 * H + j] + r * u[2 * H + j]);
-                gr[j] = r;
-                gr[H + j] = zg;
-                gr[2 * H + j] = nn;
-                nrow[j] = u[2 * H + j];
-                hout[j] = (T(1) - zg) * nn + zg * hprev[j];
-              }
-            }
+            GruStepForward(n, H, GH, DH, gt, hh.data(), hp, ldh, ht, ex + (t * N + r0) * H);
             continue;
           }
           add_recurrent(s, hp, ldh, gt);
@@ -418,16 +465,7 @@ void Forward(const OpContext& ctx, const RNNAttrs& a, std::span<const TensorRef>
             const T* cp = (s == 0 ? c0 + sidx * N * H : ex + StepTime(d, s - 1, z.T) * N * H) + r0 * H;
             LstmCellForward(n, H, gt, bias.data(), cp, ex + (t * N + r0) * H, ht, DH);
           } else {
-            const bool relu = a.mode == Mode::kRelu;
-            for (int64_t b = 0; b < n; ++b) {
-              T* gr = gt + b * GH;
-              T* hout = ht + b * DH;
-              for (int64_t j = 0; j < H; ++j) {
-                const T v = relu ? (gr[j] > T(0) ? gr[j] : T(0)) : Tanh<T>(gr[j]);
-                gr[j] = v;
-                hout[j] = v;
-              }
-            }
+            SimpleStepForward(n, H, GH, DH, a.mode == Mode::kRelu, gt, ht);
           }
         }
       };
@@ -439,27 +477,7 @@ void Forward(const OpContext& ctx, const RNNAttrs& a, std::span<const TensorRef>
         if (cy) std::copy_n(ex + last * N * H + b * H, H, cy + sidx * N * H + b * H);
       }
     }
-    if (l + 1 < z.L && a.p > 0) {
-      // The next layer's input: this layer's output, dropped out in training.
-      T* m = ws + lay.mask[l];
-      T* xn = ws + lay.x[l];
-      const int64_t count = TN * DH;
-      if (!dropout) {
-        std::fill_n(m, count, T(1));
-        std::copy_n(y, count, xn);
-      } else {
-        const double keep = 1.0 - a.p;
-        const T scale = static_cast<T>(1.0 / keep);
-        const uint64_t threshold = static_cast<uint64_t>(std::ldexp(keep, 32));
-        std::mt19937_64& gen = *ctx.rng;
-        for (int64_t i = 0; i < count; i += 2) {
-          const uint64_t r = gen();
-          m[i] = (r & 0xFFFFFFFFu) < threshold ? scale : T(0);
-          if (i + 1 < count) m[i + 1] = (r >> 32) < threshold ? scale : T(0);
-        }
-        for (int64_t i = 0; i < count; ++i) xn[i] = y[i] * m[i];
-      }
-    }
+    if (l + 1 < z.L && a.p > 0) DropoutBetweenLayers(ctx, a.p, TN * DH, y, ws + lay.mask[l], ws + lay.x[l]);
   }
 }
 
@@ -468,6 +486,87 @@ template <class T>
 void StoreState(T* dst, const T* src, int64_t n, OpReq req) {
   if (req == OpReq::kNull) return;
   for (int64_t i = 0; i < n; ++i) Store(dst[i], src[i], req);
+}
+
+// One GRU step back over n rows: from dh (the running gradient of h, rows H apart) and dy,
+// the gradients of the input gates (drx) and recurrent gates (drh); dh keeps the direct path.
+template <class T>
+void GruStepBackward(int64_t n, int64_t H, int64_t GH, int64_t DH, const T* gt, const T* nt, const T* hp,
+                     int64_t ldh, const T* dyt, T* dhb, T* dgt, T* dht_h) {
+  for (int64_t b = 0; b < n; ++b) {
+    const T* gr = gt + b * GH;
+    T* drx = dgt + b * GH;
+    T* drh = dht_h + b * GH;
+    const T* un = nt + b * H;
+    const T* hprev = hp + b * ldh;
+    T* dhr = dhb + b * H;
+    const T* dyr = dyt + b * DH;
+    for (int64_t j = 0; j < H; ++j) {
+      const T r = gr[j], zg = gr[H + j], nn = gr[2 * H + j];
+      const T dht = dhr[j] + dyr[j];
+      const T dan = dht * (T(1) - zg) * (T(1) - nn * nn);
+      const T dar = dan * un[j] * r * (T(1) - r);
+      const T daz = dht * (hprev[j] - nn) * zg * (T(1) - zg);
+      drx[j] = dar;
+      drx[H + j] = daz;
+      drx[2 * H + j] = dan;
+      drh[j] = dar;
+      drh[H + j] = daz;
+      drh[2 * H + j] = dan * r;
+      dhr[j] = dht * zg;  // the direct path; the recurrent product adds the rest
+    }
+  }
+}
+
+// One relu/tanh step back over n rows: the gate gradients from dh + dy.
+template <class T>
+void SimpleStepBackward(int64_t n, int64_t H, int64_t GH, int64_t DH, bool relu, const T* gt, const T* dhb,
+                        const T* dyt, T* dgt) {
+  for (int64_t b = 0; b < n; ++b) {
+    const T* gr = gt + b * GH;
+    T* dr = dgt + b * GH;
+    const T* dhr = dhb + b * H;
+    const T* dyr = dyt + b * DH;
+    for (int64_t j = 0; j < H; ++j) {
+      const T v = gr[j];
+      const T dht = dhr[j] + dyr[j];
+      dr[j] = relu ? (v > T(0) ? dht : T(0)) : dht * (T(1) - v * v);
+    }
+  }
+}
+
+// dW = dgates_xᵀ · x and dU = dgates_hᵀ · h(t-1), each one product over all steps but the
+// first, whose h(t-1) is the initial state; the biases' gradients are the gates' sums.
+template <class T>
+void CellWeightGradients(const Dims& z, int64_t d, int64_t sidx, int64_t in_w, const T* dgx, const T* dgh,
+                         const T* x, const T* y, const T* h0, T* dwi, T* dwh, T* dbi, T* dbh) {
+  const int64_t N = z.N, H = z.H, GH = z.GH, DH = z.D * z.H, TN = z.T * z.N;
+  blas::Gemm(true, false, GH, in_w, TN, T(1), dgx, GH, x, in_w, T(1), dwi, in_w);
+  const int64_t first = StepTime(d, 0, z.T);
+  if (z.T > 1) {
+    // Steps 1.. of direction 0 read outputs 0..T-2; of direction 1, steps T-2..0 read 1..T-1.
+    const T* dg_rest = dgh + (d == 0 ? N * GH : 0);
+    const T* h_rest = y + (d == 0 ? 0 : N * DH) + d * H;
+    blas::Gemm(true, false, GH, H, (z.T - 1) * N, T(1), dg_rest, GH, h_rest, DH, T(1), dwh, H);
+  }
+  blas::Gemm(true, false, GH, H, N, T(1), dgh + first * N * GH, GH, h0 + sidx * N * H, H, T(1), dwh, H);
+  for (int64_t r = 0; r < TN; ++r) {
+    const T* rx = dgx + r * GH;
+    const T* rh = dgh + r * GH;
+    for (int64_t j = 0; j < GH; ++j) {
+      dbi[j] += rx[j];
+      dbh[j] += rh[j];
+    }
+  }
+}
+
+// The running gradient of a layer-direction's state at its last step: the head gradient of
+// the final state (dfinal, every layer-direction's N x H block in turn), or zero.
+template <class T>
+void SeedState(const T* dfinal, int64_t sidx, std::vector<T>& state) {
+  if (state.empty()) return;
+  if (dfinal) std::copy_n(dfinal + sidx * state.size(), state.size(), state.data());
+  else std::fill(state.begin(), state.end(), T(0));
 }
 
 template <class T>
@@ -501,16 +600,8 @@ void Backward(const RNNAttrs& a, const BackwardIO& io) {
     const T* y = l + 1 == z.L ? io.outputs[0].ptr<T>() : ws + lay.y[l];
     const int64_t in_w = l == 0 ? z.I : DH;
     // Where d(input) goes: the data's gradient, or the layer below's output gradient.
-    T* dx = nullptr;
-    bool dx_accumulate = false;
-    if (l == 0) {
-      if (req_data != OpReq::kNull) {
-        dx = io.in_grads[0].ptr<T>();
-        dx_accumulate = req_data == OpReq::kAdd;
-      }
-    } else {
-      dx = dy_below.get();
-    }
+    T* dx = l > 0 ? dy_below.get() : (req_data != OpReq::kNull ? io.in_grads[0].ptr<T>() : nullptr);
+    const bool dx_accumulate = l == 0 && req_data == OpReq::kAdd;
     for (int64_t d = 0; d < z.D; ++d) {
       const Layout::Cell& c = lay.cells[l * z.D + d];
       const T* wi = params + c.wi;
@@ -519,12 +610,8 @@ void Backward(const RNNAttrs& a, const BackwardIO& io) {
       const T* ex = ws + c.extra;
       const int64_t sidx = l * z.D + d;
       T* dgh_p = a.mode == Mode::kGru ? dgh.get() : dgx.get();
-      if (dhy) std::copy_n(dhy + sidx * N * H, N * H, dh.data());
-      else std::fill(dh.begin(), dh.end(), T(0));
-      if (!dc.empty()) {
-        if (dcy) std::copy_n(dcy + sidx * N * H, N * H, dc.data());
-        else std::fill(dc.begin(), dc.end(), T(0));
-      }
+      SeedState(dhy, sidx, dh);
+      SeedState(dcy, sidx, dc);
       // The steps of batch rows [r0, r1), in reverse; blocks of rows run on different cores.
       auto recur = [&](int64_t r0, int64_t r1) {
         const int64_t n = r1 - r0;
@@ -543,45 +630,11 @@ void Backward(const RNNAttrs& a, const BackwardIO& io) {
             LstmCellBackward(n, H, gt, cp, ex + (t * N + r0) * H, dyt, DH, dhb, dc.data() + r0 * H, dgt);
             recurrent.Run(dgt, dhb);
           } else if (a.mode == Mode::kGru) {
-            const T* nt = ex + (t * N + r0) * H;
             T* dht_h = dgh.get() + (t * N + r0) * GH;
-            for (int64_t b = 0; b < n; ++b) {
-              const T* gr = gt + b * GH;
-              T* drx = dgt + b * GH;
-              T* drh = dht_h + b * GH;
-              const T* un = nt + b * H;
-              const T* hprev = hp + b * ldh;
-              T* dhr = dhb + b * H;
-              const T* dyr = dyt + b * DH;
-              for (int64_t j = 0; j < H; ++j) {
-                const T r = gr[j], zg = gr[H + j], nn = gr[2 * H + j];
-                const T dht = dhr[j] + dyr[j];
-                const T dan = dht * (T(1) - zg) * (T(1) - nn * nn);
-                const T dar = dan * un[j] * r * (T(1) - r);
-                const T daz = dht * (hprev[j] - nn) * zg * (T(1) - zg);
-                drx[j] = dar;
-                drx[H + j] = daz;
-                drx[2 * H + j] = dan;
-                drh[j] = dar;
-                drh[H + j] = daz;
-                drh[2 * H + j] = dan * r;
-                dhr[j] = dht * zg;  // the direct path; the product below adds the rest
-              }
-            }
+            GruStepBackward(n, H, GH, DH, gt, ex + (t * N + r0) * H, hp, ldh, dyt, dhb, dgt, dht_h);
             recurrent.Run(dht_h, dhb);
           } else {
-            const bool relu = a.mode == Mode::kRelu;
-            for (int64_t b = 0; b < n; ++b) {
-              const T* gr = gt + b * GH;
-              T* dr = dgt + b * GH;
-              const T* dhr = dhb + b * H;
-              const T* dyr = dyt + b * DH;
-              for (int64_t j = 0; j < H; ++j) {
-                const T v = gr[j];
-                const T dht = dhr[j] + dyr[j];
-                dr[j] = relu ? (v > T(0) ? dht : T(0)) : dht * (T(1) - v * v);
-              }
-            }
+            SimpleStepBackward(n, H, GH, DH, a.mode == Mode::kRelu, gt, dhb, dyt, dgt);
             recurrent.Run(dgt, dhb);
           }
         }
@@ -594,31 +647,9 @@ void Backward(const RNNAttrs& a, const BackwardIO& io) {
         blas::Gemm(false, false, TN, in_w, GH, T(1), dgx.get(), GH, wi, in_w,
                    (d > 0 || dx_accumulate) ? T(1) : T(0), dx, in_w);
       }
-      if (weights) {
-        T* dwi = dparams + c.wi;
-        T* dwh = dparams + c.wh;
-        // dW = dgates_xᵀ · x and dU = dgates_hᵀ · h(t-1), each one product over all steps
-        // but the first, whose h(t-1) is the initial state.
-        blas::Gemm(true, false, GH, in_w, TN, T(1), dgx.get(), GH, x, in_w, T(1), dwi, in_w);
-        const int64_t first = StepTime(d, 0, z.T);
-        if (z.T > 1) {
-          // Steps 1.. of direction 0 read outputs 0..T-2; of direction 1, steps T-2..0 read 1..T-1.
-          const T* dg_rest = dgh_p + (d == 0 ? N * GH : 0);
-          const T* h_rest = y + (d == 0 ? 0 : N * DH) + d * H;
-          blas::Gemm(true, false, GH, H, (z.T - 1) * N, T(1), dg_rest, GH, h_rest, DH, T(1), dwh, H);
-        }
-        blas::Gemm(true, false, GH, H, N, T(1), dgh_p + first * N * GH, GH, h0 + sidx * N * H, H, T(1), dwh, H);
-        T* dbi = dparams + c.bi;
-        T* dbh = dparams + c.bh;
-        for (int64_t r = 0; r < TN; ++r) {
-          const T* rx = dgx.get() + r * GH;
-          const T* rh = dgh_p + r * GH;
-          for (int64_t j = 0; j < GH; ++j) {
-            dbi[j] += rx[j];
-            dbh[j] += rh[j];
-          }
-        }
-      }
+      if (weights)
+        CellWeightGradients(z, d, sidx, in_w, dgx.get(), dgh_p, x, y, h0, dparams + c.wi, dparams + c.wh,
+                            dparams + c.bi, dparams + c.bh);
     }
     if (l > 0) {
       // Through the dropout between layers: d(output below) = d(input) * mask.

@@ -18,7 +18,6 @@
 #include <type_traits>
 #include <vector>
 
-#include "ops/cpu/copy_util.h"
 #include "ops/cpu/kernel_util.h"
 #include "ops/op_registry.h"
 #include "ops/op_util.h"
@@ -60,7 +59,7 @@ void Backward(const OpContext&, const OpAttrs&, const BackwardIO& io) {
   if (req == OpReq::kNull) return;
   const TensorRef& gx = io.in_grads[0];
   if constexpr (Op::kZeroGrad) {
-    copy::ZeroWithReq(gx, req);  // a piecewise constant function
+    ZeroWithReq(gx, req);  // a piecewise constant function
   } else {
     FLOWMOD_DTYPE_SWITCH(gx.dtype, T, {
       const T* x = io.inputs[0].ptr<T>();

@@ -9,21 +9,16 @@
 #include <type_traits>
 #include <vector>
 
-#include "ops/op_registry.h"
-#include "ops/op_util.h"
 #include "ops/cpu/kernel_util.h"
+#include "ops/cpu/unary_kernel.h"
 
 namespace flowmod::ops {
 
 namespace {
 
-// Each functor gives F (the function, on float or double), D (the derivative in double from
-// the input x and output y), and, when kExactOnIntegers, an integer form computed in the
-// element type itself. kZeroGrad marks the operators MXNet gives a zero gradient.
-struct Base {
-  static constexpr bool kExactOnIntegers = false;
-  static constexpr bool kZeroGrad = false;
-};
+// The functors: see unary_kernel.h for what each gives.
+using unary::Base;
+
 struct Exp : Base {
   template <class C> static C F(C x) { return std::exp(x); }
   static double D(double, double y) { return y; }
@@ -116,89 +111,20 @@ struct Round : Floor {
 };
 struct Copy : Base {
   static constexpr bool kExactOnIntegers = true;
+  static constexpr bool kAllowsBool = true;
   template <class T> static T I(T x) { return x; }
   template <class C> static C F(C x) { return x; }
   static double D(double, double) { return 1; }
 };
 
-template <class Op, class T>
-inline T Apply(T x) {
-  if constexpr (std::is_same_v<T, bool>) {
-    // Only _copy (and the fill operators) accept bool; the others reject it in infer_type.
-    return x;
-  } else if constexpr (std::is_integral_v<T> && Op::kExactOnIntegers) {
-    return Op::template I<T>(x);
-  } else {
-    using C = std::conditional_t<std::is_same_v<T, double>, double, float>;
-    return CastTo<T>(Op::template F<C>(static_cast<C>(x)));
-  }
-}
-
-template <class Op>
-void UnaryForward(const OpContext&, const OpAttrs&, std::span<const TensorRef> in, std::span<const TensorRef> out) {
-  FLOWMOD_DTYPE_SWITCH(in[0].dtype, T, {
-    const T* x = in[0].ptr<T>();
-    T* y = out[0].ptr<T>();
-    const int64_t n = in[0].size();
-    for (int64_t i = 0; i < n; ++i) y[i] = Apply<Op, T>(x[i]);
-  });
-}
-
-template <class Op>
-void UnaryBackward(const OpContext&, const OpAttrs&, const BackwardIO& io) {
-  const OpReq req = io.req[0];
-  if (req == OpReq::kNull) return;
-  const TensorRef& gx = io.in_grads[0];
-  if constexpr (Op::kZeroGrad) {
-    if (req == OpReq::kWrite) std::memset(gx.data, 0, gx.size() * DTypeSize(gx.dtype));
-    return;
-  }
-  FLOWMOD_DTYPE_SWITCH(gx.dtype, T, {
-    const T* x = io.inputs[0].ptr<T>();
-    const T* y = io.outputs[0].ptr<T>();
-    const T* g = io.out_grads[0].ptr<T>();
-    T* pgx = gx.ptr<T>();
-    const int64_t n = gx.size();
-    for (int64_t i = 0; i < n; ++i) {
-      const double d = Op::D(static_cast<double>(x[i]), static_cast<double>(y[i]));
-      Store(pgx[i], CastTo<T>(static_cast<double>(g[i]) * d), req);
-    }
-  });
-}
-
-OpDef UnaryDef(const std::string& name, bool allow_bool, const std::string& description) {
-  OpDef def;
-  def.name = name;
-  def.description = description;
-  def.inputs = {"data"};
-  def.input_docs = {{"data", "The input array."}};
-  def.parse = [name](const AttrMap& attrs) {
-    CheckAttrs(name, attrs, {});
-    return std::make_shared<const OpAttrs>();
-  };
-  def.infer_shape = [name](const OpAttrs&, std::vector<Shape>& in, std::vector<Shape>& out) {
-    ElemwiseShape(name, in, out);
-  };
-  def.infer_type = [name, allow_bool](const OpAttrs&, std::vector<DType>& in, std::vector<DType>& out) {
-    ElemwiseType(name, in, out);
-    if (!allow_bool && in[0] == DType::kBool)
-      throw OpArgumentError(name, "data", "an array of type bool", "a numeric type");
-  };
-  def.inplace = {{0, 0}};
-  return def;
-}
-
 template <class Op>
 OpDef UnaryOp(const std::string& name, const std::string& description) {
-  OpDef def = UnaryDef(name, std::is_same_v<Op, Copy>, description);
-  def.forward = &UnaryForward<Op>;
-  def.backward = &UnaryBackward<Op>;
-  return def;
+  return Described(unary::UnaryOp<Op>(name), description, {{"data", "The input array."}}, {});
 }
 
 // zeros_like and ones_like: the input's shape and type, a constant value, zero gradient.
 OpDef FillLikeOp(const std::string& name, double value, const std::string& description) {
-  OpDef def = UnaryDef(name, true, description);
+  OpDef def = Described(unary::Def(name, true), description, {{"data", "The input array."}}, {});
   def.forward = [value](const OpContext&, const OpAttrs&, std::span<const TensorRef>,
                         std::span<const TensorRef> out) {
     FLOWMOD_DTYPE_SWITCH(out[0].dtype, T, {
@@ -209,8 +135,7 @@ OpDef FillLikeOp(const std::string& name, double value, const std::string& descr
     });
   };
   def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) {
-    if (io.req[0] == OpReq::kWrite)
-      std::memset(io.in_grads[0].data, 0, io.in_grads[0].size() * DTypeSize(io.in_grads[0].dtype));
+    ZeroWithReq(io.in_grads[0], io.req[0]);
   };
   return def;
 }
