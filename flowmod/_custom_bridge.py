@@ -4,6 +4,7 @@ registered CustomOpProp and the CustomOp instances it creates, and checking what
 so that mistakes are reported as errors naming the operator."""
 from __future__ import annotations
 
+import inspect
 import numbers
 import traceback
 
@@ -36,6 +37,14 @@ class _Bridge:
             raise MXNetError(f"Custom: op_type={op_type!r}: expected the name of an operator "
                              f"registered with mx.operator.register (registered: {known})")
         self.op_type = op_type
+        try:
+            inspect.signature(cls).bind(**kwargs)
+        except TypeError:
+            params = ", ".join(inspect.signature(cls).parameters) or "none"
+            bad = next((k for k in kwargs if k not in inspect.signature(cls).parameters),
+                       next(iter(kwargs), "op_type"))
+            raise MXNetError(f"Custom ({op_type}): {bad}={kwargs.get(bad)!r}: expected the "
+                             f"keyword arguments of {cls.__name__}.__init__ ({params})") from None
         self.prop = cls(**kwargs)
         self.arguments = _names(self.prop, "list_arguments", op_type)
         self.outputs = _names(self.prop, "list_outputs", op_type)

@@ -356,3 +356,14 @@ class SparseOutputProp(mx.operator.CustomOpProp):
 def test_a_prop_declaring_sparse_storage_is_refused():
     with pytest.raises(mx.MXNetError, match="infer_storage_type returned.*'csr'"):
         mx.nd.Custom(mx.nd.ones((2,)), op_type="test_sparse_output")
+
+
+def test_a_keyword_argument_the_props_init_does_not_take_is_refused_naming_it():
+    with pytest.raises(mx.MXNetError, match=r"Custom \(test_affine\): shift='2': expected the "
+                                            r"keyword arguments of AffineProp.__init__ \(scale\)"):
+        mx.nd.Custom(mx.nd.ones((2,)), mx.nd.ones((2,)), op_type="test_affine", shift=2)
+
+
+def test_graph_attributes_are_not_passed_to_the_prop():
+    out = mx.nd.Custom(mx.nd.array([3.0]), op_type="test_square", __lr_mult__=2.0)
+    assert out.asnumpy().tolist() == [9.0]

@@ -19,22 +19,38 @@ CustomPropFactory& Factory() {
   return *factory;
 }
 
+bool IsGraphAttribute(const std::string& key) {
+  return key.size() > 4 && key.compare(0, 2, "__") == 0 && key.compare(key.size() - 2, 2, "__") == 0;
+}
+
 std::shared_ptr<const OpAttrs> Parse(const AttrMap& attrs) {
-  auto it = attrs.find("op_type");
-  if (it == attrs.end() || it->second.empty())
-    throw OpArgumentError("Custom", "op_type", it == attrs.end() ? "(not given)" : "''",
+  // Graph attributes (__lr_mult__, __init__) belong to the graph, not to the prop.
+  AttrMap kwargs;
+  for (const auto& [key, value] : attrs)
+    if (!IsGraphAttribute(key)) kwargs.emplace(key, value);
+  auto it = kwargs.find("op_type");
+  if (it == kwargs.end()) {
+    // Every other attribute goes to a prop's __init__: without op_type no prop can take it.
+    if (!kwargs.empty())
+      throw OpArgumentError("Custom", kwargs.begin()->first, "'" + kwargs.begin()->second + "'",
+                            "op_type among the attributes, naming the operator registered with "
+                            "mx.operator.register whose prop takes the others");
+    throw OpArgumentError("Custom", "op_type", "(not given)",
                           "the name of an operator registered with mx.operator.register");
-  AttrMap kwargs = attrs;
-  kwargs.erase("op_type");
+  }
+  if (it->second.empty())
+    throw OpArgumentError("Custom", "op_type", "''", "the name of an operator registered with mx.operator.register");
+  const std::string op_type = it->second;
+  kwargs.erase(it);
   CustomPropFactory factory;
   {
     std::lock_guard<std::mutex> lock(factory_mu);
     factory = Factory();
   }
   if (!factory)
-    throw OpArgumentError("Custom", "op_type", it->second, "an embedding that registers custom operators");
+    throw OpArgumentError("Custom", "op_type", op_type, "an embedding that registers custom operators");
   auto parsed = std::make_shared<CustomAttrs>();
-  parsed->prop = factory(it->second, kwargs);
+  parsed->prop = factory(op_type, kwargs);
   return parsed;
 }
 
