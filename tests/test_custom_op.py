@@ -3,12 +3,22 @@ against numpy and float64 finite differences, the prop's interface (keyword argu
 auxiliary states, inference, serialization) and the errors a mistaken operator gets."""
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 
 import flowmod as mx
 from conftest import bounded
 from op_check import check_gradient
+
+
+@pytest.fixture(autouse=True)
+def _collect_cycles():
+    # Executors and operators made here sit in reference cycles: collect them within the
+    # test, so that their storage is not freed (pushed) in the middle of a later one.
+    yield
+    gc.collect()
 
 
 class Square(mx.operator.CustomOp):

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 
+import gc
+
 import numpy as np
 import pytest
 
@@ -17,6 +19,14 @@ with open(os.path.join(os.path.dirname(__file__), "data", "mxnet_custom_op_refs.
     MXNET = json.load(_f)
 
 cases.register_example_ops(mx)
+
+
+@pytest.fixture(autouse=True)
+def _collect_cycles():
+    # Executors and operators made here sit in reference cycles: collect them within the
+    # test, so that their storage is not freed (pushed) in the middle of a later one.
+    yield
+    gc.collect()
 
 
 def test_recording_is_of_mxnet_1_9_1():
