@@ -1,6 +1,6 @@
 """Operator costs beside their peers and floors, in one run.
 
-    python benchmarks/ops_bench.py [--repeat 5] [--only iadd,fc,conv,rss]
+    python benchmarks/ops_bench.py [--repeat 5] [--only iadd,fc,conv,linalg,custom,rss]
 
 Rows:
 - iadd: ``a += b`` on 16 float32 from a Python loop, 100k times, then a wait for the result:
@@ -12,6 +12,9 @@ Rows:
 - conv: LeNet's convolutions forward + backward (batch 64, 1x28x28 -> 20 5x5 -> max pool 2
   -> 50 5x5 -> max pool 2), beside PyTorch.
 - argsort: argsort of 256 x 4096 float32 along the last axis, beside PyTorch's torch.argsort.
+- custom: a trivial operator written in Python (mx.operator.CustomOp, identity by
+  ``self.assign``) called imperatively on 16 float32 and waited for, per call, beside the same
+  operator under MXNet 1.9.1 (its venv, FLOWMOD_PEER_MXNET), the two taking turns.
 - linalg: linalg.gemm2 on a batch of 64 float32 128x128 matrices beside torch.bmm, and
   linalg.potrf on 64 float64 128x128 symmetric positive-definite matrices beside
   torch.linalg.cholesky.
@@ -28,7 +31,9 @@ import argparse
 import json
 import os
 import resource
+import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -343,6 +348,74 @@ def bench_upsampling(repeat, iters=5):
         print(f"  {label:18s} flowmod {fmt(f, 1e3, 'ms')}   torch {fmt(t, 1e3, 'ms')} {ratio(f, t)}")
 
 
+# --- a custom operator written in Python ------------------------------------------------
+CUSTOM_N = 2000
+
+# The identity operator, the same source for flowmod and MXNet; TURN times a turn of calls.
+CUSTOM_OP = f"""
+import json, sys, time
+
+class Identity(mx.operator.CustomOp):
+    def forward(self, is_train, req, in_data, out_data, aux):
+        self.assign(out_data[0], req[0], in_data[0])
+
+    def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
+        self.assign(in_grad[0], req[0], out_grad[0])
+
+@mx.operator.register("bench_identity")
+class IdentityProp(mx.operator.CustomOpProp):
+    def create_operator(self, ctx, shapes, dtypes):
+        return Identity()
+
+x = mx.nd.ones((16,))
+
+def turn():
+    t = time.perf_counter()
+    for _ in range({CUSTOM_N}):
+        mx.nd.Custom(x, op_type="bench_identity").wait_to_read()
+    return (time.perf_counter() - t) / {CUSTOM_N}
+
+turn()
+"""
+
+# MXNet's side: one turn per line read, so that the two runtimes alternate on the machine.
+MXNET_CUSTOM = "import mxnet as mx\n" + CUSTOM_OP + """
+print("ready", flush=True)
+for line in sys.stdin:
+    print(json.dumps(turn()), flush=True)
+"""
+
+
+def bench_custom(repeat):
+    scope = {"mx": mx}
+    exec(CUSTOM_OP, scope)
+    python = os.environ.get("FLOWMOD_PEER_MXNET")
+    peer_proc = None
+    if python:
+        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+            f.write(MXNET_CUSTOM)
+        peer_proc = subprocess.Popen([python, f.name], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True, cwd=tempfile.gettempdir())
+        if peer_proc.stdout.readline().strip() != "ready":
+            print("  (FLOWMOD_PEER_MXNET failed to start)")
+            peer_proc = None
+    ours, theirs = [], []
+    for _ in range(repeat):
+        ours.append(scope["turn"]())
+        if peer_proc is not None:
+            peer_proc.stdin.write("turn\n")
+            peer_proc.stdin.flush()
+            theirs.append(json.loads(peer_proc.stdout.readline()))
+    if peer_proc is not None:
+        peer_proc.stdin.close()
+        peer_proc.wait()
+    fm, mxn = min(ours), (min(theirs) if theirs else None)
+    print(f"custom operator (Python identity), mx.nd.Custom on 16 float32 then a wait, "
+          f"{CUSTOM_N} calls a turn (per call; ratio = flowmod / peer)")
+    print(f"  flowmod      {fmt(fm)}")
+    print(f"  mxnet 1.9.1  {fmt(mxn)}  {ratio(fm, mxn)}")
+
+
 # --- linalg ---------------------------------------------------------------------------------
 TORCH_LINALG = """
 import json, time, torch
@@ -422,7 +495,7 @@ def bench_rss(iters=10_000):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--only", default="iadd,fc,conv,argsort,linalg,upsampling,rss")
+    ap.add_argument("--only", default="iadd,fc,conv,argsort,custom,linalg,upsampling,rss")
     args = ap.parse_args()
     only = set(args.only.split(","))
     print(f"flowmod {mx.__version__}: {mx.engine.num_workers()} compute workers on cpu(0), "
@@ -436,6 +509,8 @@ def main():
         bench_conv(args.repeat)
     if "argsort" in only:
         bench_argsort(args.repeat)
+    if "custom" in only:
+        bench_custom(args.repeat)
     if "linalg" in only:
         bench_linalg(args.repeat)
     if "upsampling" in only:

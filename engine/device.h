@@ -25,9 +25,11 @@ struct DeviceId {
 };
 
 // Each device has a lane for compute and a lane for copies, so that transfers never wait
-// behind kernels. On a CUDA device each lane maps to a stream.
-enum class Lane : uint8_t { kCompute = 0, kCopy = 1 };
-inline constexpr int kNumLanes = 2;
+// behind kernels (on a CUDA device each maps to a stream), and a lane for operators written
+// in Python, whose workers take the interpreter's lock while they run: kept off the compute
+// workers, so that native work keeps flowing meanwhile and no compute worker waits on Python.
+enum class Lane : uint8_t { kCompute = 0, kCopy = 1, kPython = 2 };
+inline constexpr int kNumLanes = 3;
 
 const char* LaneName(Lane lane);
 const char* DeviceTypeName(DeviceType type);

@@ -24,7 +24,13 @@ int EnvInt(const char* name, int fallback, int min_value) {
 }
 }  // namespace
 
-const char* LaneName(Lane lane) { return lane == Lane::kCopy ? "copy" : "compute"; }
+const char* LaneName(Lane lane) {
+  switch (lane) {
+    case Lane::kCopy: return "copy";
+    case Lane::kPython: return "python";
+    default: return "compute";
+  }
+}
 const char* DeviceTypeName(DeviceType type) { return type == DeviceType::kGPU ? "gpu" : "cpu"; }
 
 const WorkerIdentity& CurrentWorker() { return current_worker; }
@@ -32,7 +38,8 @@ const WorkerIdentity& CurrentWorker() { return current_worker; }
 std::array<int, kNumLanes> CpuWorkerCounts() {
   const int cores = std::max(1u, std::thread::hardware_concurrency());
   return {EnvInt("FLOWMOD_CPU_WORKER_NTHREADS", cores, 1),
-          EnvInt("FLOWMOD_CPU_COPY_NTHREADS", 1, 1)};
+          EnvInt("FLOWMOD_CPU_COPY_NTHREADS", 1, 1),
+          EnvInt("FLOWMOD_CPU_PYTHON_NTHREADS", 1, 1)};
 }
 
 Device::Device(DeviceId id, std::array<int, kNumLanes> workers, std::array<int, kNumLanes> slots,

@@ -133,7 +133,9 @@ class DevicePool {
 void CheckDrivable(DeviceId id);
 
 // Worker counts for CPU devices: FLOWMOD_CPU_WORKER_NTHREADS (compute; default: the number
-// of cores) and FLOWMOD_CPU_COPY_NTHREADS (copy; default 1).
+// of cores), FLOWMOD_CPU_COPY_NTHREADS (copy; default 1) and FLOWMOD_CPU_PYTHON_NTHREADS
+// (Python; default 1: they take turns at the interpreter's lock anyway, and a worker that
+// waits inside an operation lends its place on the lane).
 std::array<int, kNumLanes> CpuWorkerCounts();
 
 }  // namespace flowmod::engine

@@ -61,7 +61,7 @@ struct StatsSnapshot {
 
 class Stats {
  public:
-  static constexpr int kMaxSlots = 128;   // device lanes
+  static constexpr int kMaxSlots = 64 * kNumLanes;  // device lanes
   static constexpr int kMaxNames = 4096;  // latency histograms
   static constexpr OpName kOtherHistogram = kMaxNames - 1;
 

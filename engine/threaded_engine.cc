@@ -118,6 +118,10 @@ void ThreadedEngine::CheckAccepting() const {
     case kRunning:
       return;
     case kShutDown:
+      // What the operations being drained push (an operator written in Python assigning its
+      // outputs) counts in their epoch bucket: it is part of what the drain waits for.
+      if (running_work.engine == this) return;
+      [[fallthrough]];
     case kStopped:
       throw EngineUnavailable("the engine has shut down: no more operations can be pushed");
     default:
@@ -172,8 +176,9 @@ void ThreadedEngine::AwaitRoom(DeviceId id) {
     return;
   Device* device = devices_.Get(id);
   auto in_flight = [&] {
-    return stats_->InFlight(device->slot(Lane::kCompute)) +
-           stats_->InFlight(device->slot(Lane::kCopy));
+    uint64_t n = 0;
+    for (int l = 0; l < kNumLanes; ++l) n += stats_->InFlight(device->slot(static_cast<Lane>(l)));
+    return n;
   };
   if (in_flight() < static_cast<uint64_t>(max_inflight_)) return;
   // Resume once a quarter has drained, so that the pusher wakes once per batch.

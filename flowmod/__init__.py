@@ -19,6 +19,7 @@ from . import registry
 from . import callback, initializer, io, kvstore, lr_scheduler, metric, model, optimizer
 from . import initializer as init
 from . import executor, module, monitor, rnn
+from . import operator
 from . import telemetry
 from . import recordio
 from . import image

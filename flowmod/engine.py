@@ -77,7 +77,7 @@ when it runs. The diagnostic ones measure and exercise the engine itself:
 Operators and executors hand out their own native operations.
 """
 
-_LANES = {"compute": 0, "copy": 1}
+_LANES = {"compute": 0, "copy": 1, "python": 2}
 
 
 def _device(ctx: Context | None) -> tuple[int, int]:
@@ -95,7 +95,7 @@ def _lane(lane: str) -> int:
     try:
         return _LANES[lane]
     except (KeyError, TypeError):
-        raise MXNetError(f"lane={lane!r}: expected 'compute' or 'copy'") from None
+        raise MXNetError(f"lane={lane!r}: expected 'compute', 'copy' or 'python'") from None
 
 
 def _priority(priority: int) -> int:
@@ -121,7 +121,7 @@ def push(fn: Callable[[], object], reads: Iterable[Var] = (), writes: Iterable[V
     fn : callable taking no argument
     reads, writes : sequences of Var. A var in both is written; duplicates are harmless.
     ctx : Context, default ``current_context()``
-    lane : 'compute' or 'copy'
+    lane : 'compute', 'copy' or 'python' (the lane of operators written in Python)
     priority : int; higher runs first among the ready operations of one lane
     name : str, for errors and the per-operation latency histogram
     """

@@ -120,8 +120,8 @@ class VarList {
 };
 
 eng::Lane LaneOf(int lane) {
-  if (lane != 0 && lane != 1)
-    throw py::value_error("lane=" + std::to_string(lane) + ": expected 0 (compute) or 1 (copy)");
+  if (lane < 0 || lane >= eng::kNumLanes)
+    throw py::value_error("lane=" + std::to_string(lane) + ": expected 0 (compute), 1 (copy) or 2 (python)");
   return static_cast<eng::Lane>(lane);
 }
 

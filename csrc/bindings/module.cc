@@ -12,6 +12,7 @@ void BindEngineMeasure(py::module_& m);
 void BindNDArray(py::module_& m);
 void BindOps(py::module_& m);
 void BindExecutor(py::module_& m);
+void BindCustomOps(py::module_& m);
 }
 
 PYBIND11_MODULE(_native, m) {
@@ -23,4 +24,5 @@ PYBIND11_MODULE(_native, m) {
   flowmod::bindings::BindNDArray(m);
   flowmod::bindings::BindOps(m);
   flowmod::bindings::BindExecutor(m);
+  flowmod::bindings::BindCustomOps(m);
 }

@@ -246,11 +246,11 @@ void BindOpQueries(py::module_& m) {
         auto parsed = op.parse(attrs);
         py::dict info;
         info["arguments"] = op.Arguments(*parsed);
-        info["aux"] = op.aux;
+        info["aux"] = op.AuxStates(*parsed);
         info["outputs"] = op.OutputNames(*parsed);
         info["num_outputs"] = op.NumOutputs(*parsed);
         info["key_var_num_args"] = op.key_var_num_args;
-        info["has_backward"] = static_cast<bool>(op.backward);
+        info["has_backward"] = op.HasBackward();
         info["needs_rng"] = op.NeedsRng(*parsed);
         return info;
       },

@@ -51,13 +51,14 @@ class StepBuilder {
     auto s = std::make_shared<Step>();
     std::vector<TensorRef> in, out;
     const auto arg_names = o.def->Arguments(*o.attrs);
+    const auto aux_names = o.def->AuxStates(*o.attrs);
     for (size_t i = 0; i < node.inputs.size(); ++i) {
       const NDArray& a = ValueOf(entries_.Of(node.inputs[i]));
       in.push_back(RefOf(a));
       if (static_cast<int>(i) < o.num_args && !o.def->WritesArgument(*o.attrs, static_cast<int>(i)))
         s->reads.push_back(a.var());
       else s->writes.push_back(a.var());
-      const std::string slot = static_cast<int>(i) < o.num_args ? arg_names[i] : o.def->aux[i - o.num_args];
+      const std::string slot = static_cast<int>(i) < o.num_args ? arg_names[i] : aux_names[i - o.num_args];
       s_.monitored_inputs[o.step].emplace_back(node.name + "_" + slot, a);
     }
     const auto out_names = o.def->OutputNames(*o.attrs);
@@ -75,9 +76,17 @@ class StepBuilder {
       s->writes.push_back(r.var);
       gen = r.gen;
     }
-    s->run = [def = o.def, attrs = o.attrs, in = std::move(in), out = std::move(out), gen](bool is_train) {
-      def->forward(ops::OpContext{is_train, gen}, *attrs, in, out);
-    };
+    if (o.def->forward_async) {
+      s->lane = o.def->lane;
+      s->run_async = [def = o.def, attrs = o.attrs, in = std::move(in), out = std::move(out),
+                      device = s->device](bool is_train, engine::Completion done) {
+        def->forward_async(ops::OpContext{is_train, nullptr, device}, *attrs, in, out, std::move(done));
+      };
+    } else {
+      s->run = [def = o.def, attrs = o.attrs, in = std::move(in), out = std::move(out), gen](bool is_train) {
+        def->forward(ops::OpContext{is_train, gen}, *attrs, in, out);
+      };
+    }
     s->label = node.op;
     s->name = Intern(s->label);
     return s;
@@ -137,10 +146,19 @@ class StepBuilder {
       }
       ig.push_back(ref);
     }
-    s.run = [def = o.def, attrs = o.attrs, og = std::move(og), in = std::move(in), out = std::move(out),
-             ig = std::move(ig), req = item.req](bool is_train) {
-      def->backward(ops::OpContext{is_train, nullptr}, *attrs, ops::BackwardIO{og, in, out, ig, req});
-    };
+    if (o.def->backward_async) {
+      s.lane = o.def->lane;
+      s.run_async = [def = o.def, attrs = o.attrs, og = std::move(og), in = std::move(in), out = std::move(out),
+                     ig = std::move(ig), req = item.req, device = s.device](bool is_train, engine::Completion done) {
+        def->backward_async(ops::OpContext{is_train, nullptr, device}, *attrs, ops::BackwardIO{og, in, out, ig, req},
+                            std::move(done));
+      };
+    } else {
+      s.run = [def = o.def, attrs = o.attrs, og = std::move(og), in = std::move(in), out = std::move(out),
+               ig = std::move(ig), req = item.req](bool is_train) {
+        def->backward(ops::OpContext{is_train, nullptr}, *attrs, ops::BackwardIO{og, in, out, ig, req});
+      };
+    }
     s.label = "_backward_" + node.op;
   }
 

@@ -168,6 +168,10 @@ std::vector<std::shared_ptr<Chunk>> AllocateBlocks(const Storage& storage,
 // One pushed operation, prepared at bind.
 struct Step {
   std::function<void(bool is_train)> run;
+  // Set instead of `run` for an asynchronous kernel (an operator written in Python), pushed
+  // on `lane`: it finishes when it calls the Completion.
+  std::function<void(bool is_train, engine::Completion done)> run_async;
+  engine::Lane lane = engine::Lane::kCompute;
   std::vector<engine::Var*> reads, writes;
   engine::OpName name = 0;
   engine::DeviceId device;

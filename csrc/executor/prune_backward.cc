@@ -29,7 +29,7 @@ GradientFlow PruneBackward(const Graph& g, const Entries& entries) {
     bool reached = false;
     for (int e = base[n]; e < base[n] + op[n].num_visible; ++e) reached = reached || flow.receives[e];
     if (!reached || !flow.needs[base[n]]) continue;
-    if (!op[n].def->backward)
+    if (!op[n].def->HasBackward())
       NodeError(g.nodes[n], "the operator has no gradient, and a gradient is requested through it "
                             "(bind the inputs that lead here with grad_req='null')");
     flow.runs[n] = true;

@@ -62,7 +62,14 @@ Chunk::Chunk(size_t bytes, eng::DeviceId device)
       var_(TheEngine()->NewVar()),
       device_(device) {}
 
+Chunk::Chunk(Borrowed, void* data, size_t bytes, eng::DeviceId device)
+    : data_(data), bytes_(bytes), var_(TheEngine()->NewVar()), device_(device), owned_(false) {}
+
 Chunk::~Chunk() {
+  if (!owned_) {
+    TheEngine()->DeleteVar(var_);
+    return;
+  }
   void* data = data_;
   const size_t bytes = bytes_;
   eng::Var* writes[] = {var_};

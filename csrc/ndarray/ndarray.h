@@ -24,6 +24,11 @@ std::string ShapeString(const Shape& shape);
 class Chunk {
  public:
   Chunk(size_t bytes, engine::DeviceId device);
+  // Bytes owned elsewhere, under a var of their own: what an operator written in Python sees
+  // of its arrays while it runs (operations it pushes order on this var, and the operator
+  // finishes once they have). The owner keeps the bytes alive meanwhile.
+  struct Borrowed {};
+  Chunk(Borrowed, void* data, size_t bytes, engine::DeviceId device);
   ~Chunk();
   Chunk(const Chunk&) = delete;
   Chunk& operator=(const Chunk&) = delete;
@@ -38,6 +43,7 @@ class Chunk {
   size_t bytes_;
   engine::Var* var_;
   engine::DeviceId device_;
+  bool owned_ = true;
 };
 
 class NDArray {

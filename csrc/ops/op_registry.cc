@@ -137,7 +137,7 @@ void InferOutputs(const OpDef& op, const OpAttrs& attrs, const std::vector<Shape
   if (static_cast<int>(in_shapes.size()) != n_in) {
     std::string names;
     for (const auto& n : op.Arguments(attrs)) names += (names.empty() ? "" : ", ") + n;
-    for (const auto& n : op.aux) names += (names.empty() ? "" : ", ") + n;
+    for (const auto& n : op.AuxStates(attrs)) names += (names.empty() ? "" : ", ") + n;
     throw OpArgumentError(op.name, "inputs", std::to_string(in_shapes.size()) + " arrays",
                           std::to_string(n_in) + " (" + names + ")");
   }
@@ -149,8 +149,9 @@ void InferOutputs(const OpDef& op, const OpAttrs& attrs, const std::vector<Shape
   op.infer_shape(attrs, shapes, *out_shapes);
   op.infer_type(attrs, types, *out_types);
   const auto args = op.Arguments(attrs);
+  const auto aux = op.AuxStates(attrs);
   for (int i = 0; i < n_in; ++i) {
-    const std::string arg = i < static_cast<int>(args.size()) ? args[i] : op.aux[i - args.size()];
+    const std::string arg = i < static_cast<int>(args.size()) ? args[i] : aux[i - args.size()];
     if (shapes[i] != in_shapes[i])
       throw OpArgumentError(op.name, arg, "an array of shape " + ShapeString(in_shapes[i]),
                             "shape " + ShapeString(shapes[i]));
@@ -264,6 +265,19 @@ void PreparedOp::Push(std::span<const NDArray* const> inputs, std::span<const ND
   }
   // Storage stays alive until the kernel has run: freeing is itself an operation, ordered
   // after this one on the same vars.
+  if (op.forward_async) {
+    engine::Engine::Get()->Push(
+        engine::Operation::Async([def = def_, attrs = attrs_, plan = plan_, data = std::move(data), is_train,
+                                  device](const engine::RunContext&, engine::Completion done) {
+          std::vector<TensorRef> in = plan->in, out = plan->out;
+          for (size_t i = 0; i < in.size(); ++i) in[i].data = data[i];
+          for (size_t i = 0; i < out.size(); ++i) out[i].data = data[in.size() + i];
+          def->forward_async(OpContext{is_train, nullptr, device}, *attrs, in, out, std::move(done));
+        }),
+        std::span<engine::Var* const>(vars, n_reads), std::span<engine::Var* const>(writes, n_writes),
+        engine::Placement{device, op.lane}, name_);
+    return;
+  }
   engine::Engine::Get()->Push(
       engine::Operation::Sync([def = def_, attrs = attrs_, plan = plan_, data = std::move(data),
                                is_train, gen](const engine::RunContext&) {
@@ -292,7 +306,7 @@ void InvokeBackward(const OpDef& op, const AttrMap& attrs, const std::vector<NDA
                     const std::vector<NDArray>& inputs, const std::vector<NDArray>& outputs,
                     const std::vector<NDArray>& in_grads, const std::vector<OpReq>& req,
                     bool is_train) {
-  if (!op.backward) throw OpArgumentError(op.name, "backward", "requested", "an operator with a gradient");
+  if (!op.HasBackward()) throw OpArgumentError(op.name, "backward", "requested", "an operator with a gradient");
   auto parsed = op.parse(attrs);
   std::vector<Shape> in_shapes, out_shapes;
   std::vector<DType> in_types, out_types;
@@ -348,6 +362,17 @@ void InvokeBackward(const OpDef& op, const AttrMap& attrs, const std::vector<NDA
   for (size_t i = 0; i < n_args; ++i)
     if (req[i] == OpReq::kNull) grad_refs[i].data = nullptr;
   const OpDef* def = &op;
+  if (op.backward_async) {
+    engine::Engine::Get()->Push(
+        engine::Operation::Async([def, parsed, og = Refs(out_grads), in = Refs(inputs), out = Refs(outputs),
+                                  ig = std::move(grad_refs), req, is_train,
+                                  device](const engine::RunContext&, engine::Completion done) {
+          def->backward_async(OpContext{is_train, nullptr, device}, *parsed, BackwardIO{og, in, out, ig, req},
+                              std::move(done));
+        }),
+        reads, writes, engine::Placement{device, op.lane}, NameOf(def, "_backward_"));
+    return;
+  }
   engine::Engine::Get()->Push(
       engine::Operation::Sync([def, parsed, og = Refs(out_grads), in = Refs(inputs),
                                out = Refs(outputs), ig = std::move(grad_refs), req, is_train](

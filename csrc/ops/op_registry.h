@@ -76,6 +76,8 @@ struct OpContext {
   // The device's random generator, for operators with `needs_rng`; nullptr otherwise.
   // Calls that use it are ordered by the engine, so a seed gives reproducible streams.
   std::mt19937_64* rng = nullptr;
+  // Where the kernel runs: set for asynchronous kernels, which push work of their own.
+  engine::DeviceId device{};
 };
 
 // The arrays a backward kernel sees.
@@ -98,6 +100,12 @@ using InferTypeFn = std::function<void(const OpAttrs&, std::vector<DType>& in, s
 using ForwardFn = std::function<void(const OpContext&, const OpAttrs&, std::span<const TensorRef> in,
                                      std::span<const TensorRef> out)>;
 using BackwardFn = std::function<void(const OpContext&, const OpAttrs&, const BackwardIO&)>;
+// Kernels that finish later, when they call `done` (from any thread): operators written in
+// Python, whose code pushes operations of its own that must finish before the kernel does.
+using AsyncForwardFn = std::function<void(const OpContext&, const OpAttrs&, std::span<const TensorRef> in,
+                                          std::span<const TensorRef> out, engine::Completion done)>;
+using AsyncBackwardFn =
+    std::function<void(const OpContext&, const OpAttrs&, const BackwardIO&, engine::Completion done)>;
 
 // One attribute of an operator's schema, as MXNet 1.9 documents it. The schema's order is the
 // order attributes take by position in mx.nd.<op>(...) and mx.sym.<op>(...), after the inputs.
@@ -143,8 +151,10 @@ struct OpDef {
   // (multi_sgd_update's num_weights, as MXNet has them): the front ends take every input by
   // position and fill in no count.
   bool variadic = false;
-  // Auxiliary states, after the arguments (BatchNorm: moving_mean, moving_var).
+  // Auxiliary states, after the arguments (BatchNorm: moving_mean, moving_var); `list_aux`,
+  // when set, gives them from the attributes instead (Custom: the Python operator's).
   std::vector<std::string> aux;
+  NamesFn list_aux;
   // Arguments the forward kernel updates in place although they are not auxiliary states:
   // the multi-tensor optimizer updates, whose states interleave with weights and gradients
   // in MXNet's input order. They are written vars, not read ones.
@@ -163,6 +173,11 @@ struct OpDef {
   ForwardFn forward;
   // nullptr: the operator has no gradient, and a graph that needs one through it is an error.
   BackwardFn backward;
+  // Set instead of forward and backward by operators whose kernels finish asynchronously;
+  // they run on `lane` (Lane::kPython for operators written in Python).
+  AsyncForwardFn forward_async;
+  AsyncBackwardFn backward_async;
+  engine::Lane lane = engine::Lane::kCompute;
   // The operator draws random numbers (ctx.rng): calls are serialized per device.
   // `needs_rng_if`, when set, decides from the attributes instead (LeakyReLU: rrelu only).
   bool needs_rng = false;
@@ -180,9 +195,12 @@ struct OpDef {
 
   // Convenience accessors that apply the attribute-dependent overrides.
   std::vector<std::string> Arguments(const OpAttrs& a) const { return list_inputs ? list_inputs(a) : inputs; }
+  std::vector<std::string> AuxStates(const OpAttrs& a) const { return list_aux ? list_aux(a) : aux; }
   int NumInputs(const OpAttrs& a) const {
-    return static_cast<int>((list_inputs ? list_inputs(a).size() : inputs.size()) + aux.size());
+    return static_cast<int>((list_inputs ? list_inputs(a).size() : inputs.size()) +
+                            (list_aux ? list_aux(a).size() : aux.size()));
   }
+  bool HasBackward() const { return backward || backward_async; }
   int NumOutputs(const OpAttrs& a) const { return count_outputs ? count_outputs(a) : num_outputs; }
   int NumVisibleOutputs(const OpAttrs& a) const {
     if (count_visible_outputs) return count_visible_outputs(a);

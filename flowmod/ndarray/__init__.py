@@ -7,6 +7,8 @@ from .ops import (OP_FUNCTIONS, add, divide, equal, greater, greater_equal, hist
 
 # mx.nd.<operator> for every registered native operator, as MXNet generates them.
 globals().update(OP_FUNCTIONS)
+from .custom import Custom  # noqa: E402  (inputs named by the Python operator, not a schema)
+OP_FUNCTIONS["Custom"] = Custom
 from . import contrib, linalg  # noqa: E402  (mx.nd.contrib.X for _contrib_X, ...)
 from . import random  # noqa: E402  (mx.nd.random.uniform, ...)
 from .creation import eye, linspace  # noqa: E402

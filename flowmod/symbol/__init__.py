@@ -7,6 +7,8 @@ from .symbol import (OP_FUNCTIONS, Group, Symbol, Variable, histogram, hypot, lo
 
 # mx.sym.<operator> for every registered native operator, as MXNet generates them.
 globals().update(OP_FUNCTIONS)
+from .custom import Custom  # noqa: E402  (inputs named by the Python operator, not a schema)
+OP_FUNCTIONS["Custom"] = Custom
 from . import contrib, linalg  # noqa: E402  (mx.sym.contrib.X for _contrib_X, ...)
 from . import random  # noqa: E402  (mx.sym.random.uniform, ...)
 # After the operators: mx.sym.zeros is this function even if an operator shares its name.

@@ -47,7 +47,7 @@ class EngineCollector(Collector):
         registry.register(EngineCollector())
         print(generate_latest(registry).decode())
 
-    Families (labels ``device`` such as ``cpu(0)`` and ``lane``, ``compute`` or ``copy``):
+    Families (labels ``device`` such as ``cpu(0)`` and ``lane``, ``compute``, ``copy`` or ``python``):
 
     - ``flowmod_engine_ops_{pushed,completed,failed,skipped}_total``: counters;
     - ``flowmod_engine_queue_depth{state}``: operations waiting for their dependencies
