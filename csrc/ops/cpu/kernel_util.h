@@ -195,6 +195,9 @@ inline void ZeroGradients(const BackwardIO& io) {
   for (size_t i = 0; i < io.in_grads.size(); ++i) ZeroWithReq(io.in_grads[i], io.req[i]);
 }
 
+// A rank-0 array reduces as the one-element array it holds.
+inline Shape AsReduceInput(const Shape& s) { return s.empty() ? Shape{1} : s; }
+
 // (outer, n, inner) of an array seen along one axis (nullopt: the flattened array, n every
 // element); the axis already validated, negative counting from the end.
 inline void AxisExtents(const Shape& in, std::optional<int64_t> axis, int64_t* outer, int64_t* n, int64_t* inner) {

@@ -48,9 +48,6 @@ struct ReduceAxesAttrs : OpAttrs {
   DType out_dtype = DType::kUnknown;  // kUnknown: the input's type
 };
 
-// A rank-0 array reduces as the one-element array it holds.
-Shape AsReduceInput(const Shape& s) { return s.empty() ? Shape{1} : s; }
-
 // Which axes of `in` are reduced; throws naming `axis` for a bad or repeated axis.
 std::vector<bool> ReducedAxes(const std::string& op, const ReduceAxesAttrs& a, const Shape& in) {
   const int ndim = static_cast<int>(in.size());
