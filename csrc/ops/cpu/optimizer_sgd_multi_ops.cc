@@ -40,44 +40,75 @@ std::pair<double, double> LrWd(const SgdForm& f, const UpdateAttrs& a, int k, co
   return {lr, wd};
 }
 
-// g' = clip(rescale_grad * grad); plain: weight = (1 - lr * wd) * weight - lr * g';
-// momentum: mom = momentum * mom - lr * wd * weight - lr * g'; weight += mom;
-// Nesterov: g'' = g' + wd * weight; mom = momentum * mom - lr * g'';
-// weight += momentum * mom - lr * g''. With a master copy, the step is taken on weight32 in
-// float32 and the result written to weight32 and, rounded, to the output.
+// The step over [lo, hi), one loop per form with no branch inside, so that it vectorizes as
+// the single-weight kernels do: g' = clip(rescale_grad * grad); plain:
+// weight = (1 - lr * wd) * weight - lr * g'; momentum: mom = momentum * mom - lr * wd * weight
+// - lr * g'; weight += mom; Nesterov: g'' = g' + wd * weight; mom = momentum * mom - lr * g'';
+// weight += momentum * mom - lr * g''. With a master copy (kMaster), the step is taken on
+// weight32 in float32 and the result written to weight32 and, rounded, to the output.
+template <class T, class S, class C>
+struct SgdArrays {
+  const T* w;
+  const T* g;
+  S* mom;
+  float* w32;
+  T* y;
+  C lr, wd, rescale, clip, momentum;
+};
+
+template <Step kStep, bool kMaster, class T, class S, class C>
+void SgdRange(const SgdArrays<T, S, C>& p, int64_t lo, int64_t hi) {
+  // y may be the weight itself: the compiler checks the overlap before it vectorizes.
+  const T* w = p.w;
+  const T* g = p.g;
+  S* mom = p.mom;
+  float* w32 = p.w32;
+  T* y = p.y;
+  const C lr = p.lr, wd = p.wd, rescale = p.rescale, clip = p.clip, momentum = p.momentum;
+  for (int64_t i = lo; i < hi; ++i) {
+    C weight;
+    if constexpr (kMaster) weight = C(w32[i]);
+    else weight = C(w[i]);
+    const C grad = Clip(rescale * C(g[i]), clip);
+    C updated;
+    if constexpr (kStep == Step::kPlain) {
+      updated = (C(1) - lr * wd) * weight - lr * grad;
+    } else if constexpr (kStep == Step::kMomentum) {
+      const C m = momentum * C(mom[i]) - lr * wd * weight - lr * grad;
+      mom[i] = S(m);
+      updated = weight + m;
+    } else {
+      const C gw = grad + wd * weight;
+      const C m = momentum * C(mom[i]) - lr * gw;
+      mom[i] = S(m);
+      updated = weight + momentum * m - lr * gw;
+    }
+    if constexpr (kMaster) w32[i] = float(updated);
+    y[i] = T(updated);
+  }
+}
+
+template <bool kMaster, class T, class S, class C>
+void SgdRangeOf(Step step, const SgdArrays<T, S, C>& p, int64_t lo, int64_t hi) {
+  switch (step) {
+    case Step::kPlain: SgdRange<Step::kPlain, kMaster>(p, lo, hi); break;
+    case Step::kMomentum: SgdRange<Step::kMomentum, kMaster>(p, lo, hi); break;
+    case Step::kNesterov: SgdRange<Step::kNesterov, kMaster>(p, lo, hi); break;
+  }
+}
+
 void SgdKernel(const SgdForm& f, const UpdateAttrs& a, int k, const TensorRef* in, const TensorRef* shared,
                const TensorRef& out) {
   const auto [lr_k, wd_k] = LrWd(f, a, k, shared);
   const bool has_mom = f.step != Step::kPlain;
   FLOWMOD_UPDATE_SWITCH(in[0].dtype, f.mixed, T, S, C, {
-    const T* w = in[0].ptr<T>();
-    const T* g = in[1].ptr<T>();
-    S* mom = has_mom ? in[2].ptr<S>() : nullptr;
-    float* w32 = f.mixed ? in[has_mom ? 3 : 2].ptr<float>() : nullptr;
-    T* y = out.ptr<T>();
-    const C lr = C(lr_k), wd = C(wd_k), rescale = C(a.rescale_grad), clip = C(a.clip_gradient);
-    const C momentum = C(a.momentum);
+    const SgdArrays<T, S, C> p{in[0].ptr<T>(), in[1].ptr<T>(), has_mom ? in[2].ptr<S>() : nullptr,
+                               f.mixed ? in[has_mom ? 3 : 2].ptr<float>() : nullptr, out.ptr<T>(),
+                               C(lr_k), C(wd_k), C(a.rescale_grad), C(a.clip_gradient), C(a.momentum)};
     const Step step = f.step;
     ForElements(in[0].size(), [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) {
-        const C weight = w32 ? C(w32[i]) : C(w[i]);
-        const C grad = Clip(rescale * C(g[i]), clip);
-        C updated;
-        if (step == Step::kPlain) {
-          updated = (C(1) - lr * wd) * weight - lr * grad;
-        } else if (step == Step::kMomentum) {
-          const C m = momentum * C(mom[i]) - lr * wd * weight - lr * grad;
-          mom[i] = S(m);
-          updated = weight + m;
-        } else {
-          const C gw = grad + wd * weight;
-          const C m = momentum * C(mom[i]) - lr * gw;
-          mom[i] = S(m);
-          updated = weight + momentum * m - lr * gw;
-        }
-        if (w32) w32[i] = float(updated);
-        y[i] = T(updated);
-      }
+      if (p.w32) SgdRangeOf<true>(step, p, lo, hi);
+      else SgdRangeOf<false>(step, p, lo, hi);
     });
   });
 }
