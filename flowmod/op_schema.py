@@ -88,9 +88,10 @@ class OpSchema:
             if key in kwargs:
                 raise TypeError(f"{self.name}() got multiple values for argument '{key}'")
             # MXNet lists the arrays of a few operators among the attributes (all_finite's
-            # data): an array is taken there, and passed on as the input of that name.
+            # data, PSROIPooling's data and rois, typed Symbol): an array is taken there, and
+            # passed on as the input of that name.
             if (hasattr(value, "_h") or hasattr(value, "_outputs")) \
-                    and self.param_docs[i]["type"] != "NDArray":
+                    and self.param_docs[i]["type"] not in ("NDArray", "Symbol"):
                 raise MXNetError(f"{self.name}: positional argument {n + i} ({key}) is "
                                  f"{type(value).__name__} {value!r}: expected "
                                  f"{self.param_docs[i]['type']} (the inputs come first: "
