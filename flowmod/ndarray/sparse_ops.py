@@ -351,6 +351,9 @@ def _update(op: str):
         weight, grad, states = inputs[0], inputs[1], list(inputs[2:])
         if grad.stype != "row_sparse" or any(s.stype == "csr" for s in [weight] + states):
             return NotImplemented
+        if kernel == "_rsp_adagrad_update" and float(attrs.get("wd", 0)) != 0:
+            raise MXNetError(f"{op}: wd={attrs['wd']}: sparse adagrad_update does not support "
+                             f"wd (expected 0), as in MXNet")
         lazy = op in _ALWAYS_LAZY or _truth(attrs.pop("lazy_update", True))
         attrs.pop("lazy_update", None)
         w = _weight_dense(weight)
