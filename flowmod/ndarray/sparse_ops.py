@@ -327,6 +327,27 @@ def _where(inputs, attrs):
     return _invoke("where", [_csr_to_dense(cond), x, y])
 
 
+def _bound(v):
+    if isinstance(v, (tuple, list)):
+        return list(v)
+    return [None if v in (None, "None") else v]
+
+
+def _slice_csr(inputs, attrs):
+    """slice of a csr matrix along its rows (MXNet's SliceCsrImpl; columns must be whole)."""
+    (x,) = inputs
+    if x.stype != "csr" or attrs.get("step") not in (None, (), "()", "None"):
+        return NotImplemented
+    begin, end = _bound(attrs.get("begin", ())), _bound(attrs.get("end", ()))
+    cols_whole = (len(begin) < 2 or begin[1] in (None, 0)) and (
+        len(end) < 2 or end[1] in (None, x.shape[1]))
+    if not cols_whole:
+        return NotImplemented
+    b = 0 if not begin or begin[0] is None else int(begin[0])
+    e = x.shape[0] if not end or end[0] is None else int(end[0])
+    return x[b:e]
+
+
 # ---- optimizer updates ----------------------------------------------------------------------
 
 _UPDATES = {"sgd_update": ("_rsp_sgd_update", 0), "sgd_mom_update": ("_rsp_sgd_mom_update", 1),
@@ -383,7 +404,8 @@ def _binary_entry(op):
 _IMPLS = {"dot": _dot, "add_n": _add_n, "ElementWiseSum": _add_n, "_square_sum": _square_sum,
           "sum": lambda i, a: _csr_reduce("sum", i, a),
           "mean": lambda i, a: _csr_reduce("mean", i, a),
-          "clip": _clip, "where": _where, "cast_storage": None}
+          "clip": _clip, "where": _where, "cast_storage": None, "slice": _slice_csr,
+          "crop": _slice_csr}
 for _op in ("elemwise_add", "elemwise_sub", "elemwise_mul"):
     _IMPLS[_op] = _binary_entry(_op)
 for _alias, _op in (("_add", "elemwise_add"), ("_plus", "elemwise_add"),
