@@ -461,9 +461,30 @@ def _read_sparse(reader: _Reader, index: int, stype: str, start: int) -> SparseA
     if error:
         raise reader.fail(aux_at, f"array {index}: {error}")
     data = _read_elements(reader, sshape, dtype, f"the values of array {index}", start)
+    parts_at = reader.offset
     parts = [_read_elements(reader, s, dt, f"index array {i} of array {index}", start)
              for i, (dt, s) in enumerate(aux)]
+    error = _sparse_indices_error(stype, shape, data.shape[0], parts)
+    if error:
+        raise reader.fail(parts_at, f"array {index}: {error}")
     return SparseArray(stype, shape, data, parts)
+
+
+def _sparse_indices_error(stype: str, shape, nnz: int, parts):
+    """What is wrong with a sparse record's index values, or None: a csr indptr must rise
+    from 0 to nnz and its column indices lie in range; row_sparse row indices must increase
+    and lie in range (flowmod's kernels rely on both)."""
+    if stype == "csr":
+        ptr, col = (p.astype(np.int64) for p in parts)
+        if ptr[0] != 0 or ptr[-1] != nnz or (np.diff(ptr) < 0).any():
+            return "the csr indptr does not rise from 0 to the number of stored values"
+        if col.size and (col.min() < 0 or col.max() >= shape[1]):
+            return f"a csr column index is outside [0, {shape[1]})"
+        return None
+    rows = parts[0].astype(np.int64)
+    if rows.size and (rows[0] < 0 or rows[-1] >= shape[0] or (np.diff(rows) <= 0).any()):
+        return f"the row_sparse row indices do not increase within [0, {shape[0]})"
+    return None
 
 
 def _read_elements(reader: _Reader, shape, dtype: np.dtype, what: str, start: int):

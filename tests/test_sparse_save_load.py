@@ -69,7 +69,8 @@ def test_mixed_dict_both_ways(tmp_path):
 
 
 def test_round_trip_of_operator_results(tmp_path):
-    x = mx.test_utils.rand_ndarray((20, 7), "csr", density=0.3)
+    from flowmod import test_utils
+    x = test_utils.rand_ndarray((20, 7), "csr", density=0.3)
     r = mx.nd.sparse.dot(x, mx.nd.ones((20, 4)), transpose_a=True)
     path = str(tmp_path / "r.nd")
     mx.nd.save(path, [x, r])
@@ -128,3 +129,19 @@ def test_save_refuses_inconsistent_sparse_records():
                          [np.zeros(3, np.int64), np.zeros(2, np.int64)])
     with pytest.raises(MXNetError, match="csr shapes do not fit"):
         pf.dumps([rec])
+
+
+@pytest.mark.parametrize("rec, words", [
+    (pf.SparseArray("csr", (2, 3), np.float32([1]), [np.int64([0, 1, 2]), np.int64([0])]),
+     "indptr does not rise"),
+    (pf.SparseArray("csr", (2, 3), np.float32([1]), [np.int64([0, 1, 1]), np.int64([3])]),
+     "column index is outside"),
+    (pf.SparseArray("row_sparse", (4, 1), np.float32([[1], [2]]), [np.int64([2, 1])]),
+     "row indices do not increase"),
+    (pf.SparseArray("row_sparse", (4, 1), np.float32([[1]]), [np.int64([4])]),
+     "row indices do not increase"),
+])
+def test_corrupted_index_values_raise_at_load(rec, words):
+    buf = pf.dumps([rec])
+    with pytest.raises(MXNetError, match=words):
+        mx.nd.load_frombuffer(buf)
