@@ -282,3 +282,28 @@ def test_bad_attributes_are_refused_for_sparse_inputs_too():
     _, a = rand_csr((3, 4), 0.5, 52)
     with pytest.raises(MXNetError, match="axis"):
         mx.nd.sum(a, axis="x")
+
+
+# ---- the registered cast_storage (dense graphs) ----------------------------------------------
+def test_registered_cast_storage_copies_values_and_passes_the_gradient():
+    from op_check import check_gradient, forward
+    x = np.random.default_rng(60).standard_normal((3, 4))
+    for stype in ("default", "csr", "row_sparse"):
+        (got,) = forward("cast_storage", [x], stype=stype)
+        np.testing.assert_array_equal(got, x)
+    check_gradient("cast_storage", [x], stype="default")
+    with pytest.raises(MXNetError, match="stype='dense': expected one of"):
+        forward("cast_storage", [x], stype="dense")
+    with pytest.raises(MXNetError, match="stype"):
+        forward("cast_storage", [x])
+    sym = mx.sym.cast_storage(mx.sym.Variable("x"), stype="default")
+    np.testing.assert_array_equal(sym.eval(x=mx.nd.array(x))[0].asnumpy(), x.astype(np.float32))
+
+
+def test_square_sum_of_dense_and_csr():
+    x = np.random.default_rng(61).standard_normal((4, 3)).astype(np.float32)
+    out = mx.nd._internal._square_sum(mx.nd.array(x), axis=0, keepdims=True)
+    np.testing.assert_allclose(out.asnumpy(), (x ** 2).sum(0, keepdims=True), rtol=1e-6)
+    s, a = rand_csr((5, 4), 0.4, 62)
+    np.testing.assert_allclose(mx.nd.sparse.square_sum(a, axis=1).asnumpy(),
+                               (s.toarray() ** 2).sum(1), rtol=1e-6)

@@ -266,9 +266,13 @@ def square_sum(data, axis=None, keepdims=False, exclude=False):
     """_square_sum(data, axis=None, keepdims=False, exclude=False): the sum of squares of a
     row_sparse array over ``axis``: dense over axis 0 (or all), row_sparse over axis 1 with
     keepdims (the rows data stores), dense over axis 1 otherwise."""
+    if data.stype == "default":
+        return _invoke("sum", [_invoke("square", [data])], axis=axis, keepdims=keepdims,
+                       exclude=exclude)
     out = _square_sum([data], {"axis": axis, "keepdims": keepdims, "exclude": exclude})
     if out is NotImplemented:
-        return _fallback("_square_sum", [data], None, {"axis": axis, "keepdims": keepdims})
+        # csr, or row_sparse with exclude or of more than 2 dimensions: on the dense values
+        return square_sum(_dense(data), axis, keepdims, exclude)
     return out
 
 

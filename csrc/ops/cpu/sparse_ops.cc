@@ -466,7 +466,40 @@ void RegisterLayout() {
        }});
 }
 
+// cast_storage on dense arrays (graphs, and NDArrays cast to 'default'): the values, copied;
+// flowmod/ndarray/sparse_ops.py converts NDArrays to and from the sparse storage types, and
+// in a graph the storage type an executor gives the output is the planner's (its values are
+// these either way). The gradient passes through.
+void RegisterCastStorage() {
+  OpDef def;
+  def.name = "cast_storage";
+  def.inputs = {"data"};
+  def.parse = [](const AttrMap& attrs) {
+    CheckAttrs("cast_storage", attrs, {"stype"});
+    if (!Has(attrs, "stype")) throw OpArgumentError("cast_storage", "stype", "(missing)", "'default', 'row_sparse' or 'csr'");
+    GetEnum("cast_storage", attrs, "stype", {"csr", "default", "row_sparse"});
+    return std::shared_ptr<const OpAttrs>(std::make_shared<SparseAttrs>());
+  };
+  def.infer_shape = [](const OpAttrs&, std::vector<Shape>& in, std::vector<Shape>& out) {
+    ElemwiseShape("cast_storage", in, out);
+  };
+  def.infer_type = [](const OpAttrs&, std::vector<DType>& in, std::vector<DType>& out) {
+    ElemwiseType("cast_storage", in, out);
+  };
+  def.forward = [](const OpContext&, const OpAttrs&, std::span<const TensorRef> in, std::span<const TensorRef> out) {
+    CopyData(in[0], out[0]);
+  };
+  def.backward = [](const OpContext&, const OpAttrs&, const BackwardIO& io) {
+    CopyWithReq(io.out_grads[0], io.in_grads[0], io.req[0]);
+  };
+  def.inplace = {{0, 0}};
+  Registry::Add(Described(std::move(def), "The input in another storage type: dense (default), row_sparse or csr.",
+                          {{"data", "The input array."}},
+                          {Required("stype", "{'csr', 'default', 'row_sparse'}", "The storage type of the output.")}));
+}
+
 const bool registered = [] {
+  RegisterCastStorage();
   RegisterDots();
   RegisterLayout();
   return true;
