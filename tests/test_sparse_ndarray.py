@@ -204,3 +204,21 @@ def test_inplace_arithmetic_is_refused():
         a.reshape((4, 3))
     with pytest.raises(AttributeError, match="no single storage handle"):
         a.handle
+
+
+def test_await_waits_for_the_components():
+    import asyncio
+    a = mx.nd.array(DENSE).tostype("csr")
+
+    async def main():
+        return await a
+
+    assert asyncio.run(main()) is a
+
+
+def test_sparse_dot_of_dense_arrays_is_the_dense_product(caplog):
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    with caplog.at_level("WARNING", logger="flowmod"):
+        out = mx.nd.sparse.dot(mx.nd.array(x), mx.nd.array(x), transpose_b=True)
+    np.testing.assert_allclose(out.asnumpy(), x @ x.T)
+    assert not [r for r in caplog.records if "fallback" in r.getMessage()]

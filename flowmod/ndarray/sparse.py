@@ -130,6 +130,12 @@ class BaseSparseNDArray(NDArray):
         for c in self._components():
             c.wait_to_read()
 
+    def __await__(self):
+        """``await arr``: suspends the awaiting task until the writes pushed to the
+        components so far are done; gives ``arr`` back."""
+        from ..future import when_ready
+        return when_ready(tuple(self._components()), self).__await__()
+
     def asnumpy(self) -> np.ndarray:
         """asnumpy(): the dense values as a numpy array, once pending writes are done."""
         return self.tostype("default").asnumpy()

@@ -186,6 +186,8 @@ def dot(lhs, rhs, transpose_a=False, transpose_b=False, forward_stype=None):
     product with MXNet's storage types: csr x dense is dense, csr.T x dense row_sparse,
     dense x csr csr (dense with forward_stype='default'), dense x csr.T dense; other sparse
     combinations run densely with the storage fallback warning."""
+    if _stype(lhs) == _stype(rhs) == "default":
+        return _invoke("dot", [lhs, rhs], transpose_a=transpose_a, transpose_b=transpose_b)
     result = _dot([lhs, rhs], {"transpose_a": transpose_a, "transpose_b": transpose_b,
                                "forward_stype": forward_stype})
     if result is NotImplemented:
