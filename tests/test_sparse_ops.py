@@ -307,3 +307,11 @@ def test_square_sum_of_dense_and_csr():
     s, a = rand_csr((5, 4), 0.4, 62)
     np.testing.assert_allclose(mx.nd.sparse.square_sum(a, axis=1).asnumpy(),
                                (s.toarray() ** 2).sum(1), rtol=1e-6)
+
+
+def test_dot_refuses_types_by_name():
+    c = mx.nd.array([[0, 1]], dtype="int32").tostype("csr")
+    with pytest.raises(MXNetError, match="dot: lhs has type int32"):
+        mx.nd.dot(c, mx.nd.ones((2, 2), dtype="int32"))
+    with pytest.raises(MXNetError, match="dot: lhs has type float32 and rhs float64"):
+        mx.nd.dot(c.astype("float32"), mx.nd.ones((2, 2), dtype="float64"))

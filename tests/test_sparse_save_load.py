@@ -145,3 +145,36 @@ def test_corrupted_index_values_raise_at_load(rec, words):
     buf = pf.dumps([rec])
     with pytest.raises(MXNetError, match=words):
         mx.nd.load_frombuffer(buf)
+
+
+PEER = os.environ.get("FLOWMOD_PEER_MXNET")
+PEER_SCRIPT = r"""
+import sys
+import numpy as np
+import mxnet as mx
+work = sys.argv[1]
+loaded = mx.nd.load(work + "/ours.nd")
+np.savez(work + "/theirs_view.npz", **{k: v.asnumpy() for k, v in loaded.items()},
+         **{k + ".stype": np.array(v.stype) for k, v in loaded.items()})
+mx.nd.save(work + "/theirs.nd", loaded)
+"""
+
+
+@pytest.mark.skipif(not PEER, reason="set FLOWMOD_PEER_MXNET to a Python with mxnet 1.9.1 "
+                                     "to check sparse files against real MXNet")
+def test_interop_with_real_mxnet(tmp_path):
+    import subprocess
+    from flowmod import test_utils
+    np.random.seed(12)
+    ours = {"c": test_utils.rand_ndarray((30, 17), "csr", density=0.2),
+            "r": test_utils.rand_ndarray((40, 3, 2), "row_sparse", density=0.3, dtype="float64"),
+            "d": mx.nd.array(np.arange(5))}
+    mx.nd.save(str(tmp_path / "ours.nd"), ours)
+    script = tmp_path / "peer.py"
+    script.write_text(PEER_SCRIPT)
+    subprocess.run([PEER, str(script), str(tmp_path)], check=True, timeout=300)
+    view = np.load(tmp_path / "theirs_view.npz")
+    for k, v in ours.items():
+        assert str(view[k + ".stype"]) == v.stype
+        np.testing.assert_array_equal(view[k], v.asnumpy())
+    assert (tmp_path / "theirs.nd").read_bytes() == (tmp_path / "ours.nd").read_bytes()

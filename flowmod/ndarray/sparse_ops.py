@@ -206,6 +206,13 @@ def _dot(inputs, attrs):
     target = attrs.get("forward_stype")
     target = None if target in (None, "None") else str(target)
     ls, rs = _stype(lhs), _stype(rhs)
+    for side, x in (("lhs", lhs), ("rhs", rhs)):
+        if np.dtype(x.dtype).kind != "f":
+            raise MXNetError(f"dot: {side} has type {np.dtype(x.dtype).name}; a sparse product "
+                             f"takes floating point arrays")
+    if np.dtype(lhs.dtype) != np.dtype(rhs.dtype):
+        raise MXNetError(f"dot: lhs has type {np.dtype(lhs.dtype).name} and rhs "
+                         f"{np.dtype(rhs.dtype).name}; expected one type")
     if ls == "csr" and rs in ("default", "row_sparse") and not tb:
         dense, was_1d = _as_2d(_dense(rhs))
         k = lhs.shape[0] if ta else lhs.shape[1]
