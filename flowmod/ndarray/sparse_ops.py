@@ -78,9 +78,15 @@ def _rsp_rows(dense: NDArray, rows: np.ndarray) -> RowSparseNDArray:
     return RowSparseNDArray._make(dense.shape, data, [idx], dense.context)
 
 
-def cast_storage(data: NDArray, stype: str):
-    """cast_storage(data, stype): ``data`` in storage ``stype`` ('default', 'row_sparse' or
-    'csr'). Casting csr to row_sparse or back is refused, as in MXNet."""
+def cast_storage(data: NDArray, stype: str, out: NDArray | None = None, name=None):
+    """cast_storage(data, stype, out=None, name=None): ``data`` in storage ``stype``
+    ('default', 'row_sparse' or 'csr'), written into ``out`` when given. Casting csr to
+    row_sparse or back is refused, as in MXNet."""
+    if out is not None:
+        _write_into(out, cast_storage(data, stype))
+        return out
+    if not isinstance(data, NDArray):
+        raise MXNetError(f"cast_storage: data is {type(data).__name__}, expected an NDArray")
     if stype not in ("default", "row_sparse", "csr"):
         raise MXNetError(f"cast_storage: stype={stype!r}: expected 'default', 'row_sparse' "
                          f"or 'csr'")
