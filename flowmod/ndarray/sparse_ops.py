@@ -131,10 +131,9 @@ def _rsp_binary(op: str, lhs: RowSparseNDArray, rhs: RowSparseNDArray) -> RowSpa
     if lhs.shape != rhs.shape:
         raise MXNetError(f"{op}: lhs has shape {lhs.shape} and rhs {rhs.shape}; expected the "
                          f"same shape")
-    a, b = _rows_of(lhs), _rows_of(rhs)
-    # A product is zero wherever either row is missing; sums keep every row.
-    rows = np.intersect1d(a, b) if op == "elemwise_mul" else np.union1d(a, b)
-    rows = rows.astype(_INDEX)
+    # Every row either stores, products too (MXNet's RspRspOp keeps the union; a row only one
+    # side stores is a row of zeros there).
+    rows = np.union1d(_rows_of(lhs), _rows_of(rhs)).astype(_INDEX)
     idx = _index_array(rows, lhs.context)
     if not rows.size:
         from .sparse import zeros
@@ -156,7 +155,7 @@ def _elemwise(op: str, inputs, attrs):
         return _rsp_binary(op, lhs, rhs)
     if op == "elemwise_mul" and {ls, rs} == {"row_sparse", "default"}:
         return _rsp_dense_mul(*((lhs, rhs) if ls == "row_sparse" else (rhs, lhs)))
-    if ls == rs == "csr" and op != "elemwise_mul":
+    if ls == rs == "csr":
         return _dense_to_csr(_invoke(op, [_csr_to_dense(lhs), _csr_to_dense(rhs)]))
     if {ls, rs} == {"row_sparse", "default"} and op != "elemwise_mul":
         # rsp + dns and dns - rsp are dense (MXNet's ElemwiseBinaryOp::DnsRspDnsOp).
@@ -190,7 +189,7 @@ def _as_2d(x: NDArray):
 def dot(lhs, rhs, transpose_a=False, transpose_b=False, forward_stype=None):
     """dot(lhs, rhs, transpose_a=False, transpose_b=False, forward_stype=None): the matrix
     product with MXNet's storage types: csr x dense is dense, csr.T x dense row_sparse,
-    dense x csr csr (dense with forward_stype='default'), dense x csr.T dense; other sparse
+    dense x csr and dense x csr.T csr (dense with forward_stype='default'); other sparse
     combinations run densely with the storage fallback warning."""
     if _stype(lhs) == _stype(rhs) == "default":
         return _invoke("dot", [lhs, rhs], transpose_a=transpose_a, transpose_b=transpose_b)
@@ -241,7 +240,7 @@ def _dot(inputs, attrs):
     if ls == "default" and rs == "csr" and not ta and lhs.ndim == 2:
         out = _invoke("_sparse_dns_csr_dot", [lhs, rhs.data, rhs.indices, rhs.indptr],
                       num_cols=rhs.shape[1], transpose_b=tb)
-        if target is None and not tb:
+        if target is None:  # MXNet 1.9.1 on CPU: csr, transposed or not
             target = "csr"
         return _cast_to(out, target)
     return NotImplemented
@@ -334,7 +333,7 @@ def _valuewise(op: str):
 def _clip(inputs, attrs):
     x = inputs[0]
     lo, hi = float(attrs.get("a_min", 0)), float(attrs.get("a_max", 0))
-    if len(inputs) != 1 or x.stype != "row_sparse" or not lo <= 0 <= hi:
+    if len(inputs) != 1 or x.stype == "default" or not lo <= 0 <= hi:
         return NotImplemented
     return _with_data(x, _invoke("clip", [x.data], **attrs))
 
