@@ -13,12 +13,18 @@ Everything is little-endian. A file is::
 An array record as MXNet 1.9 writes it (the V2 layout)::
 
     uint32  0xF993FAC9            NDARRAY_V2_MAGIC
-    int32   storage type          0 dense; 1 row_sparse and 2 csr are not read here
+    int32   storage type          0 dense, 1 row_sparse, 2 csr (see below)
     int32   ndim, int64 x ndim    shape
     int32   dev_type, int32 dev_id  context the array lived on (written as cpu(0))
     int32   type flag             0 float32, 1 float64, 2 float16, 3 uint8, 4 int32,
                                   5 int8, 6 int64, 7 bool, 12 bfloat16
     bytes   the elements, C order, prod(shape) * itemsize bytes
+
+A sparse record (storage type 1 or 2) has, after the storage type, the storage shape
+(the shape of the stored values: (nnz,) for csr, (rows stored, ...) for row_sparse) before
+the shape, and after the type flag, for each index array (csr: indptr then indices;
+row_sparse: indices), its int32 type flag and its shape; then the stored values, then each
+index array's elements. In flowmod these records are :class:`SparseArray` values.
 
 Older records, which MXNet 1.9 still reads and so does this module:
 
@@ -42,7 +48,8 @@ all three layouts, as in MXNet 1.9.
 What this module does the way MXNet 1.9 does: the reserved word, the stored context and
 any bytes after the last name are ignored; arrays always load to host memory; duplicate
 names keep the last array; a file with no names loads as a list, so an empty dict loads
-as ``[]``. What it rejects with :class:`~flowmod.base.MXNetError`: sparse storage, V3
+as ``[]``. What it rejects with :class:`~flowmod.base.MXNetError`: sparse records whose
+shapes do not fit together, V3
 records (written under NumPy-shape semantics, which MXNet 1.9 refuses outside them too),
 type flags MXNet 1.9 has no type for (8-11), and anything truncated or inconsistent.
 Every count, ndim and size is checked against the bytes left before anything is
@@ -60,7 +67,7 @@ import numpy as np
 from .base import MXNetError
 from .fileio import write_atomic
 
-__all__ = ["dumps", "dump", "loads", "save", "load", "load_stream"]
+__all__ = ["dumps", "dump", "loads", "save", "load", "load_stream", "SparseArray"]
 
 LIST_MAGIC = 0x112
 NDARRAY_V1_MAGIC = 0xF993FAC8
@@ -110,6 +117,40 @@ _U64 = struct.Struct("<Q")
 _I32X3 = struct.Struct("<iii")
 
 
+class SparseArray:
+    """A sparse record: ``stype`` ('csr' or 'row_sparse'), the dense ``shape``, the stored
+    values ``data`` and the index arrays ``aux`` in MXNet's order (csr: indptr, indices;
+    row_sparse: indices)."""
+
+    __slots__ = ("stype", "shape", "data", "aux")
+
+    def __init__(self, stype: str, shape, data: np.ndarray, aux):
+        self.stype, self.shape, self.data, self.aux = stype, tuple(shape), data, list(aux)
+
+    def __repr__(self) -> str:
+        return f"SparseArray({self.stype!r}, shape={self.shape}, nnz={self.data.shape[0]})"
+
+
+_STORAGE_IDS = {"row_sparse": STORAGE_ROW_SPARSE, "csr": STORAGE_CSR}
+
+
+def _sparse_shapes_error(stype: str, shape, sshape, aux_shapes):
+    """What is wrong with a sparse record's shapes, or None."""
+    if stype == "csr":
+        if len(shape) != 2:
+            return f"a csr array has 2 dimensions, not shape {tuple(shape)}"
+        if len(sshape) != 1 or [tuple(a) for a in aux_shapes] != [(shape[0] + 1,),
+                                                                  (sshape[0],)]:
+            return (f"csr shapes do not fit: shape {tuple(shape)}, values {tuple(sshape)}, "
+                    f"indptr and indices {[tuple(a) for a in aux_shapes]}")
+        return None
+    if (len(sshape) != len(shape) or not shape or tuple(sshape[1:]) != tuple(shape[1:])
+            or [tuple(a) for a in aux_shapes] != [(sshape[0],)] or sshape[0] > shape[0]):
+        return (f"row_sparse shapes do not fit: shape {tuple(shape)}, values "
+                f"{tuple(sshape)}, indices {[tuple(a) for a in aux_shapes]}")
+    return None
+
+
 def _dtype_flag(dtype: np.dtype):
     """MXNet's type flag for ``dtype``, or None when MXNet 1.x has no such type."""
     if dtype.names is not None:
@@ -128,6 +169,14 @@ def _describe(value) -> str:
 
 
 def _check_value(value, where: str, func: str) -> np.ndarray:
+    if isinstance(value, SparseArray):
+        for part in [value.data] + value.aux:
+            _check_value(part, where, func)
+        error = _sparse_shapes_error(value.stype, value.shape, value.data.shape,
+                                     [a.shape for a in value.aux])
+        if value.stype not in _STORAGE_IDS or error:
+            raise MXNetError(f"{func}: {where}: {error or 'unknown storage ' + value.stype}")
+        return value
     if isinstance(value, np.generic):
         value = np.asarray(value)
     if not isinstance(value, np.ndarray):
@@ -179,7 +228,31 @@ def _as_stored(array: np.ndarray) -> np.ndarray:
     return np.asarray(array, dtype=target, order="C")
 
 
+def _write_shape(out, shape) -> None:
+    out.write(_I32.pack(len(shape)))
+    out.write(struct.pack(f"<{len(shape)}q", *shape))
+
+
+def _write_sparse(out, array: SparseArray) -> None:
+    data = _as_stored(array.data)
+    aux = [_as_stored(a) for a in array.aux]
+    out.write(_U32.pack(NDARRAY_V2_MAGIC))
+    out.write(_I32.pack(_STORAGE_IDS[array.stype]))
+    _write_shape(out, data.shape)
+    _write_shape(out, array.shape)
+    out.write(_I32X3.pack(_CPU_DEV_TYPE, 0, _dtype_flag(data.dtype)))
+    for a in aux:
+        out.write(_I32.pack(_dtype_flag(a.dtype)))
+        _write_shape(out, a.shape)
+    for part in [data] + aux:
+        if part.size:
+            out.write(part.reshape(-1).view(np.uint8))
+
+
 def _write_array(out, array: np.ndarray) -> None:
+    if isinstance(array, SparseArray):
+        _write_sparse(out, array)
+        return
     stored = _as_stored(array)
     shape = stored.shape
     out.write(_U32.pack(NDARRAY_V2_MAGIC))
@@ -323,12 +396,11 @@ def _read_array(reader: _Reader, index: int) -> np.ndarray:
         stype_at = reader.offset
         stype = reader.unpack(_I32, f"the int32 storage type of array {index}")
         if stype in _STORAGE_NAMES:
-            raise reader.fail(stype_at, f"array {index} has {_STORAGE_NAMES[stype]} storage "
-                                        f"(type {stype}); sparse arrays are not supported, "
-                                        f"only dense (default storage, 0)")
+            return _read_sparse(reader, index, _STORAGE_NAMES[stype], start)
         if stype != STORAGE_DEFAULT:
             raise reader.fail(stype_at, f"array {index} has unknown storage type {stype}; "
-                                        f"expected 0 (default/dense)")
+                                        f"expected 0 (default/dense), 1 (row_sparse) or "
+                                        f"2 (csr)")
         ndim = reader.unpack(_I32, f"the int32 ndim of array {index}")
         shape = _read_shape(reader, ndim, "q", index, reader.offset - 4)
     elif magic == NDARRAY_V1_MAGIC:
@@ -342,27 +414,93 @@ def _read_array(reader: _Reader, index: int) -> np.ndarray:
                                      f"0xF993FAC8, or a legacy ndim) for array {index}, "
                                      f"read 0x{magic:08X}")
         shape = _read_shape(reader, magic, "I", index, start)
-    _dev_type, _dev_id = reader.unpack(struct.Struct("<ii"), f"the context of array {index}")
+    reader.unpack(struct.Struct("<ii"), f"the context of array {index}")
+    dtype = _read_flag(reader, f"array {index}")
+    return _read_elements(reader, shape, dtype, f"array {index}", start)
+
+
+def _read_flag(reader: _Reader, what: str) -> np.dtype:
     flag_at = reader.offset
-    flag = reader.unpack(_I32, f"the int32 type flag of array {index}")
+    flag = reader.unpack(_I32, f"the int32 type flag of {what}")
     dtype = _FLAG_TO_DTYPE.get(flag)
     if dtype is None:
         known = _UNSUPPORTED_FLAG_NAMES.get(flag)
         detail = (f" ({known}, which MXNet 1.x cannot load)" if known
                   else "; expected one of " + ", ".join(map(str, sorted(_FLAG_TO_DTYPE))))
-        raise reader.fail(flag_at, f"array {index} has unknown type flag {flag}{detail}")
+        raise reader.fail(flag_at, f"{what} has unknown type flag {flag}{detail}")
+    return dtype
+
+
+def _read_v2_shape(reader: _Reader, index: int, what: str):
+    ndim = reader.unpack(_I32, f"the int32 ndim of {what} of array {index}")
+    return _read_shape(reader, ndim, "q", index, reader.offset - 4)
+
+
+def _read_sparse(reader: _Reader, index: int, stype: str, start: int) -> SparseArray:
+    sshape = _read_v2_shape(reader, index, "the storage shape")
+    shape_at = reader.offset
+    shape = _read_v2_shape(reader, index, "the shape")
+    if not shape:
+        raise reader.fail(shape_at, f"array {index} is a {stype} array of ndim 0")
+    reader.unpack(struct.Struct("<ii"), f"the context of array {index}")
+    dtype = _read_flag(reader, f"array {index}")
+    aux_at = reader.offset
+    aux = []
+    for i in range(1 if stype == "row_sparse" else 2):
+        aux_dtype = _read_flag(reader, f"index array {i} of array {index}")
+        if aux_dtype.kind not in "iu" or aux_dtype == BFLOAT16:
+            raise reader.fail(reader.offset - 4, f"index array {i} of array {index} has type "
+                                                 f"{aux_dtype}; expected an integer type")
+        aux.append((aux_dtype, _read_v2_shape(reader, index, f"index array {i}")))
+    if not np.prod(sshape, dtype=np.int64):
+        # As MXNet's NDArray constructor: an empty storage shape (which MXNet writes for
+        # some arrays) is taken from the index shapes.
+        sshape = (tuple(aux[-1][1][:1]) + tuple(shape[1:]) if stype == "row_sparse"
+                  else tuple(aux[-1][1]))
+    error = _sparse_shapes_error(stype, shape, sshape, [s for _, s in aux])
+    if error:
+        raise reader.fail(aux_at, f"array {index}: {error}")
+    data = _read_elements(reader, sshape, dtype, f"the values of array {index}", start)
+    parts_at = reader.offset
+    parts = [_read_elements(reader, s, dt, f"index array {i} of array {index}", start)
+             for i, (dt, s) in enumerate(aux)]
+    error = _sparse_indices_error(stype, shape, data.shape[0], parts)
+    if error:
+        raise reader.fail(parts_at, f"array {index}: {error}")
+    return SparseArray(stype, shape, data, parts)
+
+
+def _sparse_indices_error(stype: str, shape, nnz: int, parts):
+    """What is wrong with a sparse record's index values, or None: a csr indptr must rise
+    from 0 to nnz and its column indices lie in range; row_sparse row indices must increase
+    and lie in range (flowmod's kernels rely on both)."""
+    if stype == "csr":
+        ptr, col = (p.astype(np.int64) for p in parts)
+        if ptr[0] != 0 or ptr[-1] != nnz or (np.diff(ptr) < 0).any():
+            return "the csr indptr does not rise from 0 to the number of stored values"
+        if col.size and (col.min() < 0 or col.max() >= shape[1]):
+            return f"a csr column index is outside [0, {shape[1]})"
+        return None
+    rows = parts[0].astype(np.int64)
+    if rows.size and (rows[0] < 0 or rows[-1] >= shape[0] or (np.diff(rows) <= 0).any()):
+        return f"the row_sparse row indices do not increase within [0, {shape[0]})"
+    return None
+
+
+def _read_elements(reader: _Reader, shape, dtype: np.dtype, what: str, start: int):
+    index = what
     count = 1
     for dim in shape:
         count *= dim
     reader.need(count * dtype.itemsize,
                 f"the {count} {dtype if dtype.names is None else 'bfloat16'} elements of "
-                f"array {index} with shape {tuple(shape)}")
+                f"{index} with shape {tuple(shape)}")
     try:
         array = np.empty(shape, dtype=dtype)
     except ValueError as e:
-        raise reader.fail(start, f"array {index} has shape {tuple(shape)}, which numpy "
+        raise reader.fail(start, f"{index} has shape {tuple(shape)}, which numpy "
                                  f"cannot represent: {e}") from None
-    reader.read_into(array, f"the elements of array {index}")
+    reader.read_into(array, f"the elements of {index}")
     return array
 
 

@@ -124,17 +124,65 @@ def random_arrays(*shapes):
     return arrays[0] if len(arrays) == 1 else arrays
 
 
+def rand_sparse_ndarray(shape, stype, density=None, dtype=None, distribution=None,
+                        data_init=None, rsp_indices=None, modifier_func=None,
+                        shuffle_csr_indices=False, ctx=None):
+    """rand_sparse_ndarray(shape, stype, density=None, dtype=None, distribution=None,
+    data_init=None, rsp_indices=None, modifier_func=None, shuffle_csr_indices=False,
+    ctx=None): a random sparse array and its components, as MXNet's: ``(arr, (data,
+    indices, indptr))`` for 'csr' (values uniform in [0, 1), each element stored with
+    probability ``density``), ``(arr, (data, indices))`` for 'row_sparse' (each row stored
+    with probability ``density``, or the rows ``rsp_indices``). ``data_init`` fills the
+    stored values with one number; ``modifier_func`` maps each value."""
+    density = rnd.rand() if density is None else density
+    dtype = np.float32 if dtype is None else dtype
+    if distribution not in (None, "uniform"):
+        raise MXNetError(f"rand_sparse_ndarray: distribution={distribution!r}: only "
+                         f"'uniform' is supported")
+    if stype == "row_sparse":
+        if rsp_indices is not None:
+            indices = np.unique(np.asarray(rsp_indices, dtype=np.int64))
+        else:
+            indices = np.argwhere(rnd.rand(shape[0]) < density).flatten().astype(np.int64)
+        data = rnd.rand(indices.shape[0], *shape[1:]).astype(dtype)
+        if data_init is not None:
+            data.fill(data_init)
+        if modifier_func is not None:
+            data = np.vectorize(modifier_func)(data).astype(dtype)
+        arr = _nd.sparse.row_sparse_array((data, indices), shape=shape, dtype=dtype, ctx=ctx)
+        return arr, (data, indices)
+    if stype == "csr":
+        import scipy.sparse as spsp
+        if len(shape) != 2:
+            raise MXNetError(f"rand_sparse_ndarray: shape={shape}: a csr array is 2-D")
+        csr = spsp.random(shape[0], shape[1], density=density, format="csr",
+                          random_state=rnd.randint(2 ** 31), dtype=np.float64)
+        csr.sort_indices()
+        data = csr.data.astype(dtype)
+        if data_init is not None:
+            data.fill(data_init)
+        if modifier_func is not None:
+            data = np.vectorize(modifier_func)(data).astype(dtype)
+        indices, indptr = csr.indices.astype(np.int64), csr.indptr.astype(np.int64)
+        if shuffle_csr_indices:
+            for r in range(shape[0]):
+                rnd.shuffle(indices[indptr[r]:indptr[r + 1]])
+        arr = _nd.sparse.csr_matrix((data, indices, indptr), shape=shape, dtype=dtype, ctx=ctx)
+        return arr, (data, indices, indptr)
+    raise MXNetError(f"rand_sparse_ndarray: stype={stype!r}: expected 'csr' or 'row_sparse'")
+
+
 def rand_ndarray(shape, stype="default", density=None, dtype=None, modifier_func=None,
                  shuffle_csr_indices=False, distribution=None, ctx=None) -> NDArray:
     """rand_ndarray(shape, stype='default', density=None, dtype=None, modifier_func=None,
-    shuffle_csr_indices=False, distribution=None, ctx=None): a standard normal NDArray.
-
-    Only dense storage (``stype='default'``) exists in flowmod: 'csr' and 'row_sparse'
-    raise."""
-    if stype != "default":
-        raise MXNetError(f"rand_ndarray: stype={stype!r}: sparse storage is not supported "
-                         f"yet; only stype='default' (dense) arrays exist")
+    shuffle_csr_indices=False, distribution=None, ctx=None): a standard normal dense NDArray,
+    or with stype 'csr' / 'row_sparse' the array of ``rand_sparse_ndarray``."""
     ctx = ctx if ctx else default_context()
+    if stype != "default":
+        return rand_sparse_ndarray(shape, stype, density=density, dtype=dtype,
+                                   modifier_func=modifier_func,
+                                   shuffle_csr_indices=shuffle_csr_indices,
+                                   distribution=distribution, ctx=ctx)[0]
     return array(random_arrays(tuple(shape)), ctx=ctx, dtype=dtype)
 
 

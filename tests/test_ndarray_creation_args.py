@@ -51,17 +51,21 @@ def test_arange_refuses_an_infer_range_that_is_not_a_bool():
 # ---- sparse storage ---------------------------------------------------------------------------
 @pytest.mark.parametrize("make", [
     lambda stype: nd.zeros((2, 2), stype=stype),
-    lambda stype: nd.ones((2, 2), stype=stype),
     lambda stype: nd.empty((2, 2), stype=stype),
-], ids=["zeros", "ones", "empty"])
+], ids=["zeros", "empty"])
 @pytest.mark.parametrize("stype", ["row_sparse", "csr"])
-def test_sparse_storage_type_is_refused_not_returned_dense(make, stype):
-    # MXNet returns a sparse array here; flowmod has none yet and says so.
+def test_sparse_storage_type_gives_a_sparse_array(make, stype):
     assert CREATION["zeros_row_sparse_stype"] == "row_sparse"
     assert CREATION["empty_csr_stype"] == "csr"
-    with pytest.raises(mx.MXNetError, match=f"stype='{stype}': sparse storage is not "
-                                            f"supported yet"):
-        make(stype)
+    a = make(stype)
+    assert a.stype == stype and a.shape == (2, 2) and a.data.shape[0] == 0
+    np.testing.assert_array_equal(a.asnumpy(), np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("stype", ["row_sparse", "csr"])
+def test_ones_is_dense_only(stype):
+    with pytest.raises(mx.MXNetError, match=f"ones: stype='{stype}': ones makes dense"):
+        nd.ones((2, 2), stype=stype)
 
 
 def test_default_storage_type_is_accepted_as_in_mxnet():
@@ -76,11 +80,11 @@ def test_unknown_storage_type_names_the_choices():
         nd.zeros((2,), stype="dense")
 
 
-def test_scipy_sparse_matrix_is_refused_by_array():
+def test_scipy_sparse_matrix_gives_a_csr_array():
     sparse = pytest.importorskip("scipy.sparse")
-    with pytest.raises(mx.MXNetError, match=r"scipy sparse matrix \(csr_matrix\): sparse "
-                                            r"storage is not supported yet"):
-        nd.array(sparse.csr_matrix(np.eye(2)))
+    a = nd.array(sparse.csr_matrix(np.eye(2)))
+    assert a.stype == "csr" and a.dtype == np.float64
+    np.testing.assert_array_equal(a.asnumpy(), np.eye(2))
 
 
 def test_array_takes_no_storage_type_as_in_mxnet():

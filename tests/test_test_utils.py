@@ -136,9 +136,15 @@ def test_rand_ndarray_is_a_dense_array_of_the_shape_and_type():
     assert tu.rand_ndarray((2, 3), dtype="float64").dtype == np.float64
 
 
-def test_rand_ndarray_refuses_sparse_storage():
-    with pytest.raises(mx.MXNetError, match="stype='csr': sparse storage is not supported yet"):
-        tu.rand_ndarray((2, 3), stype="csr")
+def test_rand_ndarray_makes_sparse_arrays_of_the_density():
+    np.random.seed(3)
+    c = tu.rand_ndarray((200, 50), stype="csr", density=0.1)
+    assert c.stype == "csr" and c.shape == (200, 50)
+    assert 0.07 < c.data.shape[0] / c.size < 0.13
+    r = tu.rand_ndarray((400, 3), stype="row_sparse", density=0.25)
+    assert r.stype == "row_sparse" and 0.18 < r.data.shape[0] / 400 < 0.32
+    with pytest.raises(mx.MXNetError, match="stype='bad'"):
+        tu.rand_ndarray((2, 3), stype="bad")
 
 
 def test_rand_shapes_stay_within_their_bounds():

@@ -173,15 +173,29 @@ def _check_batch_size(batch_size, owner: str) -> int:
 
 def _to_host(value, key: str) -> np.ndarray:
     """The host copy NDArrayIter iterates: an NDArray keeps its type, anything else becomes
-    float32 as ``mx.nd.array`` makes it."""
+    float32 as ``mx.nd.array`` makes it. CSR data (a CSRNDArray or a scipy.sparse matrix) is
+    kept as a scipy CSR matrix, whose row slices become the CSRNDArray batches."""
+    if getattr(value, "stype", "default") == "csr":
+        return value.asscipy()
     if isinstance(value, NDArray):
+        if value.stype != "default":
+            raise TypeError(f"NDArrayIter: {key!r} is a {value.stype} array; only dense and "
+                            f"csr data can be iterated")
         return value.asnumpy()
+    if hasattr(value, "tocsr") and hasattr(value, "nnz"):
+        csr = value.tocsr().sorted_indices()
+        csr.sum_duplicates()
+        return csr
     try:
         host = host_numbers(value, mx_real_t)
     except (TypeError, ValueError):
         raise TypeError(f"NDArrayIter: invalid type {type(value).__name__} for {key!r}: "
                         f"expected an NDArray or a numpy.ndarray") from None
     return host
+
+
+def _is_csr(host) -> bool:
+    return hasattr(host, "tocsr") and hasattr(host, "nnz")
 
 
 def _init_data(data, allow_empty: bool, default_name: str, arg: str
@@ -193,7 +207,7 @@ def _init_data(data, allow_empty: bool, default_name: str, arg: str
             raise ValueError(f"NDArrayIter: {arg}=None: expected an array, a list of arrays "
                              f"or a dict of str to array")
         data = []
-    if isinstance(data, (np.ndarray, NDArray)):
+    if isinstance(data, (np.ndarray, NDArray)) or _is_csr(data):
         data = [data]
     if isinstance(data, (list, tuple)):
         if not data and not allow_empty:
@@ -267,11 +281,20 @@ class NDArrayIter(DataIter):
                     raise ValueError(
                         f"NDArrayIter: {arg}[{key!r}] has shape {host.shape}, with no axis "
                         f"{axis} for the batch axis 'N' of layout={layout!r}")
+        sparse = [k for k, h in self._data + self._label if _is_csr(h)]
+        if sparse and last_batch_handle != "discard":
+            raise MXNetError(f"NDArrayIter: {sparse[0]!r} is CSR data: NDArrayIter only "
+                             f"supports CSR data with last_batch_handle='discard' (as MXNet), "
+                             f"not {last_batch_handle!r}")
+        if sparse and axis != 0:
+            raise MXNetError(f"NDArrayIter: {sparse[0]!r} is CSR data, whose batch axis is 0; "
+                             f"layout={layout!r} puts it at {axis}")
         # Batches are cut along axis 0 of the hosts: the layout's batch axis is moved there
         # once here, and back in every array handed out.
         self._axis = axis
-        self._data = [(k, np.moveaxis(h, axis, 0)) for k, h in self._data]
-        self._label = [(k, np.moveaxis(h, axis, 0)) for k, h in self._label]
+        self._data = [(k, h if _is_csr(h) else np.moveaxis(h, axis, 0)) for k, h in self._data]
+        self._label = [(k, h if _is_csr(h) else np.moveaxis(h, axis, 0))
+                       for k, h in self._label]
         num = self._data[0][1].shape[0]
         for arg, source in (("data", self._data), ("label", self._label)):
             for key, host in source:
@@ -299,6 +322,9 @@ class NDArrayIter(DataIter):
         return [(k, self._out(self._take(h, 0, self.num_data))) for k, h in source]
 
     def _out(self, part: np.ndarray) -> NDArray:
+        if _is_csr(part):
+            from ..ndarray import sparse
+            return sparse.csr_matrix(part, dtype=part.dtype, ctx=cpu())
         return nd_array(np.moveaxis(part, 0, self._axis), ctx=cpu(), dtype=part.dtype)
 
     def _desc(self, key: str, host: np.ndarray) -> DataDesc:

@@ -197,6 +197,18 @@ class NDArray:
     ctx = context
 
     @property
+    def stype(self) -> str:
+        """The storage type: 'default' (dense) here; 'csr' or 'row_sparse' for the sparse
+        arrays of ``mx.nd.sparse``."""
+        return "default"
+
+    def tostype(self, stype: str) -> "NDArray":
+        """tostype(stype): the array in storage ``stype`` ('default', 'row_sparse' or 'csr');
+        a copy for 'default'."""
+        from .sparse_ops import cast_storage
+        return cast_storage(self, stype)
+
+    @property
     def size(self) -> int:
         """The number of elements."""
         return self._h.size
@@ -393,15 +405,13 @@ _STORAGE_TYPES = ("default", "row_sparse", "csr")
 
 
 def _check_stype(fn: str, stype) -> None:
-    """Refuses sparse storage, which flowmod has no arrays for yet, rather than returning a
-    dense array the caller did not ask for."""
-    if stype is None or stype == "default":
-        return
-    if stype in _STORAGE_TYPES:
-        raise MXNetError(f"{fn}: stype={stype!r}: sparse storage is not supported yet; only "
-                         f"'default' (dense) arrays exist")
-    raise MXNetError(f"{fn}: stype={stype!r}: expected one of "
-                     f"{', '.join(repr(t) for t in _STORAGE_TYPES)}")
+    if stype is not None and stype not in _STORAGE_TYPES:
+        raise MXNetError(f"{fn}: stype={stype!r}: expected one of "
+                         f"{', '.join(repr(t) for t in _STORAGE_TYPES)}")
+
+
+def _is_sparse_stype(stype) -> bool:
+    return stype in ("row_sparse", "csr")
 
 
 class UnknownArgumentError(MXNetError, TypeError):
@@ -427,19 +437,19 @@ def array(source_array, ctx: Context | None = None, dtype=None) -> NDArray:
 
     A new array with the values of ``source_array`` (an NDArray, a numpy array or nested
     sequences). As in MXNet 1.x, ``dtype`` defaults to ``source_array``'s type if it is an
-    NDArray and to float32 otherwise. A scipy sparse matrix (which MXNet turns into a
-    CSRNDArray) is refused: sparse storage is not supported yet.
+    NDArray and to float32 otherwise. A scipy sparse matrix gives a CSRNDArray, a sparse
+    NDArray a copy of the same storage type.
     """
     ctx = _context(ctx)
+    if getattr(source_array, "stype", "default") != "default" or (
+            hasattr(source_array, "tocsr") and hasattr(source_array, "nnz")):
+        from . import sparse
+        return sparse.array(source_array, ctx=ctx, dtype=dtype)
     if isinstance(source_array, NDArray):
         dt = _dtype(dtype if dtype is not None else source_array.dtype)
         out = _new(source_array.shape, dt, ctx)
         source_array._h.copy_to(out._h)
         return out
-    if hasattr(source_array, "tocsr") and hasattr(source_array, "nnz"):
-        raise MXNetError(f"array: source_array is a scipy sparse matrix "
-                         f"({type(source_array).__name__}): sparse storage is not supported "
-                         f"yet; pass source_array.toarray() for a dense array")
     dt = _dtype(dtype if dtype is not None else mx_real_t)
     try:
         host = host_numbers(source_array, dt)
@@ -452,9 +462,12 @@ def array(source_array, ctx: Context | None = None, dtype=None) -> NDArray:
 
 
 def empty(shape, ctx: Context | None = None, dtype=None, stype=None) -> NDArray:
-    """empty(shape, ctx=None, dtype=None, stype=None): a new array whose values are not set.
-    ``stype`` other than 'default' raises MXNetError (sparse storage is not supported yet)."""
+    """empty(shape, ctx=None, dtype=None, stype=None): a new array whose values are not set
+    (with ``stype`` 'csr' or 'row_sparse', a sparse array storing no element)."""
     _check_stype("empty", stype)
+    if _is_sparse_stype(stype):
+        from . import sparse
+        return sparse.empty(stype, shape, ctx=ctx, dtype=dtype)
     return _new(_shape(shape), _dtype(dtype if dtype is not None else mx_real_t), _context(ctx))
 
 
@@ -472,17 +485,25 @@ def full(shape, val, ctx: Context | None = None, dtype=mx_real_t, out: NDArray |
 
 def zeros(shape, ctx: Context | None = None, dtype=None, stype=None, **kwargs) -> NDArray:
     """zeros(shape, ctx=None, dtype=None, stype=None, **kwargs): a new array of zeros
-    (``out=`` fills that array instead). ``stype`` other than 'default' raises MXNetError
-    (sparse storage is not supported yet); other keywords raise TypeError."""
+    (``out=`` fills that array instead); with ``stype`` 'csr' or 'row_sparse', a sparse
+    array storing no element. Other keywords raise TypeError."""
     _check_stype("zeros", stype)
+    if _is_sparse_stype(stype):
+        from . import sparse
+        _out_only("zeros", kwargs)
+        return sparse.zeros(stype, shape, ctx=ctx, dtype=dtype)
     return full(shape, 0, ctx, dtype, _out_only("zeros", kwargs))
 
 
 def ones(shape, ctx: Context | None = None, dtype=None, **kwargs) -> NDArray:
     """ones(shape, ctx=None, dtype=None, **kwargs): a new array of ones (``out=`` fills that
-    array instead). ``stype`` other than 'default' raises MXNetError (sparse storage is not
-    supported yet); other keywords raise TypeError."""
-    _check_stype("ones", kwargs.pop("stype", None))
+    array instead). ``stype`` other than 'default' raises MXNetError (MXNet's ``ones`` is
+    dense only); other keywords raise TypeError."""
+    stype = kwargs.pop("stype", None)
+    _check_stype("ones", stype)
+    if _is_sparse_stype(stype):
+        raise MXNetError(f"ones: stype={stype!r}: ones makes dense arrays; use "
+                         f"mx.nd.ones(shape).tostype({stype!r})")
     return full(shape, 1, ctx, dtype, _out_only("ones", kwargs))
 
 

@@ -50,6 +50,22 @@ def _prepared(op_name: str, attrs: dict):
     return prepared
 
 
+# Set by flowmod.ndarray.sparse_ops: runs an operator some of whose arrays are sparse (their
+# components have handles; the arrays themselves have none, so the dense path below fails
+# over to it at no cost to dense calls).
+SPARSE_DISPATCH = None
+
+
+def _sparse_call(op_name, inputs, out, attrs):
+    _prepared(op_name, attrs)  # attributes are checked first, as for dense calls
+    return SPARSE_DISPATCH(op_name, inputs, out, attrs)
+
+
+def _sparse_involved(inputs, out) -> bool:
+    from .sparse_ops import has_sparse
+    return SPARSE_DISPATCH is not None and has_sparse(inputs, out)
+
+
 def invoke(op_name: str, inputs, out=None, is_train: bool = False, **attrs):
     """invoke(op_name, inputs, out=None, is_train=False, **attrs): runs the registered
     operator ``op_name`` on the NDArrays ``inputs`` (arguments, then auxiliary states); returns
@@ -58,8 +74,12 @@ def invoke(op_name: str, inputs, out=None, is_train: bool = False, **attrs):
     try:
         handles = [x._h for x in inputs]
     except AttributeError:
+        if _sparse_involved(inputs, None):
+            return _sparse_call(op_name, inputs, out, attrs)
         bad = next(i for i, x in enumerate(inputs) if not isinstance(x, NDArray))
         raise MXNetError(f"{op_name}: input {bad} is {inputs[bad]!r}, expected an NDArray") from None
+    if out is not None and type(out) is not NDArray and _sparse_involved((), out):
+        return _sparse_call(op_name, inputs, out, attrs)
     return _push(op_name, _prepared(op_name, attrs), handles, inputs, out, is_train)
 
 
@@ -146,13 +166,19 @@ def _make_function(op_name: str):
             handles = [x._h for x in inputs]
         except AttributeError:
             inputs = _checked_inputs(spec, inputs)
-            handles = [x._h for x in inputs]
+            if named is None and _sparse_involved(inputs, None):
+                return _sparse_call(op_name, inputs, out, kwargs)
+            handles = [x._h for x in inputs] if named is None else None
         if named is not None:
             if spec.variadic:
                 raise MXNetError(f"{op_name}: {next(iter(named))}=<NDArray>: the inputs of "
                                  f"{op_name} go by position")
             inputs = _named_inputs(spec, op_name, positional, named, kwargs)
+            if _sparse_involved(inputs, None):
+                return _sparse_call(op_name, inputs, out, kwargs)
             handles = [x._h for x in inputs]
+        if out is not None and type(out) is not NDArray and _sparse_involved((), out):
+            return _sparse_call(op_name, inputs, out, kwargs)
         return _push(op_name, _prepared(op_name, kwargs), handles, inputs, out)
 
     fn.__name__ = op_name

@@ -10,21 +10,30 @@ import numpy as np
 from .. import params_format
 from ..base import MXNetError
 from ..context import Context
-from .ndarray import NDArray, _DTYPE_FLAGS, array
+from .ndarray import NDArray, _DTYPE_FLAGS, _context, array
+from .sparse import CSRNDArray, RowSparseNDArray
 
 __all__ = ["save", "load", "load_frombuffer"]
 
 
+def _host(item: NDArray):
+    """What the file holds for ``item``: its values, or for a sparse array its components."""
+    if item.stype == "default":
+        return item.asnumpy()
+    return params_format.SparseArray(item.stype, item.shape, item.data.asnumpy(),
+                                     [a.asnumpy() for a in item._aux])
+
+
 def _to_numpy(data, func: str):
     if isinstance(data, NDArray):
-        return [data.asnumpy()]
+        return [_host(data)]
     if isinstance(data, (list, tuple)):
         out = []
         for i, item in enumerate(data):
             if not isinstance(item, NDArray):
                 raise MXNetError(f"{func}(data): data[{i}] is {type(item).__name__}, "
                                  f"expected an NDArray")
-            out.append(item.asnumpy())
+            out.append(_host(item))
         return out
     if isinstance(data, dict):
         out = {}
@@ -34,18 +43,30 @@ def _to_numpy(data, func: str):
             if not isinstance(item, NDArray):
                 raise MXNetError(f"{func}(data): data[{key!r}] is {type(item).__name__}, "
                                  f"expected an NDArray")
-            out[key] = item.asnumpy()
+            out[key] = _host(item)
         return out
     raise MXNetError(f"{func}(data={type(data).__name__}): expected an NDArray, a list of "
                      f"NDArrays or a dict of str to NDArray")
 
 
 def _from_numpy(loaded, ctx: Context | None):
-    def convert(key, host: np.ndarray) -> NDArray:
+    def convert(key, host) -> NDArray:
+        if isinstance(host, params_format.SparseArray):
+            return sparse_array(key, host)
         if host.dtype not in _DTYPE_FLAGS:
             raise MXNetError(f"load: array {key!r} has type {host.dtype}, which flowmod's "
                              f"NDArray does not support")
         return array(host, ctx=ctx, dtype=host.dtype)
+
+    def sparse_array(key, rec):
+        if rec.data.dtype not in _DTYPE_FLAGS:
+            raise MXNetError(f"load: array {key!r} has type {rec.data.dtype}, which flowmod's "
+                             f"NDArray does not support")
+        place = _context(ctx)
+        data = array(rec.data, ctx=place, dtype=rec.data.dtype)
+        aux = [array(a, ctx=place, dtype=np.int64) for a in rec.aux]
+        cls = CSRNDArray if rec.stype == "csr" else RowSparseNDArray
+        return cls._make(rec.shape, data, aux, place)
 
     if isinstance(loaded, dict):
         return {k: convert(k, v) for k, v in loaded.items()}
@@ -56,7 +77,7 @@ def save(fname, data) -> None:
     """save(fname, data)
 
     Saves an NDArray, a list of NDArrays or a dict of str to NDArray to ``fname`` in MXNet's
-    binary format. Waits for pending writes of the arrays. The file is replaced atomically:
+    binary format (sparse arrays in MXNet's sparse records). Waits for pending writes of the arrays. The file is replaced atomically:
     readers see the old file or the new one, never a mixture.
     """
     params_format.save(fname, _to_numpy(data, "save"))

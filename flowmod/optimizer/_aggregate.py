@@ -84,7 +84,9 @@ def sgd_single(weight, grad, state, lr, wd, mixed, momentum, lazy_update, kwargs
 
 def sgd_group(weights, grads, states, lrs, wds, mixed, momentum, kwargs) -> None:
     """One SGD step of each parameter, in place, in one multi-weight push."""
-    if any(g.dtype != w.dtype for w, g in zip(weights, grads)):
+    # Sparse gradients go one weight at a time (MXNet's multi-weight updates are dense only).
+    if any(g.dtype != w.dtype or g.stype != "default" or w.stype != "default"
+           for w, g in zip(weights, grads)):
         for w, g, s, lr, wd in zip(weights, grads, states, lrs, wds):
             sgd_single(w, g, s, lr, wd, mixed, momentum, True, dict(kwargs))
         return

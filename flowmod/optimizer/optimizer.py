@@ -306,7 +306,8 @@ class SGD(Optimizer):
     ----------
     momentum : float, optional
     lazy_update : bool, optional
-        Only changes updates from row_sparse gradients, which flowmod does not have.
+        With a row_sparse gradient, update only the rows it stores (weight decay and
+        momentum included); otherwise the standard dense update of every row.
     """
 
     def __init__(self, momentum=0.0, lazy_update=True, **kwargs):

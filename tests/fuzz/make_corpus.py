@@ -37,6 +37,17 @@ def nd_seeds() -> dict:
             "u8": np.array([255], dtype=np.uint8), "f64": np.array([np.pi])}),
         "scalar_and_empty": params_format.dumps([np.float32(3.0), np.zeros((0, 2), np.float32)]),
         "empty_list": params_format.dumps([]),
+        "sparse_csr_rsp": params_format.dumps({
+            "csr": params_format.SparseArray("csr", (3, 4), np.float32([1, 2, 3]),
+                                             [np.int64([0, 2, 2, 3]), np.int64([0, 3, 1])]),
+            "rsp": params_format.SparseArray("row_sparse", (5, 2),
+                                             np.float64([[1, 2], [3, 4]]), [np.int64([1, 4])]),
+            "dense": np.arange(3, dtype=np.float32)}),
+        "sparse_empty": params_format.dumps([
+            params_format.SparseArray("csr", (2, 2), np.zeros(0, np.float32),
+                                      [np.zeros(3, np.int64), np.zeros(0, np.int64)]),
+            params_format.SparseArray("row_sparse", (3,), np.zeros(0, np.float16),
+                                      [np.zeros(0, np.int64)])]),
     }
 
 

@@ -1,0 +1,7 @@
+"""``mx.nd._internal``: the operators whose names start with an underscore, as MXNet
+generates them there (``mx.nd._internal._plus_scalar``), and ``_square_sum``."""
+from .ops import OP_FUNCTIONS
+from .sparse_ops import square_sum as _square_sum
+
+globals().update({k: v for k, v in OP_FUNCTIONS.items() if k.startswith("_")})
+__all__ = ["_square_sum"] + sorted(k for k in OP_FUNCTIONS if k.startswith("_"))
