@@ -1,10 +1,16 @@
-"""Training throughput of a bucketed LSTM language model: flowmod's BucketingModule with a
-FusedRNNCell, MXNet 1.9.1's BucketingModule with its FusedRNNCell (the same script), and
-PyTorch's nn.LSTM on batches padded to the bucket length.
+"""Training throughput of a bucketed LSTM language model: flowmod's BucketingModule and MXNet
+1.9.1's (the same script) with the LSTM built two ways, and PyTorch's nn.LSTM on batches
+padded to the bucket length.
 
     python benchmarks/bucketing_bench.py [--epochs 2] [--batches 24] [--repeat 2]
+                                         [--only fused,cells]
 
-The model: embedding 200 over a 3000-word vocabulary, 2 LSTM layers of 200 units, a
+Two rows of models: "fused", a FusedRNNCell over a 3000-word vocabulary, and "cells", the
+same layers as two mx.rnn.LSTMCell stacked in a SequentialRNNCell and unrolled step by step
+(what most MXNet scripts build) over a 10,000-word vocabulary. PyTorch runs nn.LSTM at each
+row's vocabulary.
+
+The model: embedding 200 over the row's vocabulary, 2 LSTM layers of 200 units, a
 fully connected layer back to the vocabulary and softmax cross-entropy on every position;
 SGD with momentum 0.9, batch 32, buckets 10/20/30/40. The data is synthetic (token ids
 drawn from a Zipf-like distribution with numpy, the same in every process), so nothing is
@@ -55,7 +61,12 @@ def sym_gen(T):
     data = mx.sym.Variable("data")
     label = mx.sym.Variable("softmax_label")
     embed = mx.sym.Embedding(data, input_dim=V, output_dim=E, name="embed")
-    cell = mx.rnn.FusedRNNCell(H, num_layers=L, mode="lstm", prefix="lstm_")
+    if cfg["cell"] == "fused":
+        cell = mx.rnn.FusedRNNCell(H, num_layers=L, mode="lstm", prefix="lstm_")
+    else:
+        cell = mx.rnn.SequentialRNNCell()
+        for i in range(L):
+            cell.add(mx.rnn.LSTMCell(num_hidden=H, prefix=f"lstm_l{{i}}_"))
     out, _ = cell.unroll(T, inputs=embed, layout="NTC", merge_outputs=True)
     pred = mx.sym.FullyConnected(mx.sym.Reshape(out, shape=(-1, H)), num_hidden=V, name="pred")
     sm = mx.sym.SoftmaxOutput(pred, mx.sym.Reshape(label, shape=(-1,)), name="softmax")
@@ -123,45 +134,59 @@ def run(python, code, cfg):
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+ROWS = {
+    # name: (cell, vocabulary)
+    "fused": ("fused", 3000),
+    "cells": ("cells", 10000),
+}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batches", type=int, default=24, help="batches per bucket per epoch")
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--vocab", type=int, default=3000)
+    parser.add_argument("--only", default=",".join(ROWS), help="rows: fused,cells")
     args = parser.parse_args()
-    cfg = {"vocab": args.vocab, "embed": 200, "hidden": 200, "layers": 2, "batch": 32,
-           "buckets": [10, 20, 30, 40], "batches": args.batches, "epochs": args.epochs}
+    base = {"embed": 200, "hidden": 200, "layers": 2, "batch": 32,
+            "buckets": [10, 20, 30, 40], "batches": args.batches, "epochs": args.epochs}
     torch_python = os.environ.get("FLOWMOD_PEER_TORCH")
-    runs = [("flowmod", sys.executable, MODULE_CODE.format(lib="flowmod"), {}),
-            ("MXNet 1.9.1", os.environ.get("FLOWMOD_PEER_MXNET"), MODULE_CODE.format(lib="mxnet"),
-             {}),
-            ("PyTorch", torch_python, TORCH_CODE, {"torch_threads": 0}),
-            ("PyTorch 1 thr", torch_python, TORCH_CODE, {"torch_threads": 1})]
-    print(f"{os.cpu_count()} cores; LSTM LM 2x200, embed 200, vocab {args.vocab}, batch 32, "
-          f"buckets 10/20/30/40; {args.epochs} timed epochs of {4 * args.batches} batches after "
-          f"one warm-up; best of {args.repeat}")
-    for name, python, _, _ in runs:
+    mxnet_python = os.environ.get("FLOWMOD_PEER_MXNET")
+    print(f"{os.cpu_count()} cores; LSTM LM 2x200, embed 200, batch 32, buckets 10/20/30/40; "
+          f"{args.epochs} timed epochs of {4 * args.batches} batches after one warm-up; "
+          f"best of {args.repeat}, the frameworks taking turns")
+    for name, python in (("MXNet 1.9.1", mxnet_python), ("PyTorch", torch_python)):
         if not python:
-            print(f"{name:14s} not run (no interpreter given)")
-    runs = [r for r in runs if r[1]]
-    # The repeats take turns (every framework once, then again), so that a slow spell of the
-    # machine does not fall on one framework's runs only.
-    got = {name: [] for name, *_ in runs}
-    for _ in range(max(1, args.repeat)):
-        for name, python, code, extra in runs:
-            res = run(python, code, {**cfg, **extra})
-            if res is not None:
-                got[name].append(res)
-    results = {name: max(g, key=lambda r: r[0]) if g else None for name, g in got.items()}
-    ours = results.get("flowmod")
-    print(f"{'':14s}{'tokens/s':>12s}{'flowmod / this':>16s}{'peak RSS':>12s}")
-    for name, res in results.items():
-        if res is None:
-            print(f"{name:14s}{'failed':>12s}")
-            continue
-        ratio = f"{ours[0] / res[0]:.2f}x" if ours else "n/a"
-        print(f"{name:14s}{res[0]:>12,.0f}{ratio:>16s}{res[1]:>9.0f} MB")
+            print(f"{name} not run (no interpreter given)")
+    for row in args.only.split(","):
+        if row not in ROWS:
+            parser.error(f"--only: unknown row {row!r}; expected some of {', '.join(ROWS)}")
+        cell, vocab = ROWS[row]
+        cfg = {**base, "vocab": vocab, "cell": cell}
+        runs = [("flowmod", sys.executable, MODULE_CODE.format(lib="flowmod"), {}),
+                ("MXNet 1.9.1", mxnet_python, MODULE_CODE.format(lib="mxnet"), {}),
+                ("PyTorch", torch_python, TORCH_CODE, {"torch_threads": 0}),
+                ("PyTorch 1 thr", torch_python, TORCH_CODE, {"torch_threads": 1})]
+        runs = [r for r in runs if r[1]]
+        # The repeats take turns (every framework once, then again), so that a slow spell of
+        # the machine does not fall on one framework's runs only.
+        got = {name: [] for name, *_ in runs}
+        for _ in range(max(1, args.repeat)):
+            for name, python, code, extra in runs:
+                res = run(python, code, {**cfg, **extra})
+                if res is not None:
+                    got[name].append(res)
+        results = {name: max(g, key=lambda r: r[0]) if g else None for name, g in got.items()}
+        ours = results.get("flowmod")
+        label = "FusedRNNCell" if cell == "fused" else "LSTMCell x2, unrolled"
+        print(f"\n{label}, vocabulary {vocab:,}")
+        print(f"{'':14s}{'tokens/s':>12s}{'flowmod / this':>16s}{'peak RSS':>12s}")
+        for name, res in results.items():
+            if res is None:
+                print(f"{name:14s}{'failed':>12s}")
+                continue
+            ratio = f"{ours[0] / res[0]:.2f}x" if ours else "n/a"
+            print(f"{name:14s}{res[0]:>12,.0f}{ratio:>16s}{res[1]:>9.0f} MB")
 
 
 if __name__ == "__main__":

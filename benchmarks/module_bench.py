@@ -13,7 +13,8 @@ The "+ telemetry" column trains the same way with flowmod.telemetry on: a Promet
 as fit's callbacks and the metrics endpoint scraped every second by a background thread, as
 a Prometheus would; its figure in parentheses is the change of throughput it makes. flowmod
 runs with and without telemetry alternate --repeat times and the best of each is kept, so
-that a machine busy with other work distorts the comparison as little as it can. As such a
+that a machine busy with other work distorts the comparison as little as it can; the peers
+take their turns between them, and each column is the best of its --repeat runs. As such a
 machine blurs differences of a few percent, "telemetry CPU" adds what the telemetry itself
 took in that run: the training thread's CPU time in the reporter (less the cost of reading
 the clock) and in folding finished batches into the families, as a share of the run's
@@ -197,8 +198,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=3,
-                        help="alternating flowmod runs without and with telemetry")
+                        help="turns: each framework runs once per turn (flowmod without "
+                             "and with telemetry), best of the turns")
     parser.add_argument("--only", default=",".join(CONFIGS))
+    parser.add_argument("--no-telemetry", action="store_true",
+                        help="leave out the runs with telemetry on")
     args = parser.parse_args()
     flowmod_code = MODULE_CODE.format(lib="flowmod")
     peers = [("PyTorch", os.environ.get("FLOWMOD_PEER_TORCH"), TORCH_CODE),
@@ -207,22 +211,29 @@ def main():
     names = ["flowmod", "+ telemetry", "telemetry CPU"] + [name for name, _, _ in peers]
     print(f"{os.cpu_count()} cores; {args.epochs} timed epochs after one warm-up; "
           f"samples/s (ratio to PyTorch; for telemetry, its change of throughput) and peak "
-          f"RSS; flowmod best of {args.repeat}")
+          f"RSS; best of {args.repeat} turns")
     print(f"{'model':28s}" + "".join(f"{name:>28s}" for name in names))
     for key in args.only.split(","):
         config = CONFIGS[key]
         model, hidden, batch, _ = config
         label = (f"MLP 784-{'-'.join(map(str, hidden))}-10" if model == "mlp" else "LeNet") + \
             f" b{batch}"
+        # The frameworks take turns (flowmod without and with telemetry, PyTorch, MXNet, then
+        # again) and the best of each is kept, so that a slow spell of the machine does not
+        # fall on one framework's runs only.
         plain, with_telemetry = [], []
+        peer_runs = [[] for _ in peers]
         for i in range(max(1, args.repeat)):
             # Alternating which goes first, so that neither always runs on a warmer machine.
-            for telemetry in ((False, True) if i % 2 == 0 else (True, False)):
+            modes = (False,) if args.no_telemetry else (False, True) if i % 2 == 0 else (True, False)
+            for telemetry in modes:
                 (with_telemetry if telemetry else plain).append(
                     run(sys.executable, flowmod_code, config, args.epochs, telemetry))
-        plain, with_telemetry = best(plain), best(with_telemetry)
-        results = [run(python, code, config, args.epochs) if python else None
-                   for _, python, code in peers]
+            for got, (_, python, code) in zip(peer_runs, peers):
+                if python:
+                    got.append(run(python, code, config, args.epochs))
+        plain, with_telemetry = best(plain), best(with_telemetry) if with_telemetry else None
+        results = [best(got) for got in peer_runs]
         torch = results[0][0] if results[0] else None
         cells = []
         for i, res in enumerate([plain, with_telemetry, with_telemetry] + results):
