@@ -107,3 +107,27 @@ def test_depth_must_be_a_positive_integer():
         mx.io.prefetch([], depth=0)
     with pytest.raises(MXNetError, match="expected an iterable"):
         mx.io.prefetch(5)
+
+
+def test_read_ahead_copies_reused_arrays_but_not_fresh_ones():
+    """A batch record copies the arrays an iterator may overwrite in its next ``next()``,
+    and takes NDArrayIter's, which are made for their batch alone, as they are."""
+    from flowmod.io.prefetch import BatchRecord
+
+    x = np.arange(24, dtype=np.float32).reshape(6, 4)
+    it = mx.io.NDArrayIter(x, np.arange(6, dtype=np.float32), batch_size=3)
+    batch = next(it)
+    record = BatchRecord.of(batch)
+    assert record.data[0] is batch.data[0] and record.label[0] is batch.label[0]
+
+    reused = mx.io.DataBatch([mx.nd.array(x[:3])], [mx.nd.zeros((3,))])
+    record = BatchRecord.of(reused)
+    assert record.data[0] is not reused.data[0]
+    reused.data[0][:] = -1  # the iterator's overwrite, after the record was taken
+    np.testing.assert_array_equal(record.data[0].asnumpy(), x[:3])
+
+    class Reusing(mx.io.NDArrayIter):
+        def getdata(self):
+            return super().getdata()
+    batch = next(Reusing(x, batch_size=3))
+    assert BatchRecord.of(batch).data[0] is not batch.data[0]

@@ -402,7 +402,14 @@ class NDArrayIter(DataIter):
         data = self.getdata()
         if data[0].shape[self._axis] != self.batch_size:
             raise StopIteration
-        return DataBatch(data=data, label=self.getlabel(), pad=self.getpad(), index=None)
+        batch = DataBatch(data=data, label=self.getlabel(), pad=self.getpad(), index=None)
+        # Every batch's arrays are new ones (_out), which this iterator never writes again;
+        # a subclass that makes them its own way may reuse them.
+        cls = type(self)
+        batch._fresh_arrays = (cls.getdata is NDArrayIter.getdata
+                               and cls.getlabel is NDArrayIter.getlabel
+                               and cls._out is NDArrayIter._out)
+        return batch
 
     # -- batches ----------------------------------------------------------------------------
     def _take(self, host: np.ndarray, start: int, end: int) -> np.ndarray:

@@ -59,14 +59,18 @@ class BatchRecord(DataBatch):
     iterator's overwrite (``arr[:] = ...``) in the next ``next()`` is ordered after the reads
     pushed before it, but with read-ahead it can come before the training loop has pushed
     the previous batch's forward. The copy is pushed right after ``next()`` returns, so it
-    reads that batch's values; it is one engine copy per array, on the copy lane.
+    reads that batch's values; it is one engine copy per array, on the copy lane. Batches
+    whose iterator made their arrays for them alone (``DataBatch._fresh_arrays``, as
+    NDArrayIter's) are not copied: nothing writes those arrays again.
     """
 
     def __init__(self, batch):
+        fresh = getattr(batch, "_fresh_arrays", False) is True
         for name in _BATCH_FIELDS:
             value = getattr(batch, name, None)
             if name in ("data", "label"):
-                value = _own(value)
+                value = list(value) if fresh and isinstance(value, (list, tuple)) else \
+                    _own(value)
             elif isinstance(value, (list, tuple)):
                 value = list(value)
             setattr(self, name, value)
