@@ -329,6 +329,19 @@ def test_telemetry_name_must_be_a_non_empty_string(ten):
                               telemetry_name="")
 
 
+def test_fit_reads_the_batches_without_copying_them(ten):
+    """The batches are new arrays the iterator never writes again, so read-ahead keeps
+    them: the record holds the iterator's own NDArray."""
+    from flowmod.io.prefetch import BatchRecord
+
+    it = mx.io.ImageRecordIter(path_imgrec=ten[0], data_shape=(3, 8, 8), batch_size=5)
+    batch = it.next()
+    record = BatchRecord.of(batch)
+    assert record.data[0] is batch.data[0] and record.label[0] is batch.label[0]
+    plain = BatchRecord.of(mx.io.DataBatch([batch.data[0]], [batch.label[0]]))
+    assert plain.data[0] is not batch.data[0]
+
+
 def test_corrupt_image_raises_with_raise_on_corrupt(tmp_path):
     it = mx.io.ImageRecordIter(path_imgrec=corrupt_rec(tmp_path), data_shape=(3, 8, 8),
                                batch_size=5, raise_on_corrupt=True)

@@ -184,6 +184,13 @@ class _Epoch:
         return self._put((it._to_batch(job, pad), None))
 
 
+class _NewBatch(DataBatch):
+    """A batch of new arrays, which the iterator never writes again: read-ahead (fit's
+    prefetching, ``BatchRecord``) may keep them without a copy."""
+
+    new_arrays = True
+
+
 class ImageRecordIter(DataIter):
     """ImageRecordIter(path_imgrec, data_shape, batch_size, path_imgidx='',
     path_imglist='', label_width=1, shuffle=False, seed=0, rand_crop=False,
@@ -528,7 +535,7 @@ class ImageRecordIter(DataIter):
         label = label.reshape(-1) if self.label_width == 1 else label
         with self._stats_lock:
             self._batches += 1
-        return DataBatch([job["batch"]],
+        return _NewBatch([job["batch"]],
                          [nd_array(label, dtype=np.float32)], pad=pad, index=job["index"])
 
     # ---- the iterator protocol ----------------------------------------------------------

@@ -60,12 +60,17 @@ class BatchRecord(DataBatch):
     pushed before it, but with read-ahead it can come before the training loop has pushed
     the previous batch's forward. The copy is pushed right after ``next()`` returns, so it
     reads that batch's values; it is one engine copy per array, on the copy lane.
+
+    A batch whose class sets ``new_arrays = True`` promises that its arrays are new ones
+    that its iterator never writes again (ImageRecordIter decodes each batch into new
+    arrays): those are kept as they are, without the copy.
     """
 
     def __init__(self, batch):
+        fresh = getattr(type(batch), "new_arrays", False) is True
         for name in _BATCH_FIELDS:
             value = getattr(batch, name, None)
-            if name in ("data", "label"):
+            if name in ("data", "label") and not fresh:
                 value = _own(value)
             elif isinstance(value, (list, tuple)):
                 value = list(value)
