@@ -2,9 +2,10 @@
 augmenter (``aug_default``: resize, affine scale/rotate/shear/aspect, pad, crop, colour
 jitter, HLS jitter, PCA noise) and write the normalized CHW image into its batch slot.
 
-Everything heavy is one OpenCV or numpy call on a whole image, which releases the GIL, so
-``preprocess_threads`` of these run in parallel; the Python between them is a few
-microseconds per image. Each image draws its random numbers from its own generator, seeded
+Everything heavy is one OpenCV call or native call (``_native.image_to_chw``, the last
+step: channel order, mirror, normalization and layout in one pass into the batch slot) on
+a whole image, which releases the GIL, so ``preprocess_threads`` of these run in parallel;
+the Python between them is some tens of microseconds per image. Each image draws its random numbers from its own generator, seeded
 by the iterator in batch order, so a run is reproducible whatever the number of threads.
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ with ``shuffle``), cuts them into batches and hands each batch's images, in chun
 pool of ``preprocess_threads`` workers. A worker reads its records with ``os.pread`` from
 the shared file descriptor and decodes, augments and normalizes each one straight into its
 slot of the batch's NDArray storage (a new array, which no operation can see yet); those
-are OpenCV and numpy calls on whole images that release the GIL, so the workers run in
+are OpenCV and native calls on whole images that release the GIL, so the workers run in
 parallel with each other and with training, and a batch is never copied. The loader keeps
 up to ``prefetch_buffer`` batches in flight and queues the finished ones; ``next`` takes
 the oldest. ``Module.fit``'s own prefetching reads from this queue.
