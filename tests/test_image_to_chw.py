@@ -53,6 +53,14 @@ def test_matches_the_numpy_reference(dtype, mirror, channels, with_mean_img):
     np.testing.assert_array_equal(out, expect)
 
 
+def test_one_channel_may_be_a_2d_image_with_a_new_axis():
+    gray = np.arange(6 * 9, dtype=np.int64).reshape(6, 9).astype(np.uint8)
+    out = np.empty((1, 4, 5), np.float32)
+    _native.image_to_chw(gray[:, :, None], 1, 2, True, [0], [3.0], [0.5], [1.0], None, out)
+    np.testing.assert_array_equal(out[0], (gray[1:5, 2:7][:, ::-1] - np.float32(3)) *
+                                  np.float32(0.5) + np.float32(1))
+
+
 def test_reads_a_crop_view_with_its_row_stride():
     img = np.arange(10 * 12 * 3, dtype=np.int64).reshape(10, 12, 3).astype(np.uint8)
     view = img[2:8, 3:10]

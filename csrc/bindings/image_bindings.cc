@@ -30,7 +30,8 @@ DType OutType(const py::array& dst) {
 void CheckShapes(const py::array& img, int y0, int x0, const py::array& dst) {
   if (img.ndim() != 3 || img.dtype().kind() != 'u' || img.itemsize() != 1)
     throw std::invalid_argument("image_to_chw: img must be an HWC uint8 array");
-  if (img.strides(2) != 1 || img.strides(1) != img.shape(2))
+  // One channel may come as a 2-D image with a new axis (channel stride 0).
+  if ((img.shape(2) > 1 && img.strides(2) != 1) || img.strides(1) != img.shape(2))
     throw std::invalid_argument("image_to_chw: img's pixels must be contiguous");
   if (dst.ndim() != 3 || !(dst.flags() & py::array::c_style) || !dst.writeable())
     throw std::invalid_argument("image_to_chw: dst must be a writable C-contiguous CHW array");

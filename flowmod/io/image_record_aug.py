@@ -292,7 +292,7 @@ def write_slot(res: np.ndarray, p: AugParams, rng: random.Random, out: np.ndarra
         contrast = (np.float32(rng.random()) * top_c * 2 - top_c + one) * scale
         illumination = (np.float32(rng.random()) * top_i * 2 - top_i) * scale
     std = [np.float32(v) for v in p.std[:c]]
-    if res.strides[2] != 1 or res.strides[1] != c:
+    if res.strides[1] != c or (c > 1 and res.strides[2] != 1):
         res = np.ascontiguousarray(res)
     _native.image_to_chw(res, 0, 0, bool(mirrored), _SOURCE[c],
                          [float(m) for m in p.mean[:c]],
