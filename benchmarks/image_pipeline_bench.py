@@ -15,6 +15,16 @@ threads:
   the threads could reach if they did nothing but decode.
 
 The frameworks take turns, --repeat times; the best epoch of each is kept.
+
+Then the same pipeline feeding a small CNN (two convolutions, pooling, a fully connected
+layer) in ``Module.fit``, --fit-threads decoding threads, timed per epoch after a first one
+(bind, initialization, warm caches):
+
+- ``load``: an epoch of the iterator alone;
+- ``compute``: an epoch of ``fit`` on the same number of batches held in memory;
+- ``fit``: an epoch of ``fit`` reading the iterator, which should overlap the two:
+  ``fit / max(load, compute)`` near 1 (they share the CPUs: on a machine without spare
+  cores it tends to ``(load + compute) / max``).
 """
 from __future__ import annotations
 
@@ -41,6 +51,7 @@ import json, sys, time, logging
 logging.disable(logging.INFO)
 import mxnet as mx
 args = json.loads(sys.argv[1])
+cpu = time.process_time()
 it = mx.io.ImageRecordIter(path_imgrec=args["rec"], preprocess_threads=args["threads"],
                            **args["iter"])
 start = time.perf_counter()
@@ -48,7 +59,8 @@ n = 0
 for batch in it:
     batch.data[0].wait_to_read()
     n += batch.data[0].shape[0] - batch.pad
-print(json.dumps({"images": n, "seconds": time.perf_counter() - start}))
+print(json.dumps({"images": n, "seconds": time.perf_counter() - start,
+                  "cpu": time.process_time() - cpu}))
 """
 
 
@@ -71,14 +83,18 @@ def make_rec(path: str, count: int) -> list[bytes]:
     return payloads
 
 
-def decode_rate(payloads: list[bytes]) -> float:
-    start = time.perf_counter()
+def decode_rate(payloads: list[bytes]) -> dict:
+    start, cpu = time.perf_counter(), time.thread_time()
     for p in payloads:
         cv2.imdecode(np.frombuffer(p, np.uint8), cv2.IMREAD_COLOR)
-    return len(payloads) / (time.perf_counter() - start)
+    return {"rate": len(payloads) / (time.perf_counter() - start),
+            "cpu": (time.thread_time() - cpu) / len(payloads) * 1e6}
 
 
-def flowmod_epoch(rec: str, threads: int) -> float:
+def flowmod_epoch(rec: str, threads: int) -> dict:
+    """Images/s from the first batch asked for, and the process's CPU microseconds per
+    image from the iterator's construction (its loader starts there, as MXNet's)."""
+    cpu = time.process_time()
     it = mx.io.ImageRecordIter(path_imgrec=rec, preprocess_threads=threads, verbose=False,
                                **ITER_ARGS)
     # The loader starts at construction; time from the first batch asked for, as MXNet's.
@@ -89,10 +105,10 @@ def flowmod_epoch(rec: str, threads: int) -> float:
         n += batch.data[0].shape[0] - batch.pad
     seconds = time.perf_counter() - start
     it.close()
-    return n / seconds
+    return {"rate": n / seconds, "cpu": (time.process_time() - cpu) / n * 1e6}
 
 
-def mxnet_epoch(rec: str, threads: int) -> float | None:
+def mxnet_epoch(rec: str, threads: int) -> dict | None:
     python = os.environ.get("FLOWMOD_PEER_MXNET")
     if not python:
         return None
@@ -100,7 +116,103 @@ def mxnet_epoch(rec: str, threads: int) -> float | None:
     res = subprocess.run([python, "-c", textwrap.dedent(MXNET_CODE), args],
                          capture_output=True, text=True, check=True)
     out = json.loads(res.stdout.strip().splitlines()[-1])
-    return out["images"] / out["seconds"]
+    return {"rate": out["images"] / out["seconds"], "cpu": out["cpu"] / out["images"] * 1e6}
+
+
+def small_cnn():
+    data = mx.sym.Variable("data")
+    net = mx.sym.Convolution(data, kernel=(7, 7), stride=(4, 4), num_filter=16, name="c1")
+    net = mx.sym.Pooling(mx.sym.Activation(net, act_type="relu"), kernel=(3, 3),
+                         stride=(2, 2), pool_type="max")
+    net = mx.sym.Convolution(net, kernel=(3, 3), stride=(2, 2), num_filter=32, name="c2")
+    net = mx.sym.Pooling(mx.sym.Activation(net, act_type="relu"), kernel=(1, 1),
+                         global_pool=True, pool_type="avg")
+    net = mx.sym.FullyConnected(mx.sym.Flatten(net), num_hidden=10, name="fc")
+    return mx.sym.SoftmaxOutput(net, name="softmax")
+
+
+class _HeldBatch(mx.io.DataBatch):
+    new_arrays = True  # as ImageRecordIter's: fit keeps them without a copy
+
+
+class _Held(mx.io.DataIter):
+    """Batches held in memory: fit's compute alone."""
+
+    def __init__(self, batches, like):
+        super().__init__(like.batch_size)
+        self.batches, self.pos = batches, 0
+        self.provide_data, self.provide_label = like.provide_data, like.provide_label
+
+    def reset(self):
+        self.pos = 0
+
+    def next(self):
+        if self.pos == len(self.batches):
+            raise StopIteration
+        self.pos += 1
+        return self.batches[self.pos - 1]
+
+
+def _second_epoch(train) -> tuple[float, float]:
+    """Wall and process CPU seconds of fit's second epoch on ``train`` (the first binds and
+    warms up)."""
+    marks = []
+    mod = mx.mod.Module(small_cnn(), context=mx.cpu())
+    mod.fit(train, num_epoch=2, optimizer_params={"learning_rate": 0.01},
+            initializer=mx.init.Xavier(),
+            epoch_end_callback=lambda *a: marks.append((time.perf_counter(),
+                                                        time.process_time())))
+    return marks[1][0] - marks[0][0], marks[1][1] - marks[0][1]
+
+
+def _load_epoch(it) -> tuple[float, float]:
+    start, cpu = time.perf_counter(), time.process_time()
+    for batch in it:
+        batch.data[0].wait_to_read()
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def fit_overlap(rec: str, threads: int, repeat: int) -> dict:
+    """(wall, CPU) seconds per epoch of load, compute and fit: the best of ``repeat``
+    turns, which take turns."""
+    args = dict(ITER_ARGS, round_batch=True)
+    it = mx.io.ImageRecordIter(path_imgrec=rec, preprocess_threads=threads, verbose=False,
+                               **args)
+    held = _Held([_HeldBatch(b.data, b.label, pad=b.pad) for b in it], it)
+    it.reset()
+    best = {}
+    for _ in range(repeat):
+        for name, run in (("load", lambda: _load_epoch(it)),
+                          ("compute", lambda: _second_epoch(held)),
+                          ("fit", lambda: _second_epoch(it))):
+            wall, cpu = run()
+            it.reset()
+            old = best.get(name, (float("inf"), float("inf")))
+            best[name] = (min(old[0], wall), min(old[1], cpu))
+    it.close()
+    best["batches"] = len(held.batches)
+    return best
+
+
+def report(best: dict, threads: int) -> None:
+    limit = {"rate": best["decode"]["rate"] * threads, "cpu": best["decode"]["cpu"]}
+    rows = [("flowmod ImageRecordIter", best["flowmod"])]
+    if "MXNet 1.9.1" in best:
+        rows.append(("MXNet 1.9.1 ImageRecordIter", best["MXNet 1.9.1"]))
+    rows.append((f"limit: decode x {threads} threads", limit))
+    print(f"{'pipeline':<30}{'images/s':>10}{'CPU us/image':>14}")
+    for name, r in rows:
+        print(f"{name:<30}{r['rate']:>10.0f}{r['cpu']:>14.0f}")
+    f = best["flowmod"]
+    if "MXNet 1.9.1" in best:
+        m = best["MXNet 1.9.1"]
+        print(f"flowmod / MXNet: {f['rate'] / m['rate']:.2f}x images/s, "
+              f"{m['cpu'] / f['cpu']:.2f}x CPU efficiency")
+    else:
+        print("(set FLOWMOD_PEER_MXNET to a Python with MXNet 1.9.1 for its row)")
+    print(f"limit / flowmod: {limit['rate'] / f['rate']:.2f}x images/s, "
+          f"{f['cpu'] / limit['cpu']:.2f}x CPU per image (1.00 = decoding only; images/s "
+          f"reach the limit only with {threads} idle cores)")
 
 
 def main() -> None:
@@ -108,31 +220,40 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=512)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3, help="turns per framework; best kept")
+    parser.add_argument("--fit-threads", type=int, default=1,
+                        help="decoding threads while fit computes (0: skip the fit test)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         rec = os.path.join(tmp, "bench.rec")
         payloads = make_rec(rec, args.images)
         print(f"{args.images} JPEGs 256x256 q90, {np.mean([len(p) for p in payloads]) / 1e3:.1f}"
               f" KB each; crop 224 + mirror + normalize, batch 64, {args.threads} threads; "
-              f"OpenCV {cv2.__version__}, {os.cpu_count()} CPUs")
-        best = {"flowmod": 0.0, "MXNet 1.9.1": 0.0, "decode": 0.0}
+              f"OpenCV {cv2.__version__}, {os.cpu_count()} CPUs, load average "
+              f"{os.getloadavg()[0]:.1f}")
+        best: dict = {}
+
+        def keep(name, result):
+            if result is not None:
+                old = best.get(name, {"rate": 0.0, "cpu": float("inf")})
+                best[name] = {"rate": max(old["rate"], result["rate"]),
+                              "cpu": min(old["cpu"], result["cpu"])}
+
         for _ in range(args.repeat):
-            best["decode"] = max(best["decode"], decode_rate(payloads[:128]))
-            best["flowmod"] = max(best["flowmod"], flowmod_epoch(rec, args.threads))
-            peer = mxnet_epoch(rec, args.threads)
-            if peer is not None:
-                best["MXNet 1.9.1"] = max(best["MXNet 1.9.1"], peer)
-    limit = best["decode"] * args.threads
-    print(f"{'pipeline':<28}{'images/s':>10}")
-    print(f"{'flowmod ImageRecordIter':<28}{best['flowmod']:>10.0f}")
-    if best["MXNet 1.9.1"]:
-        print(f"{'MXNet 1.9.1 ImageRecordIter':<28}{best['MXNet 1.9.1']:>10.0f}   "
-              f"flowmod / MXNet = {best['flowmod'] / best['MXNet 1.9.1']:.2f}x")
-    else:
-        print("(set FLOWMOD_PEER_MXNET to a Python with MXNet 1.9.1 for its row)")
-    print(f"{'decode only x threads':<28}{limit:>10.0f}   "
-          f"limit / flowmod = {limit / best['flowmod']:.2f}x "
-          f"(single-thread decode {best['decode']:.0f}/s)")
+            keep("decode", decode_rate(payloads[:128]))
+            keep("flowmod", flowmod_epoch(rec, args.threads))
+            keep("MXNet 1.9.1", mxnet_epoch(rec, args.threads))
+        fit = fit_overlap(rec, args.fit_threads, args.repeat) if args.fit_threads else None
+    report(best, args.threads)
+    if fit is not None:
+        print(f"fit of a small CNN, {fit['batches']} batches per epoch, {args.fit_threads} "
+              f"decoding thread(s):")
+        for name in ("load", "compute", "fit"):
+            print(f"  {name:<8}{fit[name][0]:>7.2f} s wall {fit[name][1]:>7.2f} s CPU")
+        bound = max(fit["load"][0], fit["compute"][0])
+        print(f"fit / max(load, compute) = {fit['fit'][0] / bound:.2f} (wall); "
+              f"fit / (load + compute) = "
+              f"{fit['fit'][0] / (fit['load'][0] + fit['compute'][0]):.2f}; fit CPU / (load "
+              f"+ compute CPU) = {fit['fit'][1] / (fit['load'][1] + fit['compute'][1]):.2f}")
 
 
 if __name__ == "__main__":

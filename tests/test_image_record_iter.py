@@ -267,6 +267,81 @@ def test_corrupt_image_is_skipped_with_a_warning_and_counted(tmp_path):
     assert it.statistics().skipped == 1 and it.statistics().images == 5
 
 
+def test_corrupt_records_are_counted_in_telemetry(tmp_path):
+    from prometheus_client import CollectorRegistry
+    from flowmod import telemetry
+
+    registry = CollectorRegistry()
+    telemetry.enable(registry)
+
+    def count(name):
+        return registry.get_sample_value("flowmod_io_corrupt_records_total",
+                                         {"iterator": name}) or 0
+
+    before = count("c.rec"), count("named")
+    rec = corrupt_rec(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for kwargs in ({}, {"telemetry_name": "named"}):
+            it = mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 8, 8), batch_size=5,
+                                       round_batch=False, **kwargs)
+            list(it)  # two epochs: two skips
+            it.reset()
+            list(it)
+            it.close()
+    assert (count("c.rec") - before[0], count("named") - before[1]) == (2, 2)
+
+
+def test_truncated_and_garbled_jpegs_never_crash(tmp_path):
+    """A JPEG cut short or with garbage in its entropy-coded data decodes (libjpeg fills the
+    rest, as MXNet's OpenCV does) or is skipped; header-only and empty payloads are
+    skipped; the batch is full either way."""
+    good = mx.recordio.pack_img((0, 0.0, 0, 0), ten_image(5), quality=90)[24:]
+    payloads = [good[:len(good) // 2], good[:20], b"", good[:200] + bytes(range(256)) * 4,
+                b"GIF89a" + bytes(40)]
+    rec = str(tmp_path / "bad.rec")
+    w = mx.recordio.MXRecordIO(rec, "w")
+    for i, p in enumerate(payloads + [good] * 5):
+        w.write(mx.recordio.pack((0, float(i), i, 0), p))
+    w.close()
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        it = mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 8, 8), batch_size=5,
+                                   round_batch=False)
+        batches = list(it)
+    stats = it.statistics()
+    assert stats.images + stats.skipped == 10 and stats.skipped >= 3
+    assert sum(5 - b.pad for b in batches) == stats.images
+    assert all(np.isfinite(b.data[0].asnumpy()).all() for b in batches)
+
+
+@pytest.mark.parametrize("arg", ["path_imgidx", "path_imglist"])
+def test_missing_index_or_list_file_names_the_path(ten, tmp_path, arg):
+    missing = str(tmp_path / f"absent_{arg}.txt")
+    with pytest.raises((MXNetError, OSError), match=f"absent_{arg}"):
+        mx.io.ImageRecordIter(path_imgrec=ten[0], data_shape=(3, 8, 8), batch_size=2,
+                              **{arg: missing})
+
+
+def test_telemetry_name_must_be_a_non_empty_string(ten):
+    with pytest.raises(MXNetError, match="telemetry_name=''"):
+        mx.io.ImageRecordIter(path_imgrec=ten[0], data_shape=(3, 8, 8), batch_size=2,
+                              telemetry_name="")
+
+
+def test_fit_reads_the_batches_without_copying_them(ten):
+    """The batches are new arrays the iterator never writes again, so read-ahead keeps
+    them: the record holds the iterator's own NDArray."""
+    from flowmod.io.prefetch import BatchRecord
+
+    it = mx.io.ImageRecordIter(path_imgrec=ten[0], data_shape=(3, 8, 8), batch_size=5)
+    batch = it.next()
+    record = BatchRecord.of(batch)
+    assert record.data[0] is batch.data[0] and record.label[0] is batch.label[0]
+    plain = BatchRecord.of(mx.io.DataBatch([batch.data[0]], [batch.label[0]]))
+    assert plain.data[0] is not batch.data[0]
+
+
 def test_corrupt_image_raises_with_raise_on_corrupt(tmp_path):
     it = mx.io.ImageRecordIter(path_imgrec=corrupt_rec(tmp_path), data_shape=(3, 8, 8),
                                batch_size=5, raise_on_corrupt=True)

@@ -232,7 +232,7 @@ def test_metric_names_follow_prometheus_conventions(registry):
             assert family.name.endswith("_bytes"), family.name
         for s in family.samples:
             assert set(s.labels) <= {"device", "lane", "state", "op", "module", "metric", "le",
-                                     "engine_type"}, s.labels
+                                     "engine_type", "iterator"}, s.labels
 
 
 # ---- the endpoints ---------------------------------------------------------------------------

@@ -2,9 +2,10 @@
 augmenter (``aug_default``: resize, affine scale/rotate/shear/aspect, pad, crop, colour
 jitter, HLS jitter, PCA noise) and write the normalized CHW image into its batch slot.
 
-Everything heavy is one OpenCV or numpy call on a whole image, which releases the GIL, so
-``preprocess_threads`` of these run in parallel; the Python between them is a few
-microseconds per image. Each image draws its random numbers from its own generator, seeded
+Everything heavy is one OpenCV call or native call (``_native.image_to_chw``, the last
+step: channel order, mirror, normalization and layout in one pass into the batch slot) on
+a whole image, which releases the GIL, so ``preprocess_threads`` of these run in parallel;
+the Python between them is some tens of microseconds per image. Each image draws its random numbers from its own generator, seeded
 by the iterator in batch order, so a run is reproducible whatever the number of threads.
 """
 from __future__ import annotations
@@ -16,12 +17,18 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .. import _native
+
 __all__ = ["AugParams", "CorruptImage", "process_image"]
 
 # MXNet's PCA eigenvectors scaled by the eigenvalues (image_aug_default.cc).
 _PCA = np.array([[55.46 * -0.5675, 4.794 * 0.7192, 1.148 * 0.4009],
                  [55.46 * -0.5808, 4.794 * -0.0045, 1.148 * -0.8140],
                  [55.46 * -0.5836, 4.794 * -0.6948, 1.148 * 0.4203]], dtype=np.float32)
+
+
+# The source byte of output channel k: OpenCV gives BGR(A), the batch holds RGB(A).
+_SOURCE = {1: [0], 3: [2, 1, 0], 4: [2, 1, 0, 3]}
 
 
 class CorruptImage(Exception):
@@ -264,34 +271,30 @@ def process_image(buf: bytes, p: AugParams, rng: random.Random, out: np.ndarray,
     """Decodes ``buf``, augments it and writes it into ``out`` (C, H, W): RGB(A) planes
     ``(pixel - mean) * scale / std`` for float output, raw pixels for uint8, pixels minus
     the rounded mean (saturated) for int8. Raises CorruptImage for an undecodable image."""
-    res = augment(decode(buf, p.channels), p, rng)
+    write_slot(augment(decode(buf, p.channels), p, rng), p, rng, out, mean_img)
+
+
+def write_slot(res: np.ndarray, p: AugParams, rng: random.Random, out: np.ndarray,
+               mean_img: np.ndarray | None) -> None:
+    """The augmented image ``res`` (HWC BGR(A), data_shape's H and W), mirrored as drawn,
+    written into its slot ``out`` (C, H, W) as ``process_image`` says: one native pass over
+    the pixels without the GIL (channel order, mirror, normalization and layout at once),
+    computed as MXNet's ImageRecordIOParser2::ProcessImage does: float32 arithmetic, one
+    rounding to the output type; the mean image indexed as the unmirrored crop."""
     mirrored = (p.rand_mirror and rng.random() < 0.5) or p.mirror
-    contrast, illumination = 1.0, 0.0
-    kind = out.dtype
-    if kind != np.uint8:
-        contrast = (rng.random() * p.max_random_contrast * 2 - p.max_random_contrast
-                    + 1) * p.scale
-        illumination = (rng.random() * p.max_random_illumination * 2
-                        - p.max_random_illumination) * p.scale
-    if mirrored:
-        res = res[:, ::-1]
     c = p.channels
-    for k in range(c):
-        # OpenCV gives BGR(A); the batch holds RGB(A).
-        plane = res[:, :, (2 - k) if c >= 3 and k < 3 else k]
-        dst = out[k]
-        if kind == np.uint8:
-            dst[...] = plane
-            continue
-        mean = mean_img[k][:, ::-1] if (mean_img is not None and mirrored) else (
-            mean_img[k] if mean_img is not None else None)
-        if kind == np.int8:
-            sub = mean if mean is not None else np.float32(round(p.mean[k]))
-            np.clip(np.subtract(plane, sub, dtype=np.float32), -128, 127, out=dst,
-                    casting="unsafe")
-            continue
-        np.subtract(plane, mean if mean is not None else np.float32(p.mean[k]), out=dst,
-                    dtype=np.float32, casting="unsafe")
-        dst *= np.float32(contrast / p.std[k])
-        if illumination:
-            dst += np.float32(illumination / p.std[k])
+    one = np.float32(1)
+    contrast, illumination = one, np.float32(0)
+    if out.dtype != np.uint8:
+        scale = np.float32(p.scale)
+        top_c = np.float32(p.max_random_contrast)
+        top_i = np.float32(p.max_random_illumination)
+        contrast = (np.float32(rng.random()) * top_c * 2 - top_c + one) * scale
+        illumination = (np.float32(rng.random()) * top_i * 2 - top_i) * scale
+    std = [np.float32(v) for v in p.std[:c]]
+    if res.strides[1] != c or (c > 1 and res.strides[2] != 1):
+        res = np.ascontiguousarray(res)
+    _native.image_to_chw(res, 0, 0, bool(mirrored), _SOURCE[c],
+                         [float(m) for m in p.mean[:c]],
+                         [float(contrast / s) for s in std],
+                         [float(illumination / s) for s in std], mean_img, out)

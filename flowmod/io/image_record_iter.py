@@ -7,14 +7,16 @@ with ``shuffle``), cuts them into batches and hands each batch's images, in chun
 pool of ``preprocess_threads`` workers. A worker reads its records with ``os.pread`` from
 the shared file descriptor and decodes, augments and normalizes each one straight into its
 slot of the batch's NDArray storage (a new array, which no operation can see yet); those
-are OpenCV and numpy calls on whole images that release the GIL, so the workers run in
+are OpenCV and native calls on whole images that release the GIL, so the workers run in
 parallel with each other and with training, and a batch is never copied. The loader keeps
 up to ``prefetch_buffer`` batches in flight and queues the finished ones; ``next`` takes
 the oldest. ``Module.fit``'s own prefetching reads from this queue.
 
 An image that does not decode is skipped with a warning and counted (``statistics()``);
 its slot is filled from the next record, so each record of the part is still given once
-per epoch; ``raise_on_corrupt=True`` raises MXNetError instead.
+per epoch; skipped records are counted in ``statistics()`` and in the telemetry counter
+``flowmod_io_corrupt_records_total{iterator=telemetry_name}``. ``raise_on_corrupt=True``
+raises MXNetError instead.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _native, recordio
+from . import io_stats
 from ..base import MXNetError
 from ..ndarray import NDArray
 from ..ndarray import array as nd_array
@@ -181,6 +184,13 @@ class _Epoch:
         return self._put((it._to_batch(job, pad), None))
 
 
+class _NewBatch(DataBatch):
+    """A batch of new arrays, which the iterator never writes again: read-ahead (fit's
+    prefetching, ``BatchRecord``) may keep them without a copy."""
+
+    _fresh_arrays = True
+
+
 class ImageRecordIter(DataIter):
     """ImageRecordIter(path_imgrec, data_shape, batch_size, path_imgidx='',
     path_imglist='', label_width=1, shuffle=False, seed=0, rand_crop=False,
@@ -188,7 +198,8 @@ class ImageRecordIter(DataIter):
     min_random_scale=1.0, mean_r=0, mean_g=0, mean_b=0, mean_a=0, std_r=1, std_g=1,
     std_b=1, std_a=1, scale=1.0, mean_img='', preprocess_threads=4, prefetch_buffer=4,
     round_batch=True, num_parts=1, part_index=0, dtype='float32', data_name='data',
-    label_name='softmax_label', raise_on_corrupt=False, **augmenter arguments)
+    label_name='softmax_label', raise_on_corrupt=False, telemetry_name=None,
+    **augmenter arguments)
 
     Batches of images from a RecordIO file (as ``im2rec`` packs them), as
     ``mx.io.ImageRecordIter``. Each image is decoded, resized so its shorter edge is
@@ -219,6 +230,12 @@ class ImageRecordIter(DataIter):
     epoch, which then begins after those images (``pad`` counts them); without it ``pad``
     counts the unfilled slots, which hold zeros (MXNet 1.9 reports ``pad`` 0 there and
     leaves stale values).
+
+    A record whose image does not decode is skipped with a RuntimeWarning (its slot taken
+    by the next record) and counted in ``statistics().skipped`` and in the telemetry
+    counter ``flowmod_io_corrupt_records_total{iterator=telemetry_name}`` (default: the
+    .rec file's name); with ``raise_on_corrupt=True`` ``next()`` raises MXNetError naming
+    the record's offset and id.
     """
 
     _DEFAULT_DTYPE = "float32"
@@ -234,7 +251,8 @@ class ImageRecordIter(DataIter):
                  mean_img="", preprocess_threads: int = 4, prefetch_buffer: int = 4,
                  round_batch: bool = True, num_parts: int = 1, part_index: int = 0,
                  dtype=None, data_name: str = "data", label_name: str = "softmax_label",
-                 raise_on_corrupt: bool = False, verbose: bool = True, **kwargs):
+                 raise_on_corrupt: bool = False, verbose: bool = True,
+                 telemetry_name: str | None = None, **kwargs):
         self.path_imgrec = _path_arg(path_imgrec, "path_imgrec")
         if not self.path_imgrec:
             raise MXNetError("ImageRecordIter: path_imgrec is required: the .rec file to "
@@ -263,6 +281,11 @@ class ImageRecordIter(DataIter):
         self.shuffle, self.seed = bool(shuffle), int(seed)
         self.round_batch = bool(round_batch)
         self.raise_on_corrupt = bool(raise_on_corrupt)
+        if telemetry_name is not None and not (isinstance(telemetry_name, str)
+                                               and telemetry_name):
+            raise MXNetError(f"ImageRecordIter: telemetry_name={telemetry_name!r}: expected a "
+                             f"non-empty string")
+        self.telemetry_name = telemetry_name or os.path.basename(self.path_imgrec)
         self.data_name, self.label_name = data_name, label_name
         self._aug = self._aug_params(kwargs, rand_crop=bool(rand_crop),
                                      rand_mirror=bool(rand_mirror), mirror=bool(mirror),
@@ -454,6 +477,8 @@ class ImageRecordIter(DataIter):
         with self._stats_lock:
             self._images += len(offsets) - len(bad)
             self._skipped += len(bad)
+        if bad:
+            io_stats.count_corrupt(self.telemetry_name, len(bad))
         return bad
 
     def _dispatch(self, job, offsets: np.ndarray, slots: list[int]) -> list:
@@ -510,7 +535,7 @@ class ImageRecordIter(DataIter):
         label = label.reshape(-1) if self.label_width == 1 else label
         with self._stats_lock:
             self._batches += 1
-        return DataBatch([job["batch"]],
+        return _NewBatch([job["batch"]],
                          [nd_array(label, dtype=np.float32)], pad=pad, index=job["index"])
 
     # ---- the iterator protocol ----------------------------------------------------------

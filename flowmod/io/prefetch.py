@@ -60,8 +60,9 @@ class BatchRecord(DataBatch):
     pushed before it, but with read-ahead it can come before the training loop has pushed
     the previous batch's forward. The copy is pushed right after ``next()`` returns, so it
     reads that batch's values; it is one engine copy per array, on the copy lane. Batches
-    whose iterator made their arrays for them alone (``DataBatch._fresh_arrays``, as
-    NDArrayIter's) are not copied: nothing writes those arrays again.
+    whose iterator made their arrays for them alone (``_fresh_arrays`` true on the batch or
+    its class, as NDArrayIter's and ImageRecordIter's) are kept as they are: nothing writes
+    those arrays again.
     """
 
     def __init__(self, batch):

@@ -18,6 +18,8 @@ What is exported:
   device and lane; queue depth (``state="waiting"`` for dependencies, ``state="ready"`` for
   a worker); running operations; workers; the duration histogram of each operator;
   host storage in use and pooled;
+- the data iterators (:class:`IOCollector`): records skipped as corrupt,
+  ``flowmod_io_corrupt_records_total{iterator}``;
 - training (:class:`PrometheusReporter`, a Module callback): samples and batches whose
   update has finished, the batch duration histogram measured at completion on the engine
   (not at dispatch), the current epoch, and the latest training and evaluation metric values.
@@ -30,13 +32,14 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["EngineCollector", "PrometheusReporter", "TrainingMetrics", "enable",
-           "start_http_server", "make_wsgi_app", "make_asgi_app"]
+__all__ = ["EngineCollector", "IOCollector", "PrometheusReporter", "TrainingMetrics",
+           "enable", "start_http_server", "make_wsgi_app", "make_asgi_app"]
 
 # Public name -> the submodule defining it. Submodules import prometheus_client, which is
 # loaded (and registers its own process collectors) only once one of these is used.
 _HOME = {
     "EngineCollector": "engine_collector",
+    "IOCollector": "io_collector",
     "TrainingMetrics": "training_metrics",
     "PrometheusReporter": "reporter",
     "enable": "exposition",

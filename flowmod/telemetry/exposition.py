@@ -8,6 +8,7 @@ import prometheus_client
 from prometheus_client import CollectorRegistry
 
 from .engine_collector import EngineCollector
+from .io_collector import IOCollector
 from .training_metrics import TrainingMetrics
 
 __all__ = ["enable", "start_http_server", "make_wsgi_app", "make_asgi_app"]
@@ -30,8 +31,9 @@ def _registry(registry: CollectorRegistry | None) -> CollectorRegistry:
 def enable(registry: CollectorRegistry | None = None) -> TrainingMetrics:
     """enable(registry=None) -> TrainingMetrics
 
-    Registers the engine collector and the training families in ``registry`` (default:
-    ``prometheus_client.REGISTRY``), once: later calls return the same families.
+    Registers the engine and data iterator collectors and the training families in
+    ``registry`` (default: ``prometheus_client.REGISTRY``), once: later calls return the
+    same families.
     ``start_http_server``, the app factories and ``PrometheusReporter`` call it.
     """
     registry = _registry(registry)
@@ -39,6 +41,7 @@ def enable(registry: CollectorRegistry | None = None) -> TrainingMetrics:
         entry = _enabled.get(id(registry))
         if entry is None:
             registry.register(EngineCollector())
+            registry.register(IOCollector())
             entry = (registry, TrainingMetrics(registry))
             _enabled[id(registry)] = entry
         return entry[1]
