@@ -41,6 +41,9 @@ Shape ShapeOf(const std::vector<int64_t>& dims) {
 }
 
 // A C-contiguous numpy array whose bytes are exactly `a`'s contents.
+// Copies from host memory of at least this many bytes release the GIL.
+constexpr size_t kCopyWithoutGil = size_t{1} << 16;
+
 py::buffer_info CheckedBuffer(const py::array& host, const NDArray& a) {
   py::buffer_info info = host.request();
   if (!(host.flags() & py::array::c_style) ||
@@ -191,8 +194,15 @@ void BindCreation(py::module_& m) {
         Shape shape(host.shape(), host.shape() + host.ndim());
         NDArray a(shape, DTypeOf(dtype), DeviceOf(dev_type, dev_id));
         py::buffer_info info = CheckedBuffer(host, a);
-        // A new array: no operation can be using it yet, so the copy happens right here.
-        if (a.nbytes() > 0) std::memcpy(a.data(), info.ptr, a.nbytes());
+        // A new array: no operation can be using it yet, so the copy happens right here, without
+        // the GIL when it is large enough to matter (an iterator's batch, copied on a reader
+        // thread while the training loop runs Python), as numpy's own copies release it.
+        if (a.nbytes() >= kCopyWithoutGil) {
+          py::gil_scoped_release nogil;
+          std::memcpy(a.data(), info.ptr, a.nbytes());
+        } else if (a.nbytes() > 0) {
+          std::memcpy(a.data(), info.ptr, a.nbytes());
+        }
         return a;
       },
       py::arg("host"), py::arg("dtype"), py::arg("dev_type"), py::arg("dev_id"));

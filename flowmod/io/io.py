@@ -15,8 +15,10 @@ import numpy as np
 
 from ..base import MXNetError
 from ..context import cpu
+from .. import _native
 from ..ndarray import NDArray
 from ..ndarray import array as nd_array
+from ..ndarray.ndarray import _DTYPE_FLAGS
 from ..ndarray.ndarray import host_numbers
 
 __all__ = ["DataDesc", "DataBatch", "DataIter", "NDArrayIter", "ResizeIter", "PrefetchingIter"]
@@ -325,6 +327,11 @@ class NDArrayIter(DataIter):
         if _is_csr(part):
             from ..ndarray import sparse
             return sparse.csr_matrix(part, dtype=part.dtype, ctx=cpu())
+        if self._axis == 0 and type(part) is np.ndarray and part.flags.c_contiguous:
+            # The common case, once a batch: one copy of the rows, nothing else to convert.
+            flag = _DTYPE_FLAGS.get(part.dtype)
+            if flag is not None:
+                return NDArray._wrap(_native.ndarray_from_numpy(part, flag, 1, 0))
         return nd_array(np.moveaxis(part, 0, self._axis), ctx=cpu(), dtype=part.dtype)
 
     def _desc(self, key: str, host: np.ndarray) -> DataDesc:

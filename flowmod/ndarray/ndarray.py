@@ -5,6 +5,7 @@ values (``asnumpy``, ``asscalar``, ``wait_to_read``) waits for what was pushed b
 """
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Iterable, Sequence
 
@@ -132,14 +133,14 @@ def infer_reshape(src: Sequence[int], target: Sequence[int], reverse: bool = Fal
             raise MXNetError(f"shape={tuple(target)}: {t} is not a dimension or one of the "
                              f"special values 0, -1, -2, -3, -4")
         i += 1
-    total = int(np.prod(src, dtype=np.int64))
+    total = math.prod(src)
     if infer_at is not None:
-        known = int(np.prod([d for k, d in enumerate(out) if k != infer_at], dtype=np.int64))
+        known = math.prod(d for k, d in enumerate(out) if k != infer_at)
         if known == 0 or total % known != 0:
             raise MXNetError(f"shape={tuple(target)}: cannot infer -1 for an array of shape "
                              f"{tuple(src)}")
         out[infer_at] = total // known
-    if int(np.prod(out, dtype=np.int64)) != total:
+    if math.prod(out) != total:
         raise MXNetError(f"shape={tuple(target)}: an array of shape {tuple(src)} "
                          f"({total} elements) cannot become {tuple(out[::-1] if reverse else out)}")
     return tuple(out[::-1] if reverse else out)

@@ -66,6 +66,16 @@ def _sparse_involved(inputs, out) -> bool:
     return SPARSE_DISPATCH is not None and has_sparse(inputs, out)
 
 
+def _dense_list(out) -> bool:
+    """Whether ``out`` is a list (or tuple) of dense NDArrays: the multi-weight updates'."""
+    if type(out) is not list and type(out) is not tuple:
+        return False
+    for o in out:
+        if type(o) is not NDArray:
+            return False
+    return True
+
+
 def invoke(op_name: str, inputs, out=None, is_train: bool = False, **attrs):
     """invoke(op_name, inputs, out=None, is_train=False, **attrs): runs the registered
     operator ``op_name`` on the NDArrays ``inputs`` (arguments, then auxiliary states); returns
@@ -78,7 +88,8 @@ def invoke(op_name: str, inputs, out=None, is_train: bool = False, **attrs):
             return _sparse_call(op_name, inputs, out, attrs)
         bad = next(i for i, x in enumerate(inputs) if not isinstance(x, NDArray))
         raise MXNetError(f"{op_name}: input {bad} is {inputs[bad]!r}, expected an NDArray") from None
-    if out is not None and type(out) is not NDArray and _sparse_involved((), out):
+    if out is not None and type(out) is not NDArray and not _dense_list(out) \
+            and _sparse_involved((), out):
         return _sparse_call(op_name, inputs, out, attrs)
     return _push(op_name, _prepared(op_name, attrs), handles, inputs, out, is_train)
 

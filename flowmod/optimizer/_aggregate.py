@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from ..base import MXNetError
+from ..ndarray import NDArray
 from ..ndarray.ops import invoke
 
 __all__ = ["size_from_env", "as_lists", "groups", "sgd_single", "sgd_group"]
@@ -82,11 +83,21 @@ def sgd_single(weight, grad, state, lr, wd, mixed, momentum, lazy_update, kwargs
                lazy_update=lazy_update, **kwargs)
 
 
+def _dense_pairs(weights, grads) -> bool:
+    """Whether every (weight, gradient) pair is dense and of one type."""
+    for w, g in zip(weights, grads):
+        if type(w) is NDArray and type(g) is NDArray:
+            if w._h.dtype != g._h.dtype:
+                return False
+        elif g.dtype != w.dtype or g.stype != "default" or w.stype != "default":
+            return False
+    return True
+
+
 def sgd_group(weights, grads, states, lrs, wds, mixed, momentum, kwargs) -> None:
     """One SGD step of each parameter, in place, in one multi-weight push."""
     # Sparse gradients go one weight at a time (MXNet's multi-weight updates are dense only).
-    if any(g.dtype != w.dtype or g.stype != "default" or w.stype != "default"
-           for w, g in zip(weights, grads)):
+    if not _dense_pairs(weights, grads):
         for w, g, s, lr, wd in zip(weights, grads, states, lrs, wds):
             sgd_single(w, g, s, lr, wd, mixed, momentum, True, dict(kwargs))
         return
