@@ -16,4 +16,6 @@ def test_namespaces_hold_every_registered_prefixed_operator():
         assert getattr(mx.nd, ns).__all__ == want
         assert getattr(mx.sym, ns).__all__ == want
         for short in want:
+            if short in getattr(getattr(mx.nd, ns), "WRAPPED", ()):
+                continue  # a Python front end over the operator (contrib.boolean_mask)
             assert getattr(mx.nd, ns).__dict__[short] is mx.nd.OP_FUNCTIONS[prefix + short]
