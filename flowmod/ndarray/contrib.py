@@ -41,3 +41,12 @@ def boolean_mask(data=None, index=None, axis=0, out=None, name=None, **kwargs):
 
 boolean_mask.__signature__ = _BOOLEAN_MASK.__signature__
 globals()["__all__"] = sorted(set(globals()["__all__"]) | {"boolean_mask"})
+
+from .contrib_functions import (adamw_update, isfinite, isinf, isnan, mp_adamw_update,  # noqa: E402
+                                multi_adamw_update, multi_lamb_update, multi_mp_adamw_update,
+                                multi_mp_lamb_update, rand_zipfian, uniform)
+from . import contrib_functions as _functions  # noqa: E402
+
+# The functions written in Python here, beside the registered operators.
+PYTHON_FUNCTIONS = frozenset(_functions.__all__)
+globals()["__all__"] = sorted(set(globals()["__all__"]) | PYTHON_FUNCTIONS)
