@@ -20,6 +20,9 @@ Rows:
   torch.linalg.cholesky.
 - upsampling: UpSampling nearest, scale 2, on (32, 64, 56, 56) float32, forward and forward +
   backward, beside PyTorch's ``F.interpolate(mode="nearest")``.
+- norms: LRN (nsize 5 on (32, 64, 28, 28)) and LayerNorm (last axis of (256, 1024)) float32,
+  forward and forward + backward, beside PyTorch's ``F.local_response_norm`` and
+  ``F.layer_norm``.
 - rss: resident memory before and after 10k create-compute-drop iterations.
 
 Every flowmod timing waits for the pushed work (``waitall``) before the clock stops. The best
@@ -348,6 +351,95 @@ def bench_upsampling(repeat, iters=5):
         print(f"  {label:18s} flowmod {fmt(f, 1e3, 'ms')}   torch {fmt(t, 1e3, 'ms')} {ratio(f, t)}")
 
 
+# --- LRN and LayerNorm --------------------------------------------------------------------
+LRN_SHAPE = (32, 64, 28, 28)
+LN_SHAPE = (256, 1024)
+
+TORCH_NORMS = f"""
+import json, time, torch
+import torch.nn.functional as F
+torch.manual_seed(0)
+x = torch.randn({LRN_SHAPE}, requires_grad=True)
+h = torch.randn({LN_SHAPE}, requires_grad=True)
+gamma = torch.ones({LN_SHAPE[1]}, requires_grad=True); beta = torch.zeros({LN_SHAPE[1]}, requires_grad=True)
+gx, gh = torch.ones({LRN_SHAPE}), torch.ones({LN_SHAPE})
+def lrn():
+    return F.local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0)
+def ln():
+    return F.layer_norm(h, ({LN_SHAPE[1]},), gamma, beta, eps=1e-5)
+def fwd(f):
+    def run():
+        with torch.no_grad():
+            f()
+    return run
+def both(f, g):
+    return lambda: f().backward(g)
+res = []
+for fn in (fwd(lrn), both(lrn, gx), fwd(ln), both(ln, gh)):
+    for _ in range(2): fn()
+    best = 1e9
+    for _ in range({{repeat}}):
+        t = time.perf_counter()
+        for _ in range({{iters}}):
+            fn()
+        best = min(best, (time.perf_counter() - t) / {{iters}})
+    res.append(best)
+print(json.dumps(res))
+"""
+
+
+def _timed_calls(fn, repeat, iters):
+    for _ in range(2):
+        fn()
+    mx.waitall()
+
+    def run():
+        t = time.perf_counter()
+        for _ in range(iters):
+            fn()
+        mx.waitall()
+        return (time.perf_counter() - t) / iters
+    return best(run, repeat)
+
+
+def bench_norms(repeat, iters=10):
+    rng = np.random.default_rng(0)
+    x = nd.array(rng.standard_normal(LRN_SHAPE), dtype="float32")
+    y, norm, dy, dx = nd.zeros(LRN_SHAPE), nd.zeros(LRN_SHAPE), nd.ones(LRN_SHAPE), nd.zeros(LRN_SHAPE)
+    lrn_attrs = {"nsize": "5", "alpha": "0.0001", "beta": "0.75", "knorm": "2"}
+    lrn = _native.prepare("LRN", lrn_attrs)
+    h = nd.array(rng.standard_normal(LN_SHAPE), dtype="float32")
+    gamma, beta = nd.ones((LN_SHAPE[1],)), nd.zeros((LN_SHAPE[1],))
+    rows = (LN_SHAPE[0], 1)
+    hy, mean, std = nd.zeros(LN_SHAPE), nd.zeros(rows), nd.zeros(rows)
+    hdy, hdx, dgamma, dbeta = nd.ones(LN_SHAPE), nd.zeros(LN_SHAPE), nd.zeros((LN_SHAPE[1],)), nd.zeros((LN_SHAPE[1],))
+    ln_attrs = {"axis": "-1", "eps": "1e-05"}
+    ln = _native.prepare("LayerNorm", ln_attrs)
+
+    def lrn_fwd():
+        lrn.push([y._h, norm._h], False, x._h)
+
+    def lrn_both():
+        lrn_fwd()
+        _native.invoke_backward("LRN", lrn_attrs, [dy._h], [x._h], [y._h, norm._h], [dx._h], ["write"], True)
+
+    def ln_fwd():
+        ln.push([hy._h, mean._h, std._h], False, h._h, gamma._h, beta._h)
+
+    def ln_both():
+        ln_fwd()
+        _native.invoke_backward("LayerNorm", ln_attrs, [hdy._h], [h._h, gamma._h, beta._h], [hy._h, mean._h, std._h],
+                                [hdx._h, dgamma._h, dbeta._h], ["write"] * 3, True)
+
+    fm = [_timed_calls(f, repeat, iters) for f in (lrn_fwd, lrn_both, ln_fwd, ln_both)]
+    th = peer("FLOWMOD_PEER_TORCH", TORCH_NORMS.format(repeat=repeat, iters=iters)) or [None] * 4
+    labels = (f"LRN nsize 5 {LRN_SHAPE} forward", f"LRN nsize 5 {LRN_SHAPE} forward + backward",
+              f"LayerNorm {LN_SHAPE} forward", f"LayerNorm {LN_SHAPE} forward + backward")
+    print("LRN and LayerNorm, float32 (per call; ratio = flowmod / torch)")
+    for label, f, t in zip(labels, fm, th):
+        print(f"  {label:45s} flowmod {fmt(f, 1e3, 'ms')}   torch {fmt(t, 1e3, 'ms')} {ratio(f, t)}")
+
+
 # --- a custom operator written in Python ------------------------------------------------
 CUSTOM_N = 2000
 
@@ -495,7 +587,7 @@ def bench_rss(iters=10_000):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--only", default="iadd,fc,conv,argsort,custom,linalg,upsampling,rss")
+    ap.add_argument("--only", default="iadd,fc,conv,argsort,custom,linalg,upsampling,norms,rss")
     args = ap.parse_args()
     only = set(args.only.split(","))
     print(f"flowmod {mx.__version__}: {mx.engine.num_workers()} compute workers on cpu(0), "
@@ -515,6 +607,8 @@ def main():
         bench_linalg(args.repeat)
     if "upsampling" in only:
         bench_upsampling(args.repeat)
+    if "norms" in only:
+        bench_norms(args.repeat)
     if "rss" in only:
         bench_rss()
 

@@ -97,6 +97,8 @@ def invoke(op_name: str, inputs, out=None, is_train: bool = False, **attrs):
 def _push(op_name, prepared, handles, inputs, out, is_train=False):
     if out is None:
         result = prepared.push(None, is_train, *handles)
+        if result is None:  # an operator without outputs (reset_arrays): MXNet returns []
+            return []
         ctx = inputs[0]._ctx if inputs else None
         if isinstance(result, list):
             return [NDArray._wrap(h, ctx) for h in result]

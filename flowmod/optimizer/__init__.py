@@ -6,8 +6,9 @@ from .dcasgd import DCASGD
 from .ftml import FTML
 from .lamb import LAMB
 from .lars import LARS
+from .lbsgd import LBSGD
 from .sgld import SGLD
 
 __all__ = ["Optimizer", "SGD", "NAG", "Adam", "AdaGrad", "AdaDelta", "RMSProp", "Signum",
-           "Ftrl", "Adamax", "Nadam", "FTML", "LAMB", "LARS", "DCASGD", "SGLD", "Updater",
+           "Ftrl", "Adamax", "Nadam", "FTML", "LAMB", "LARS", "LBSGD", "DCASGD", "SGLD", "Updater",
            "create", "get_updater", "register"]

@@ -71,25 +71,25 @@ class LARS(Optimizer):
     update_multi_precision = SGD.update_multi_precision
 
     def _scaled_lrs(self, indices, weights, grads, lrs, wds, ctx) -> NDArray:
-        """The learning rates (float32, on the device), LARS-scaled where the name allows."""
+        """The learning rates (float32, on the device), LARS-scaled where the name allows:
+        one multi_sum_sq for the weights' and one for the gradients' sums of squares, one
+        multi_lars, as MXNet takes them (a handful of pushes for a group, not a few per
+        weight)."""
         names = [self.idx2name.get(i, str(i)) for i in indices]
-        scaled = [k for k, n in enumerate(names) if not n.endswith(_NOT_SCALED)]
-        rates = [array([lr], ctx=ctx, dtype="float32") for lr in lrs]
-        if scaled:
-            def sum_sq(x):
-                x32 = x.astype("float32")
-                return invoke("sum", [x32 * x32]).reshape((1,))
-            lr_in = invoke("concat", [rates[k] for k in scaled], dim=0, num_args=len(scaled))
-            w_sq = invoke("concat", [sum_sq(weights[k]) for k in scaled], dim=0, num_args=len(scaled))
-            g_sq = invoke("concat", [sum_sq(grads[k]) for k in scaled], dim=0, num_args=len(scaled))
-            wd_in = array([wds[k] for k in scaled], ctx=ctx, dtype="float32")
-            new = invoke("multi_lars", [lr_in, w_sq, g_sq, wd_in], eta=self.eta, eps=self.eps,
-                         rescale_grad=self.rescale_grad)
-            for j, k in enumerate(scaled):
-                rates[k] = new[j:j + 1]
-        if len(rates) == 1:
-            return rates[0]
-        return invoke("concat", rates, dim=0, num_args=len(rates))
+        scaled = [not n.endswith(_NOT_SCALED) for n in names]
+        rates = array(lrs, ctx=ctx, dtype="float32")
+        if not any(scaled):
+            return rates
+        n = len(weights)
+        w_sq = invoke("multi_sum_sq", list(weights), num_arrays=n)
+        g_sq = invoke("multi_sum_sq", list(grads), num_arrays=n)
+        wd_in = array(wds, ctx=ctx, dtype="float32")
+        new = invoke("multi_lars", [rates, w_sq, g_sq, wd_in], eta=self.eta, eps=self.eps,
+                     rescale_grad=self.rescale_grad)
+        if all(scaled):
+            return new
+        mask = array([1.0 if k else 0.0 for k in scaled], ctx=ctx, dtype="float32")
+        return invoke("where", [mask, new, rates])
 
     def _update_impl(self, index, weight, grad, state, mixed):
         indices, weights, grads, states = _aggregate.as_lists(index, weight, grad, state)

@@ -18,6 +18,7 @@
 #include "ops/op_registry.h"
 #include "ops/op_util.h"
 #include "ops/cpu/kernel_util.h"
+#include "ops/parallel.h"
 
 namespace flowmod::ops::moments {
 
@@ -32,19 +33,34 @@ struct Layout {
 // standard deviation sqrt(var + eps) (LayerNorm's and GroupNorm's "std").
 enum class Spread { kVariance, kStd };
 
+// Sums f(j) for j in [0, n) in double, in eight independent partial sums: each lane of the
+// accumulator is its own running sum, so the compiler keeps them in vector registers without
+// reordering any addition.
+template <class F>
+double Sum8(int64_t n, F f) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int u = 0; u < 8; ++u) acc[u] += f(j + u);
+  double rest = 0;
+  for (; j < n; ++j) rest += f(j);
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + rest;
+}
+
 // Forward over contiguous rows (inner == 1, as LayerNorm over the last axis, InstanceNorm and
 // GroupNorm have it): the statistics in double, the normalization in the element type's
-// arithmetic (float for float32 and float16), a loop that vectorizes.
+// arithmetic (float for float32 and float16), loops that vectorize; large inputs split their
+// rows across the cores.
 template <class T>
-void ForwardRows(const Layout& l, double eps, Spread spread, const T* x, const T* gamma, const T* beta, T* y,
-                 T* mean_out, T* spread_out) {
+void ForwardRowRange(const Layout& l, double eps, Spread spread, const T* x, const T* gamma, const T* beta, T* y,
+                     T* mean_out, T* spread_out, int64_t lo, int64_t hi) {
   using A = std::conditional_t<std::is_same_v<T, double>, double, float>;
   const double n = static_cast<double>(l.k);
-  for (int64_t o = 0; o < l.outer; ++o) {
+  for (int64_t o = lo; o < hi; ++o) {
     const T* xo = x + o * l.k;
     T* yo = y + o * l.k;
-    const double mean = Sum4(l.k, [xo](int64_t j) { return static_cast<double>(xo[j]); }) / n;
-    const double var = Sum4(l.k, [xo, mean](int64_t j) {
+    const double mean = Sum8(l.k, [xo](int64_t j) { return static_cast<double>(xo[j]); }) / n;
+    const double var = Sum8(l.k, [xo, mean](int64_t j) {
                          const double d = static_cast<double>(xo[j]) - mean;
                          return d * d;
                        }) / n;
@@ -62,6 +78,17 @@ void ForwardRows(const Layout& l, double eps, Spread spread, const T* x, const T
       for (int64_t j = 0; j < l.k; ++j) yo[j] = static_cast<T>(static_cast<A>(xo[j]) * scale + shift);
     }
   }
+}
+
+template <class T>
+void ForwardRows(const Layout& l, double eps, Spread spread, const T* x, const T* gamma, const T* beta, T* y,
+                 T* mean_out, T* spread_out) {
+  // Rows are independent: a large input (each part at least 64k elements) splits across cores.
+  const int64_t total = l.outer * l.k;
+  const int parts = static_cast<int>(std::min<int64_t>({parallel::Cores(), l.outer, total >> 16}));
+  parallel::For(l.outer, std::max(parts, 1), [&](int64_t lo, int64_t hi) {
+    ForwardRowRange(l, eps, spread, x, gamma, beta, y, mean_out, spread_out, lo, hi);
+  });
 }
 
 template <class T>

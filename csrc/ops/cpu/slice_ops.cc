@@ -77,8 +77,8 @@ Window SliceWindow(const std::string& op, const SliceAttrs& a, const Shape& d) {
   return w;
 }
 
-OpDef SliceDef() {
-  const std::string name = "slice";
+// `name`: slice, or crop (MXNet's alias of slice).
+OpDef SliceDef(const std::string& name) {
   OpDef def = UnaryDef(name);
   def.description = "A slice of the input: begin to end by step along each of the leading axes.";
   def.params = {
@@ -385,7 +385,8 @@ OpDef FlipDef(const std::string& name) {
 
 const bool registered = [] {
   // Aliases are separate definitions, so that errors name the operator as it was called.
-  Registry::Add(SliceDef());
+  Registry::Add(SliceDef("slice"));
+  Registry::Add(SliceDef("crop"));
   Registry::Add(SliceAxisDef());
   Registry::Add(TileDef());
   Registry::Add(RepeatDef());
