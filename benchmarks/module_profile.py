@@ -128,10 +128,10 @@ def profile(key, batches):
     mx.nd.waitall()
 
     before = op_times()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     mod.fit(it, begin_epoch=1, num_epoch=2, optimizer="sgd", optimizer_params=opt)
     mx.nd.waitall()
-    fit_wall = time.perf_counter() - t0
+    fit_wall, fit_cpu = time.perf_counter() - t0, time.thread_time() - c0
     ops = diff(op_times(), before)
 
     metric = mx.metric.create("acc")
@@ -142,7 +142,8 @@ def profile(key, batches):
     print(f"\n== {key}: {model} batch {batch_size}, {batches} batches, "
           f"{workers} compute workers")
     print(f"fit: {fit_wall * per:8.1f} us a batch ({batch_size * batches / fit_wall:,.0f} "
-          f"samples/s)")
+          f"samples/s), {fit_cpu * per:8.1f} us of CPU on the calling thread (its reader "
+          f"thread's not included)")
     print(f"by hand: {hand_wall * per:8.1f} us a batch; time of each call on the calling "
           f"thread (wall, CPU):")
     pushed = [0.0, 0.0]
@@ -152,7 +153,9 @@ def profile(key, batches):
             pushed = [pushed[0] + wall, pushed[1] + cpu]
     print(f"  {'(all calls)':18s}{pushed[0] * per:8.1f} us {pushed[1] * per:8.1f} us")
     print(f"fit's own loop (fit less the calls by hand): "
-          f"{(fit_wall - hand_wall) * per:+8.1f} us a batch")
+          f"{(fit_wall - hand_wall) * per:+8.1f} us a batch, "
+          f"{(fit_cpu - pushed[1] + spent['next batch'][1]) * per:+8.1f} us of CPU (less the "
+          f"batch reads, which fit's reader thread does)")
     total_ops = sum(c for c, _ in ops.values())
     busy = sum(s for _, s in ops.values())
     print(f"engine: {total_ops / batches:.1f} operations a batch; run time per batch:")
