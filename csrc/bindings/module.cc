@@ -13,6 +13,7 @@ void BindNDArray(py::module_& m);
 void BindOps(py::module_& m);
 void BindExecutor(py::module_& m);
 void BindCustomOps(py::module_& m);
+void BindProfiler(py::module_& m);
 }
 
 PYBIND11_MODULE(_native, m) {
@@ -25,4 +26,5 @@ PYBIND11_MODULE(_native, m) {
   flowmod::bindings::BindOps(m);
   flowmod::bindings::BindExecutor(m);
   flowmod::bindings::BindCustomOps(m);
+  flowmod::bindings::BindProfiler(m);
 }
