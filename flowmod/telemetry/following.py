@@ -12,6 +12,7 @@ check per call.
 """
 from __future__ import annotations
 
+import sys
 import threading
 import weakref
 
@@ -59,7 +60,9 @@ def check(telemetry, what: str) -> None:
         if not telemetry:
             raise MXNetError(f"{what}: telemetry='': expected a non-empty module name")
         return
-    if type(telemetry).__name__ == "PrometheusReporter" and hasattr(telemetry, "eval_end_callback"):
+    # A reporter exists only once its module is loaded: nothing to import to recognise one.
+    reporter = sys.modules.get(f"{__package__}.reporter")
+    if reporter is not None and isinstance(telemetry, reporter.PrometheusReporter):
         return
     raise MXNetError(f"{what}: telemetry={telemetry!r}: expected None (report while a metrics "
                      f"endpoint is served), False, a module name or a PrometheusReporter")
