@@ -96,7 +96,9 @@ def _engine_events(session, tracks: _Tracks, origin: int, operations: list) -> l
                 args["shapes"] = detail
             if failed:
                 args["failed"] = True
-            ts, dur = _us(start, origin), (end - start) / 1e3
+            # An operation already running when the profiler started shows from then on.
+            start = max(start, origin)
+            ts, dur = _us(start, origin), max(end - start, 0) / 1e3
             common = {"name": label or kind, "cat": "operator", "pid": pid, "tid": tid}
             if asynchronous:
                 flow_id += 1
