@@ -9,8 +9,9 @@ the Module calls and storage samples, with aggregate statistics; ``engine``: ope
 only) and epochs with it stopped, --rounds pairs in ABBA order, so slow drifts of the
 machine fall on both alike. What was recorded is taken from the engine and dropped after
 each timed epoch, outside the clock (as a dump would do at the end of a run). Each line
-prints both throughputs and the change recording makes; --repeat runs a fresh process per
-batch size.
+prints both throughputs, the change recording makes, and the change of the process's CPU
+time per sample (all its threads: other work on the machine disturbs it less than the
+throughput); --repeat runs a fresh process per batch size.
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ mod = mx.mod.Module(net, context=mx.cpu())
 opt = {"learning_rate": 0.01, "momentum": 0.9}
 mod.fit(it, num_epoch=1, optimizer="sgd", optimizer_params=opt, initializer=mx.init.Xavier())
 seconds = {False: 0.0, True: 0.0}
+cpu = {False: 0.0, True: 0.0}
 recorded = 0
 epoch = 1
 for r in range(rounds):
@@ -54,18 +56,19 @@ for r in range(rounds):
         mx.nd.waitall()
         if on:
             mx.profiler.set_state("run")
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         mod.fit(it, begin_epoch=epoch, num_epoch=epoch + 1, optimizer="sgd",
                 optimizer_params=opt)
         mx.nd.waitall()
         seconds[on] += time.perf_counter() - t
+        cpu[on] += time.process_time() - c
         if on:
             mx.profiler.set_state("stop")
             recorded += sum(len(ops) for _, ops in SESSION.engine_threads)
             SESSION.clear()
         epoch += 1
 print(json.dumps([rounds * samples / seconds[False], rounds * samples / seconds[True],
-                  recorded / rounds]))
+                  recorded / rounds, cpu[True] / cpu[False] - 1]))
 """
 
 
@@ -78,20 +81,24 @@ def main():
     args = parser.parse_args()
     print(f"MLP 784-128-64-10; {args.rounds} epochs each way, interleaved in one process; "
           f"profiling: {args.config}")
-    print(f"{'batch':>6} {'stopped':>12} {'recording':>12} {'change':>8} {'ops/epoch':>10}")
+    print(f"{'batch':>6} {'stopped':>12} {'recording':>12} {'change':>8} {'CPU/sample':>10} "
+          f"{'ops/epoch':>10}")
     for batch in (int(b) for b in args.batches.split(",")):
-        changes = []
+        changes, cpu_changes = [], []
         for _ in range(args.repeat):
             res = run_python(sys.executable, textwrap.dedent(CODE),
                              json.dumps([batch, args.rounds, args.config]))
             if res.returncode != 0:
                 print(f"    (batch {batch}: {failure(res)})")
                 continue
-            off, on, ops = json.loads(res.stdout.strip().splitlines()[-1])
+            off, on, ops, cpu_change = json.loads(res.stdout.strip().splitlines()[-1])
             changes.append(on / off - 1)
-            print(f"{batch:>6} {off:>10,.0f}/s {on:>10,.0f}/s {on / off - 1:>+8.1%} {ops:>10,.0f}")
+            cpu_changes.append(cpu_change)
+            print(f"{batch:>6} {off:>10,.0f}/s {on:>10,.0f}/s {on / off - 1:>+8.1%} "
+                  f"{cpu_change:>+10.1%} {ops:>10,.0f}")
         if changes:
-            print(f"{batch:>6} mean change {sum(changes) / len(changes):+.1%}")
+            print(f"{batch:>6} mean change {sum(changes) / len(changes):+.1%}, CPU per sample "
+                  f"{sum(cpu_changes) / len(cpu_changes):+.1%}")
 
 
 if __name__ == "__main__":
