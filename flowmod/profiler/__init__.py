@@ -123,10 +123,11 @@ def dumps(reset=False, format="table", sort_by="total", ascending=False) -> str:
         if not isinstance(value, bool):
             raise MXNetError(f"profiler.dumps: {name}={value!r}: expected True or False")
     _SESSION.collect()
+    _SESSION.fold_events()
     with _SESSION.lock:
         stats = {k: {n: list(v) for n, v in t.items()} for k, t in _SESSION.aggregate.items()}
-        if reset:
-            _SESSION.aggregate.clear()
+    if reset:
+        _SESSION.reset_aggregate()
     render = _aggregate.table if format == "table" else _aggregate.as_json
     return render(stats, sort_by, ascending)
 

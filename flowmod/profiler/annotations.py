@@ -10,7 +10,7 @@ import contextlib
 import threading
 
 from ..base import MXNetError
-from .session import SESSION, now_ns, record_span, scoped as _scoped, scopes as _scopes, thread_track
+from .session import SESSION, now_ns, record_span, scoped as _scoped, scopes as _scopes
 
 
 def _recording() -> bool:
@@ -138,9 +138,9 @@ class Counter:
 
     def _sample(self, value: int) -> None:
         if _recording():
-            tid, _ = thread_track()
             SESSION.add_event({"name": self.name, "cat": self.domain.name, "ph": "C",
-                               "ts": now_ns(), "tid": tid, "args": {self.name: value}})
+                               "ts": now_ns(), "tid": threading.get_ident(),
+                               "args": {self.name: value}})
 
     def _checked(self, value, what: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -199,9 +199,8 @@ class Marker:
             raise MXNetError(f"profiler.Marker.mark: scope={scope!r}: expected one of "
                              f"{', '.join(_MARKER_SCOPES)}")
         if _recording():
-            tid, _ = thread_track()
             SESSION.add_event({"name": _scoped(self.name), "cat": self.domain.name, "ph": "i",
-                               "s": s, "ts": now_ns(), "tid": tid})
+                               "s": s, "ts": now_ns(), "tid": threading.get_ident()})
 
 
 @contextlib.contextmanager

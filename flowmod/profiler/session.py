@@ -2,7 +2,8 @@
 
 The engine records operations in per-thread buffers (``_native.profiler_collect`` takes them);
 Python-side events (API calls, annotations, counters) are appended here, on the thread that
-makes them, to a list guarded by a lock (taken only while the profiler runs).
+makes them, to a list (an append holds the GIL: no lock); they are folded into the aggregate
+statistics when those are read, not as they are made.
 """
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ class Session:
         self.slots: dict = {}              # engine slot -> (device type, index, lane)
         self.events: list = []             # Python-side trace events (dicts, ns times)
         self.aggregate: dict = {}          # category -> name -> [count, total, min, max]
+        self._folded = 0                   # events already counted in the aggregate
         self._dumper: threading.Thread | None = None
 
     # ---- configuration -------------------------------------------------------------------
@@ -125,19 +127,38 @@ class Session:
                 label, kind, _ = self.names.get(name, names.get(name, ("", "unnamed", "")))
                 add_stat(table, label or kind, (end - start) / 1e3)
 
-    def add_event(self, event: dict, category_stat: str | None = None) -> None:
-        """Appends a Python-side trace event (times in ns); an "X" event with
-        ``category_stat`` also counts in that category of the aggregate table."""
+    def add_event(self, event: dict) -> None:
+        """Appends a Python-side trace event (times in ns). An "X" event whose "_stat" names
+        a category counts in that category of the aggregate table; a "C" event whose
+        "_stat" names one counts its "_value" there (bytes)."""
+        self.events.append(event)
+
+    def fold_events(self) -> None:
+        """Counts the events made since the last call in the aggregate statistics."""
         with self.lock:
-            self.events.append(event)
-            if category_stat is not None and self.config["aggregate_stats"]:
-                add_stat(self.aggregate.setdefault(category_stat, {}), event["name"],
-                         event["dur"] / 1e3)
+            events, start = self.events, self._folded
+            self._folded = len(events)
+            if not self.config["aggregate_stats"]:
+                return
+            for e in events[start:self._folded]:
+                category = e.get("_stat")
+                if category is None:
+                    continue
+                value = e["dur"] / 1e3 if e["ph"] == "X" else float(e["_value"])
+                add_stat(self.aggregate.setdefault(category, {}), e.get("_stat_name", e["name"]),
+                         value)
+
+    def reset_aggregate(self) -> None:
+        with self.lock:
+            self.aggregate.clear()
+            self._folded = len(self.events)
 
     def clear(self) -> None:
+        self.fold_events()
         with self.lock:
             self.engine_threads = []
             self.events = []
+            self._folded = 0
             self.origin_ns = now_ns() if self.running else None
 
     # ---- continuous dumps ----------------------------------------------------------------
@@ -207,21 +228,17 @@ def scoped(name: str) -> str:
     return getattr(scopes, "prefix", "") + name
 
 
-def thread_track() -> tuple[int, str]:
-    """The calling thread's track in the host process of the trace: (tid, name)."""
-    t = threading.current_thread()
-    return threading.get_ident(), ("main thread" if t is threading.main_thread() else t.name)
-
-
 def record_span(name: str, category: str, start_ns: int, end_ns: int, args=None,
                 stat_category: str | None = None) -> None:
-    """Records a complete event on the calling thread's track."""
-    tid, _ = thread_track()
+    """Records a complete event on the calling thread's track (named when the trace is
+    built)."""
     event = {"name": name, "cat": category, "ph": "X", "ts": start_ns,
-             "dur": end_ns - start_ns, "tid": tid}
+             "dur": end_ns - start_ns, "tid": threading.get_ident()}
     if args:
         event["args"] = args
-    SESSION.add_event(event, stat_category)
+    if stat_category is not None:
+        event["_stat"] = stat_category
+    SESSION.events.append(event)
 
 
 def api(name: str) -> Callable:
@@ -248,13 +265,11 @@ def api(name: str) -> Callable:
 def record_storage() -> None:
     """A sample of host storage for the counter track (bytes in use and pooled)."""
     in_use, pooled = _native.storage_bytes()
-    SESSION.add_event({"name": "host storage", "cat": "memory", "ph": "C", "ts": now_ns(),
-                       "device": ("cpu", 0), "args": {"in_use_bytes": int(in_use),
-                                                      "pooled_bytes": int(pooled)}})
-    if SESSION.config["aggregate_stats"]:
-        with SESSION.lock:
-            add_stat(SESSION.aggregate.setdefault("Device Storage", {}), "cpu/0",
-                     float(in_use))
+    SESSION.events.append({"name": "host storage", "cat": "memory", "ph": "C", "ts": now_ns(),
+                           "device": ("cpu", 0), "args": {"in_use_bytes": in_use,
+                                                          "pooled_bytes": pooled},
+                           "_stat": "Device Storage", "_stat_name": "cpu/0",
+                           "_value": in_use})
 
 
 def batch_span(kind: str, nbatch: int, start_ns: int, end_ns: int, epoch: int) -> None:

@@ -144,7 +144,7 @@ def _host_events(session, tracks: _Tracks, origin: int, host_threads: dict) -> l
              for t in threading.enumerate()}
     events = []
     for e in session.events:
-        out = dict(e)
+        out = {k: v for k, v in e.items() if not k.startswith("_")}
         out["ts"] = _us(e["ts"], origin)
         if "dur" in e:
             out["dur"] = e["dur"] / 1e3
