@@ -1,14 +1,19 @@
 """What turning telemetry on costs a training run, measured within one process.
 
     python benchmarks/telemetry_bench.py [--rounds 16] [--repeat 3] [--batches 32,100]
+                                         [--mode callbacks|following]
 
 module_bench.py compares separate processes with and without telemetry, and on a machine
 shared with other work processes differ by more than the cost looked for. Here one process
 trains MLP 784-128-64-10 (SGD with momentum, accuracy every batch) and alternates epochs
 with a PrometheusReporter as fit's callbacks and the metrics endpoint scraped every second
 (by another process, as Prometheus would) and epochs with neither, --rounds pairs in
-ABBA order, so slow drifts of the machine fall on both alike. Each line prints both
-throughputs and the change telemetry makes; --repeat runs a fresh process per batch size.
+ABBA order, so slow drifts of the machine fall on both alike. With ``--mode following``
+the epochs with telemetry pass no callbacks: fit reports by itself to the endpoint being
+served; the epochs without pass ``telemetry=False``. Each line prints both throughputs, the
+change telemetry makes, and the change of the process's CPU time per sample (all its
+threads: the training thread, the engine's workers and the endpoint's); --repeat runs a
+fresh process per batch size.
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ import numpy as np
 logging.disable(logging.WARNING)
 import flowmod as mx
 from flowmod import telemetry
-batch, rounds, SCRAPER = json.loads(sys.argv[1])
+batch, rounds, SCRAPER, mode = json.loads(sys.argv[1])
 samples = 4000 if batch <= 32 else 10000
 rng = np.random.default_rng(0)
 x = rng.random((samples, 784), dtype=np.float32)
@@ -49,19 +54,26 @@ mod = mx.mod.Module(net, context=mx.cpu())
 opt = {"learning_rate": 0.01, "momentum": 0.9}
 mod.fit(it, num_epoch=1, optimizer="sgd", optimizer_params=opt, initializer=mx.init.Xavier())
 seconds = {False: 0.0, True: 0.0}
+cpu = {False: 0.0, True: 0.0}
 epoch = 1
 for r in range(rounds):
     for on in ((False, True) if r % 2 == 0 else (True, False)):
         scraping(on)
         mx.nd.waitall()
-        t = time.perf_counter()
+        if not on:
+            kwargs = {"telemetry": False}
+        else:
+            kwargs = reporter.callbacks() if mode == "callbacks" else {}
+        t, c = time.perf_counter(), time.process_time()
         mod.fit(it, begin_epoch=epoch, num_epoch=epoch + 1, optimizer="sgd",
-                optimizer_params=opt, **(reporter.callbacks() if on else {}))
+                optimizer_params=opt, **kwargs)
         mx.nd.waitall()
         seconds[on] += time.perf_counter() - t
+        cpu[on] += time.process_time() - c
         epoch += 1
 scraper.kill()
-print(json.dumps([rounds * samples / seconds[False], rounds * samples / seconds[True]]))
+print(json.dumps([rounds * samples / seconds[False], rounds * samples / seconds[True],
+                  cpu[True] / cpu[False] - 1]))
 """
 
 SCRAPER = """
@@ -84,22 +96,28 @@ def main():
     parser.add_argument("--rounds", type=int, default=16, help="pairs of epochs per process")
     parser.add_argument("--repeat", type=int, default=3, help="processes per batch size")
     parser.add_argument("--batches", default="32,100", help="batch sizes, comma-separated")
+    parser.add_argument("--mode", default="callbacks", choices=("callbacks", "following"),
+                        help="a reporter as fit's callbacks, or fit following the endpoint")
     args = parser.parse_args()
-    print(f"MLP 784-128-64-10; {args.rounds} epochs each way, interleaved in one process")
-    print(f"{'batch':>6} {'without':>12} {'with telemetry':>15} {'change':>8}")
+    print(f"MLP 784-128-64-10; {args.rounds} epochs each way, interleaved in one process; "
+          f"telemetry: {args.mode}")
+    print(f"{'batch':>6} {'without':>12} {'with telemetry':>15} {'change':>8} {'CPU/sample':>10}")
     for batch in (int(b) for b in args.batches.split(",")):
-        changes = []
+        changes, cpu_changes = [], []
         for _ in range(args.repeat):
             res = run_python(sys.executable, textwrap.dedent(CODE),
-                             json.dumps([batch, args.rounds, SCRAPER]))
+                             json.dumps([batch, args.rounds, SCRAPER, args.mode]))
             if res.returncode != 0:
                 print(f"    (batch {batch}: {failure(res)})")
                 continue
-            plain, on = json.loads(res.stdout.strip().splitlines()[-1])
+            plain, on, cpu_change = json.loads(res.stdout.strip().splitlines()[-1])
             changes.append(on / plain - 1)
-            print(f"{batch:>6} {plain:>10,.0f}/s {on:>13,.0f}/s {on / plain - 1:>+8.1%}")
+            cpu_changes.append(cpu_change)
+            print(f"{batch:>6} {plain:>10,.0f}/s {on:>13,.0f}/s {on / plain - 1:>+8.1%} "
+                  f"{cpu_change:>+10.1%}")
         if changes:
-            print(f"{batch:>6} mean change {sum(changes) / len(changes):+.1%}")
+            print(f"{batch:>6} mean change {sum(changes) / len(changes):+.1%}, CPU per sample "
+                  f"{sum(cpu_changes) / len(cpu_changes):+.1%}")
 
 
 if __name__ == "__main__":

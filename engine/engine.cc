@@ -28,6 +28,11 @@ Engine::Engine() : stats_(std::make_unique<Stats>()) {}
 
 uint64_t Engine::VersionOf(const Var* var) { return var->version(); }
 
+Profiler& ProfilerOf(Engine* engine) {
+  if (auto* t = dynamic_cast<ThreadedEngine*>(engine)) return t->profiler();
+  return dynamic_cast<NaiveEngine&>(*engine).profiler();
+}
+
 std::unique_ptr<Engine> CreateEngine(std::string_view type) {
   if (type == "NaiveEngine") return std::make_unique<NaiveEngine>();
   if (type == "ThreadedEngine" || type == "ThreadedEnginePerDevice" || type.empty())

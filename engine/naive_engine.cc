@@ -90,7 +90,9 @@ void NaiveEngine::Push(Operation op, std::span<Var* const> reads, std::span<Var*
       failed = true;
       message = "unknown exception";
     }
-    stats_->RecordLatency(name, NowNs() - start);
+    const uint64_t end = NowNs();
+    stats_->RecordLatency(name, end - start);
+    if (profiler_.running()) Trace(name, slot, start, end, failed, reads, writes);
     if (failed) {
       error = std::make_shared<const ErrorInfo>(ErrorInfo{stats_->NameOf(name), message});
       outcome = Stage::kFailed;
@@ -105,6 +107,22 @@ void NaiveEngine::Push(Operation op, std::span<Var* const> reads, std::span<Var*
   }
   stats_->Count(slot, outcome);
   FreeDeferred();
+}
+
+void NaiveEngine::Trace(OpName name, int slot, uint64_t start, uint64_t end, bool failed,
+                        std::span<Var* const> reads, std::span<Var* const> writes) {
+  // One entry per distinct var, a var both read and written counting as a write; versions
+  // as of the start (the writes have not been counted yet).
+  std::vector<TraceDep> deps;
+  auto add = [&](Var* v, bool write) {
+    for (const TraceDep& d : deps)
+      if (d.var == v->id()) return;
+    deps.push_back(TraceDep{v->id(), v->version(), write});
+  };
+  for (Var* v : writes) add(v, true);
+  for (Var* v : reads) add(v, false);
+  profiler_.Record(name, slot, start, end, failed ? Profiler::kFailed : 0,
+                    static_cast<uint32_t>(deps.size()), [&](uint32_t i) { return deps[i]; });
 }
 
 void NaiveEngine::DeleteVar(Var* var) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine.h"
+#include "profiler.h"
 
 namespace flowmod::engine {
 
@@ -22,6 +23,7 @@ class NaiveEngine final : public Engine {
   void Shutdown() override;
   std::string_view Type() const override { return "NaiveEngine"; }
   int NumWorkers(DeviceId, Lane) override { return 0; }
+  Profiler& profiler() { return profiler_; }
 
  private:
   int SlotFor(DeviceId device, Lane lane);
@@ -29,6 +31,7 @@ class NaiveEngine final : public Engine {
 
   // Recursive: an operation may push (it then runs at once, nested).
   std::recursive_mutex mu_;
+  Profiler profiler_;
   bool shut_down_ = false;
   // Vars whose deletion came while another thread's operation was running: freed when that
   // push ends. DeleteVar never waits for mu_, since its caller may hold a lock (Python's
@@ -36,6 +39,8 @@ class NaiveEngine final : public Engine {
   std::mutex deferred_mu_;
   std::vector<Var*> deferred_;
   void FreeDeferred();
+  void Trace(OpName name, int slot, uint64_t start, uint64_t end, bool failed,
+             std::span<Var* const> reads, std::span<Var* const> writes);
 };
 
 }  // namespace flowmod::engine

@@ -1,5 +1,7 @@
 #include "stats.h"
 
+#include "profiler.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -33,6 +35,8 @@ OpName Stats::Intern(std::string_view name) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = name_ids_.find(std::string(name));
   if (it != name_ids_.end()) return it->second;
+  // Ids use the low kKindBits bits only; the profiler's labels use the others.
+  if (names_.size() > KindOf(~OpName{0})) return 0;
   const OpName id = static_cast<OpName>(names_.size());
   names_.emplace_back(name);
   name_ids_.emplace(std::string(name), id);
@@ -41,6 +45,7 @@ OpName Stats::Intern(std::string_view name) {
 
 std::string Stats::NameOf(OpName name) const {
   std::lock_guard<std::mutex> lock(mu_);
+  name = KindOf(name);
   return name < names_.size() ? names_[name] : std::string("unnamed");
 }
 
@@ -54,7 +59,7 @@ int Stats::SlotFor(DeviceId device, Lane lane) {
 }
 
 void Stats::RecordLatency(OpName name, uint64_t ns) {
-  auto& slot = blocks_.Local().latency[std::min<OpName>(name, kOtherHistogram)];
+  auto& slot = blocks_.Local().latency[std::min<OpName>(KindOf(name), kOtherHistogram)];
   Histogram* h = slot.load(std::memory_order_relaxed);
   if (h == nullptr) {
     h = new Histogram();

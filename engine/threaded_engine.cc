@@ -404,8 +404,24 @@ bool ThreadedEngine::Execute(OpBlock* op, const RunContext& ctx) {
     }
   }
   if (op->error) op->outcome = Stage::kFailed;
-  if (!(op->flags & OpBlock::kInline)) stats_->RecordLatency(op->name, NowNs() - op->start_ns);
+  if (!(op->flags & OpBlock::kInline)) Observe(op, NowNs(), false);
   return true;
+}
+
+void ThreadedEngine::Observe(const OpBlock* op, uint64_t end_ns, bool async) {
+  stats_->RecordLatency(op->name, end_ns - op->start_ns);
+  if (profiler_.running()) Trace(op, end_ns, async);
+}
+
+[[gnu::noinline]] void ThreadedEngine::Trace(const OpBlock* op, uint64_t end_ns, bool async) {
+  // Before Finish: every var still holds the version the operation started with.
+  const uint8_t flags = (op->outcome == Stage::kFailed ? Profiler::kFailed : 0) |
+                        (async ? Profiler::kAsync : 0);
+  profiler_.Record(op->name, op->slot, op->start_ns, end_ns, flags, op->num_deps,
+                    [op](uint32_t i) {
+                      const Dep& d = op->deps[i];
+                      return TraceDep{d.var->id(), d.var->version(), d.write};
+                    });
 }
 
 void ThreadedEngine::AsyncDone(void* self, OpBlock* op, std::string* error) {
@@ -414,7 +430,7 @@ void ThreadedEngine::AsyncDone(void* self, OpBlock* op, std::string* error) {
     op->error = MakeError(engine->stats_->NameOf(op->name), std::move(*error));
     op->outcome = Stage::kFailed;
   }
-  engine->stats_->RecordLatency(op->name, NowNs() - op->start_ns);
+  engine->Observe(op, NowNs(), true);
   Dep* ready = nullptr;
   engine->Finish(op, &ready);
   engine->Dispatch(ready, nullptr, Lane::kCompute);

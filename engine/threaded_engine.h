@@ -10,6 +10,7 @@
 #include "callback_thread.h"
 #include "device_pool.h"
 #include "engine.h"
+#include "profiler.h"
 #include "op_block.h"
 #include "thread_blocks.h"
 #include "var.h"
@@ -33,6 +34,7 @@ class ThreadedEngine final : public Engine, private OpRunner {
   void Shutdown() override;
   std::string_view Type() const override { return "ThreadedEngine"; }
   int NumWorkers(DeviceId device, Lane lane) override;
+  Profiler& profiler() { return profiler_; }
 
   // fork(): the parent drains and parks its threads before, and both sides start them again
   // on demand after. A fork from inside an operation cannot drain (it would wait for itself),
@@ -57,6 +59,9 @@ class ThreadedEngine final : public Engine, private OpRunner {
   // Runs a synchronous operation or starts an asynchronous one. True when `op` is finished
   // (ran, threw or was skipped) and the caller must call Finish.
   bool Execute(OpBlock* op, const RunContext& ctx);
+  // Counts a finished operation's latency and, while profiling, records it.
+  void Observe(const OpBlock* op, uint64_t end_ns, bool async);
+  void Trace(const OpBlock* op, uint64_t end_ns, bool async);
   // Releases `op`'s vars and frees it; the operations this made ready are linked through
   // Dep::next into `*ready`.
   void Finish(OpBlock* op, Dep** ready);
@@ -78,6 +83,7 @@ class ThreadedEngine final : public Engine, private OpRunner {
   void WaitDrained(uint8_t bucket, const BlockingScope* scope);
   void DrainAll(const BlockingScope* scope);
 
+  Profiler profiler_;
   DevicePool devices_;
   CallbackThread callbacks_;
   std::atomic<int> state_{kRunning};

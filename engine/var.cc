@@ -1,8 +1,18 @@
 #include "var.h"
 
+#include <atomic>
 #include <mutex>
 
 namespace flowmod::engine {
+
+namespace {
+uint64_t NextVarId() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
+Var::Var() : id_(NextVarId()) {}
 
 uint64_t Var::version() const {
   std::lock_guard<SpinLock> lock(lock_);

@@ -16,6 +16,10 @@ namespace flowmod::engine {
 
 class Var {
  public:
+  Var();
+  // Unique among the vars of the process's life (an address may be reused): the trace names
+  // vars by it.
+  uint64_t id() const { return id_; }
   uint64_t version() const;
   std::shared_ptr<const ErrorInfo> error() const;
 
@@ -42,6 +46,7 @@ class Var {
 
   bool IdleLocked() const { return active_reads_ == 0 && !write_active_ && head_ == nullptr; }
 
+  const uint64_t id_;
   mutable SpinLock lock_;
   int32_t active_reads_ = 0;
   bool write_active_ = false;

@@ -21,6 +21,7 @@ from . import initializer as init
 from . import executor, module, monitor, rnn
 from . import operator
 from . import telemetry
+from . import profiler
 from . import recordio
 from . import image
 from . import module as mod

@@ -156,10 +156,12 @@ def _data(n, batch=10):
     return mx.io.NDArrayIter(x, rng.integers(0, 3, n).astype(np.float32), batch_size=batch)
 
 
-@pytest.fixture
-def training_endpoint():
+@pytest.fixture(params=["reporter", "following"])
+def training_endpoint(request):
     """A training run in a thread, epoch after epoch with validation, served on a loopback
-    port; yields the port, and stops both afterwards."""
+    port; yields the port, and stops both afterwards. The run reports through a
+    PrometheusReporter among its callbacks, or ("following") by itself, as an unmodified
+    script does once it serves the endpoint."""
     registry = CollectorRegistry()
     server, server_thread = telemetry.start_http_server(0, registry=registry)
     stop = threading.Event()
@@ -175,10 +177,13 @@ def training_endpoint():
     def train():
         try:
             mod = mx.mod.Module(_mlp(), context=mx.cpu())
-            reporter = telemetry.PrometheusReporter("prom", registry=registry,
-                                                    metric_interval=0.5)
-            callbacks = reporter.callbacks()
-            callbacks["batch_end_callback"] = [reporter, stop_when_asked]
+            if request.param == "following":
+                callbacks = {"batch_end_callback": stop_when_asked}
+            else:
+                reporter = telemetry.PrometheusReporter("prom", registry=registry,
+                                                        metric_interval=0.5)
+                callbacks = reporter.callbacks()
+                callbacks["batch_end_callback"] = [reporter, stop_when_asked]
             mod.fit(_data(500), eval_data=_data(100), num_epoch=10**6, **callbacks)
         except Stopped:
             pass

@@ -14,6 +14,7 @@ void BindOps(py::module_& m);
 void BindExecutor(py::module_& m);
 void BindCustomOps(py::module_& m);
 void BindImage(py::module_& m);
+void BindProfiler(py::module_& m);
 }
 
 PYBIND11_MODULE(_native, m) {
@@ -27,4 +28,5 @@ PYBIND11_MODULE(_native, m) {
   flowmod::bindings::BindExecutor(m);
   flowmod::bindings::BindCustomOps(m);
   flowmod::bindings::BindImage(m);
+  flowmod::bindings::BindProfiler(m);
 }

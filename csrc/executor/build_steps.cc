@@ -5,6 +5,7 @@
 #include <random>
 
 #include "executor/plan.h"
+#include "profiler.h"
 
 namespace flowmod::executor {
 
@@ -12,6 +13,29 @@ namespace {
 
 using ops::OpReq;
 using ops::TensorRef;
+
+// "(32,784) (128,784) (128,) -> (32,128)": what the trace shows of a node's step.
+std::string ShapesDetail(const std::vector<TensorRef>& in, const std::vector<TensorRef>& out) {
+  std::string d;
+  auto add = [&d](const std::vector<TensorRef>& refs) {
+    for (const TensorRef& r : refs) {
+      if (!d.empty() && d.back() != ' ') d += ' ';
+      d += '(';
+      for (size_t i = 0; i < r.shape.size(); ++i) d += (i ? "," : "") + std::to_string(r.shape[i]);
+      d += r.shape.size() == 1 ? ",)" : ")";
+    }
+  };
+  add(in);
+  d += " ->";
+  add(out);
+  return d;
+}
+
+// The step's engine name: the node's own label for the trace, its operator for errors and
+// the latency histogram.
+engine::OpName NodeName(const std::string& label, const std::string& kind, std::string detail) {
+  return engine::ProfilerOf(engine::Engine::Get()).Label(Intern(kind), label, std::move(detail));
+}
 
 class StepBuilder {
  public:
@@ -69,6 +93,7 @@ class StepBuilder {
       if (entries_.Visible(e))
         s_.monitored_outputs[o.step].emplace_back(node.name + "_" + out_names[e - base], ValueOf(e));
     }
+    const std::string detail = ShapesDetail(in, out);
     std::mt19937_64* gen = nullptr;
     s->device = NodeDevice(n);
     if (o.needs_rng) {
@@ -88,7 +113,7 @@ class StepBuilder {
       };
     }
     s->label = node.op;
-    s->name = Intern(s->label);
+    s->name = NodeName(node.name + "_forward", s->label, std::move(detail));
     return s;
   }
 
@@ -112,7 +137,7 @@ class StepBuilder {
       ++stats_.backward_nodes;
     }
     s_.monitored_backward.push_back(MonitoredGrads(item));
-    s->name = Intern(s->label);
+    if (item.kind != BackwardItem::kNode) s->name = Intern(s->label);
     return s;
   }
 
@@ -146,6 +171,7 @@ class StepBuilder {
       }
       ig.push_back(ref);
     }
+    std::string detail = ShapesDetail(og, ig);
     if (o.def->backward_async) {
       s.lane = o.def->lane;
       s.run_async = [def = o.def, attrs = o.attrs, og = std::move(og), in = std::move(in), out = std::move(out),
@@ -160,6 +186,7 @@ class StepBuilder {
       };
     }
     s.label = "_backward_" + node.op;
+    s.name = NodeName(node.name + "_backward", s.label, std::move(detail));
   }
 
   // What a monitor sees of a gradient kernel: the node's input gradients are its backward

@@ -119,9 +119,11 @@ class BaseModule:
 
     @loops.blocking_method(loops.score_core)
     def score(self, eval_data, eval_metric, num_batch=None, batch_end_callback=None,
-              score_end_callback=None, reset=True, epoch=0, sparse_row_id_fn=None):
+              score_end_callback=None, reset=True, epoch=0, sparse_row_id_fn=None, *,
+              telemetry=None):
         """Runs prediction on ``eval_data`` and evaluates ``eval_metric``; returns its
-        ``get_name_value()``."""
+        ``get_name_value()``. While a metrics endpoint is served the evaluation's metric is
+        reported to it (``telemetry``, a flowmod addition: see ``fit``)."""
 
     score_async = loops.awaiting_method(score, """``score`` for a trio or asyncio task: the
         same loop, awaiting the engine instead of blocking the thread. ``eval_data`` may
@@ -153,7 +155,7 @@ class BaseModule:
             eval_batch_end_callback=None, initializer=Uniform(0.01), arg_params=None,
             aux_params=None, allow_missing=False, force_rebind=False, force_init=False,
             begin_epoch=0, num_epoch=None, validation_metric=None, monitor=None,
-            sparse_row_id_fn=None, *, prefetch_depth=loops.DEFAULT_DEPTH):
+            sparse_row_id_fn=None, *, prefetch_depth=loops.DEFAULT_DEPTH, telemetry=None):
         """Trains the module on ``train_data`` for epochs ``begin_epoch`` to ``num_epoch - 1``:
         binds, initializes parameters and the optimizer, then per batch runs forward,
         backward and update and updates ``eval_metric``; after each epoch calls
@@ -162,7 +164,14 @@ class BaseModule:
 
         Batches are read ahead in a worker thread while earlier ones compute, and pushing
         runs at most ``prefetch_depth`` batches ahead of the engine (a flowmod addition).
-        Ctrl-C stops it between batches: the parameters are those after the last update."""
+        Ctrl-C stops it between batches: the parameters are those after the last update.
+
+        ``telemetry`` (a flowmod addition): while a metrics endpoint is served
+        (``flowmod.telemetry.start_http_server``, ``make_wsgi_app``, ``make_asgi_app``), the
+        run reports samples, batch times, the epoch and the metrics to it, labelled with the
+        module's name (its symbol's name), without waiting for anything. A string labels it
+        with that name instead, a ``PrometheusReporter`` reports to that reporter, and
+        False turns it off; a reporter among the callbacks reports alone."""
 
     fit_async = loops.awaiting_method(fit, """``fit`` for a trio or asyncio task: the same
         loop, awaiting the engine and the data instead of blocking, so the other tasks of the

@@ -44,6 +44,7 @@ from ..io.io import batch_shapes
 from ..io.prefetch import _END, BatchRecord, Prefetcher
 from ..model import BatchEndParam
 from ..ndarray import NDArray
+from .fit_hooks import nested_telemetry, open_hooks
 
 # How many batches pushing may run ahead of the engine (and the prefetcher reads ahead).
 DEFAULT_DEPTH = 2
@@ -157,9 +158,10 @@ def _callbacks(callbacks, *args) -> None:
 
 def score_core(self, eval_data, eval_metric, num_batch=None, batch_end_callback=None,
                score_end_callback=None, reset=True, epoch=0, sparse_row_id_fn=None,
-               depth=DEFAULT_DEPTH) -> Generator:
+               depth=DEFAULT_DEPTH, telemetry=None) -> Generator:
     """BaseModule.score's loop (see the module's doc for the protocol)."""
     self._check_ready("score")
+    hooks = open_hooks(self, "score", telemetry, (batch_end_callback, score_end_callback))
     if reset and hasattr(eval_data, "reset"):
         eval_data.reset()
     if not isinstance(eval_metric, _metric.EvalMetric):
@@ -185,6 +187,9 @@ def score_core(self, eval_data, eval_metric, num_batch=None, batch_end_callback=
                 yield _Ready(_metric_future(mfut, eval_metric))
                 _callbacks(batch_end_callback, BatchEndParam(
                     epoch=epoch, nbatch=nbatch, eval_metric=eval_metric, locals=locals()))
+            if hooks is not None:
+                hooks.batch_end(BatchEndParam(epoch=epoch, nbatch=nbatch, eval_metric=None,
+                                              locals=None))
             actual_num_batch += 1
             nbatch += 1
             yield _CHECKPOINT
@@ -194,6 +199,9 @@ def score_core(self, eval_data, eval_metric, num_batch=None, batch_end_callback=
     if score_end_callback:
         _callbacks(score_end_callback, BatchEndParam(
             epoch=epoch, nbatch=actual_num_batch, eval_metric=eval_metric, locals=locals()))
+    if hooks is not None:
+        hooks.eval_end(BatchEndParam(epoch=epoch, nbatch=actual_num_batch,
+                                     eval_metric=eval_metric, locals=locals()))
     return eval_metric.get_name_value()
 
 
@@ -306,7 +314,7 @@ def _bind_for_training(self, source, train_data, begin_epoch, force_rebind,
 
 
 def _train_epoch(self, source, next_data_batch, epoch, eval_metric, depth, monitor,
-                 batch_end_callback, sparse_row_id_fn) -> Generator:
+                 batch_end_callback, sparse_row_id_fn, hooks=None) -> Generator:
     """One epoch of fit's batches (the first one given, or read); returns the epoch's
     training metric values. Callbacks see this frame's locals, as MXNet's fit's:
     ``self``, ``data_batch``, ``upd`` (the batch's update future), ``end_of_batch``."""
@@ -345,12 +353,15 @@ def _train_epoch(self, source, next_data_batch, epoch, eval_metric, depth, monit
         if batch_end_callback is not None:
             _callbacks(batch_end_callback, BatchEndParam(
                 epoch=epoch, nbatch=nbatch, eval_metric=eval_metric, locals=locals()))
+        if hooks is not None:
+            hooks.batch_end(BatchEndParam(epoch=epoch, nbatch=nbatch, eval_metric=eval_metric,
+                                          locals=locals()))
         nbatch += 1
         yield _CHECKPOINT
     return eval_name_vals
 
 
-def _end_epoch(self, epoch, tic, eval_name_vals, epoch_end_callback) -> Generator:
+def _end_epoch(self, epoch, tic, eval_name_vals, epoch_end_callback, hooks=None) -> Generator:
     for name, val in eval_name_vals:
         self.logger.info("Epoch[%d] Train-%s=%f", epoch, name, val)
     self.logger.info("Epoch[%d] Time cost=%.3f", epoch, time.time() - tic)
@@ -361,6 +372,8 @@ def _end_epoch(self, epoch, tic, eval_name_vals, epoch_end_callback) -> Generato
     yield _Ready(when_ready([*(arg_params or {}).values(), *(aux_params or {}).values()]))
     if epoch_end_callback is not None:
         _callbacks(epoch_end_callback, epoch, self.symbol, arg_params, aux_params)
+    if hooks is not None:
+        hooks.epoch_end(epoch, self.symbol, arg_params, aux_params)
 
 
 def fit_core(self, train_data, eval_data=None, eval_metric="acc", epoch_end_callback=None,
@@ -369,13 +382,15 @@ def fit_core(self, train_data, eval_data=None, eval_metric="acc", epoch_end_call
              eval_batch_end_callback=None, initializer=None, arg_params=None,
              aux_params=None, allow_missing=False, force_rebind=False, force_init=False,
              begin_epoch=0, num_epoch=None, validation_metric=None, monitor=None,
-             sparse_row_id_fn=None, prefetch_depth=DEFAULT_DEPTH) -> Generator:
+             sparse_row_id_fn=None, prefetch_depth=DEFAULT_DEPTH, telemetry=None) -> Generator:
     """BaseModule.fit's loop."""
     depth = prefetch_depth
     if num_epoch is None:
         raise MXNetError("fit: please specify number of epochs (num_epoch)")
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
         raise MXNetError(f"fit: prefetch_depth={depth!r}: expected an integer >= 1")
+    hooks = open_hooks(self, "fit", telemetry,
+                       (batch_end_callback, epoch_end_callback, eval_end_callback))
     source = _open_source(train_data, depth, "fit")
     try:
         first = yield from _bind_for_training(self, source, train_data, begin_epoch,
@@ -401,17 +416,18 @@ def fit_core(self, train_data, eval_data=None, eval_metric="acc", epoch_end_call
         try:
             eval_name_vals = yield from _train_epoch(
                 self, source, first, epoch, eval_metric, depth, monitor, batch_end_callback,
-                sparse_row_id_fn)
+                sparse_row_id_fn, hooks)
         finally:
             first = None
             source.close()
             source = None
-        yield from _end_epoch(self, epoch, tic, eval_name_vals, epoch_end_callback)
+        yield from _end_epoch(self, epoch, tic, eval_name_vals, epoch_end_callback, hooks)
         if eval_data:
             res = yield from score_core(self, eval_data, validation_metric,
                                         score_end_callback=eval_end_callback,
                                         batch_end_callback=eval_batch_end_callback,
-                                        epoch=epoch, depth=depth)
+                                        epoch=epoch, depth=depth,
+                                        telemetry=nested_telemetry(hooks))
             for name, val in res:
                 self.logger.info("Epoch[%d] Validation-%s=%f", epoch, name, val)
         if hasattr(train_data, "reset"):

@@ -20,6 +20,7 @@ from ..io.io import batch_shapes
 from ..kvstore import KVStore
 from ..kvstore import create as create_kvstore
 from ..model import load_checkpoint, write_checkpoint
+from ..profiler.session import api as _api
 from .base_module import BaseModule, _check_input_names, _KeptNames, _parse_data_desc
 from .executor_group import DataParallelExecutorGroup
 
@@ -430,6 +431,7 @@ class Module(_KeptNames, BaseModule):
             self._updater.load_states(data, weights)
 
     # ---- computation ---------------------------------------------------------------------
+    @_api("forward")
     def forward(self, data_batch, is_train=None) -> Future:
         """Pushes the forward pass on ``data_batch`` (training mode by default when bound for
         training). A batch of other shapes rebinds (sharing memory) first. Returns a Future
@@ -450,6 +452,7 @@ class Module(_KeptNames, BaseModule):
             return outs, outs
         return _lazy(outputs)
 
+    @_api("backward")
     def backward(self, out_grads=None) -> Future:
         """Pushes the backward pass (``out_grads`` for outputs that are not losses). Returns
         a Future resolving to None once the gradients are written."""
@@ -464,6 +467,7 @@ class Module(_KeptNames, BaseModule):
             return arrays, None
         return _lazy(grads)
 
+    @_api("update")
     def update(self) -> Future:
         """Pushes the optimizer's update of every parameter from its gradient (summed
         over the devices through the store when there are several). Returns a Future
@@ -518,6 +522,7 @@ class Module(_KeptNames, BaseModule):
         self._check_ready("set_states")
         self._exec_group.set_states(states, value)
 
+    @_api("update_metric")
     def update_metric(self, eval_metric, labels, pre_sliced=False) -> Future:
         """Pushes ``eval_metric``'s update with the last outputs and ``labels``. Returns a
         Future resolving to None once its accumulators are written."""

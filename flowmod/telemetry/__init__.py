@@ -2,12 +2,18 @@
 
 Nothing here runs until it is asked for: importing flowmod imports neither
 ``prometheus_client`` nor registers a metric, and no thread or server starts. Turning it on
-takes two lines::
+takes one line::
 
     import flowmod as mx
     from flowmod import telemetry
 
     telemetry.start_http_server(8000)            # http://127.0.0.1:8000/metrics
+    mod.fit(train_iter, eval_data=val_iter, num_epoch=10)
+
+While an endpoint is served, every ``fit``, ``fit_async`` and ``score`` reports to it by
+itself, labelled with the module's name (see :mod:`flowmod.telemetry.following`;
+``fit(..., telemetry=False)`` opts out). A reporter of one's own replaces that default::
+
     reporter = telemetry.PrometheusReporter("mnist")
     mod.fit(train_iter, eval_data=val_iter, num_epoch=10, **reporter.callbacks())
 

@@ -7,6 +7,7 @@ from typing import Any
 import prometheus_client
 from prometheus_client import CollectorRegistry
 
+from . import following
 from .engine_collector import EngineCollector
 from .io_collector import IOCollector
 from .training_metrics import TrainingMetrics
@@ -64,7 +65,9 @@ def start_http_server(port: int, addr: str = "127.0.0.1",
                          f"'127.0.0.1'")
     registry = _registry(registry)
     enable(registry)
-    return prometheus_client.start_http_server(port, addr=addr, registry=registry)
+    server, thread = prometheus_client.start_http_server(port, addr=addr, registry=registry)
+    following.served(registry, thread.is_alive)
+    return server, thread
 
 
 def make_wsgi_app(registry: CollectorRegistry | None = None):
@@ -72,7 +75,9 @@ def make_wsgi_app(registry: CollectorRegistry | None = None):
     mounting in an existing WSGI server (flowmod's metrics are enabled in ``registry``)."""
     registry = _registry(registry)
     enable(registry)
-    return prometheus_client.make_wsgi_app(registry)
+    app = prometheus_client.make_wsgi_app(registry)
+    following.served(registry, following.while_alive(app))
+    return app
 
 
 def make_asgi_app(registry: CollectorRegistry | None = None):
@@ -80,4 +85,6 @@ def make_asgi_app(registry: CollectorRegistry | None = None):
     mounting in an asyncio web framework (flowmod's metrics are enabled in ``registry``)."""
     registry = _registry(registry)
     enable(registry)
-    return prometheus_client.make_asgi_app(registry)
+    app = prometheus_client.make_asgi_app(registry)
+    following.served(registry, following.while_alive(app))
+    return app
