@@ -473,6 +473,23 @@ def test_batchnorm_global_stats_gradients(fix_gamma):
     check_gradient("BatchNorm", inputs, is_train=False, fix_gamma=fix_gamma)
 
 
+@pytest.mark.parametrize("op", ["BatchNorm", "BatchNorm_v1"])
+def test_batchnorm_rounds_eps_and_momentum_as_mxnet_declares_them(op):
+    # MXNet's eps defaults to 1e-3f and its momentum is a float (BatchNorm_v1's eps too): in
+    # float64, a channel whose variance is near eps shows the rounding at 1e-8.
+    x = rng.standard_normal((4, 3, 2, 2)) * 0.03
+    gamma, beta, mm, mv = np.ones(3), np.zeros(3), rng.standard_normal(3), rng.uniform(0.5, 2, 3)
+    arrays = [nd.array(a, dtype="float64") for a in (x, gamma, beta, mm, mv)]
+    eps = {} if op == "BatchNorm" else {"eps": 2e-5}
+    out = nd.invoke(op, arrays, is_train=True, momentum=0.9, **eps)
+    want_eps = float(np.float32(1e-3)) if op == "BatchNorm" else float(np.float32(2e-5))
+    momentum = float(np.float32(0.9))
+    bmean, bvar = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))
+    np.testing.assert_allclose(out.asnumpy(), bn_ref(x, gamma, beta, bmean, bvar, want_eps), rtol=1e-13)
+    np.testing.assert_allclose(arrays[3].asnumpy(), mm * momentum + bmean * (1 - momentum), rtol=1e-14)
+    np.testing.assert_allclose(arrays[4].asnumpy(), mv * momentum + bvar * (1 - momentum), rtol=1e-14)
+
+
 # ---- Attribute and shape errors -------------------------------------------------------------
 
 @pytest.mark.parametrize("call,match", [

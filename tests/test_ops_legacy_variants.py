@@ -32,6 +32,9 @@ def bn_inputs(shape):
 
 
 SYNC = dict(key="bn0")
+# Both operators declare eps and momentum floats in MXNet: float64 data sees them rounded.
+EPS = float(np.float32(1e-3))
+MOMENTUM = float(np.float32(0.8))
 
 
 # ---- BatchNorm_v1 and SyncBatchNorm ------------------------------------------------------------
@@ -42,7 +45,7 @@ def test_training_outputs_the_batch_mean_and_variance(op, extra, dtype):
     x, g, b, mm, mv = [a.astype(dtype) for a in bn_inputs((4, 3, 2, 5))]
     y, mean, var = forward(op, [x, g, b, mm, mv], is_train=True, fix_gamma=False, output_mean_var=True,
                            eps=1e-3, **extra)
-    ry, rmean, rvar = bn_ref(x.astype(np.float64), g, b, 1e-3)
+    ry, rmean, rvar = bn_ref(x.astype(np.float64), g, b, EPS)
     tol = 1e-5 if dtype == "float32" else 1e-12
     np.testing.assert_allclose(y, ry, rtol=tol, atol=tol)
     np.testing.assert_allclose(mean, rmean, rtol=tol, atol=tol)
@@ -54,7 +57,7 @@ def test_inference_uses_and_outputs_the_moving_statistics(op, extra):
     x, g, b, mm, mv = bn_inputs((2, 3, 4))
     y, mean, var = forward(op, [x, g, b, mm, mv], is_train=False, output_mean_var=True, **extra)
     shape = (1, -1, 1)
-    np.testing.assert_allclose(y, (x - mm.reshape(shape)) / np.sqrt(mv.reshape(shape) + 1e-3) + b.reshape(shape),
+    np.testing.assert_allclose(y, (x - mm.reshape(shape)) / np.sqrt(mv.reshape(shape) + EPS) + b.reshape(shape),
                                rtol=1e-12)
     np.testing.assert_allclose(mean, mm, rtol=1e-12)
     np.testing.assert_allclose(var, mv, rtol=1e-12)
@@ -67,9 +70,9 @@ def test_training_moves_the_moving_statistics(op, extra):
     from flowmod import _native
     from op_check import _attrs
     _native.invoke(op, [a._h for a in arrays], _attrs(dict(momentum=0.8, **extra)), [], True, True)
-    _, mean, var = bn_ref(x, g, b, 1e-3)
-    np.testing.assert_allclose(arrays[3].asnumpy(), 0.8 * mm + 0.2 * mean, rtol=1e-12)
-    np.testing.assert_allclose(arrays[4].asnumpy(), 0.8 * mv + 0.2 * var, rtol=1e-12)
+    _, mean, var = bn_ref(x, g, b, EPS)
+    np.testing.assert_allclose(arrays[3].asnumpy(), MOMENTUM * mm + (1 - MOMENTUM) * mean, rtol=1e-12)
+    np.testing.assert_allclose(arrays[4].asnumpy(), MOMENTUM * mv + (1 - MOMENTUM) * var, rtol=1e-12)
 
 
 @pytest.mark.parametrize("op,extra", [("BatchNorm_v1", {}), ("_contrib_SyncBatchNorm", SYNC),

@@ -47,9 +47,11 @@ struct BatchNormAttrs : OpAttrs {
 std::shared_ptr<BatchNormAttrs> ParseCommon(const std::string& kOp, const AttrMap& attrs) {
   auto a = std::make_shared<BatchNormAttrs>();
   a->name = kOp;
-  a->eps = GetFloat(kOp, attrs, "eps", 1e-3);
+  // MXNet declares momentum a float and eps's default 1e-3f (BatchNorm's eps is a double, the
+  // older variants' a float): rounded the same way, float64 statistics match its to the last bits.
+  a->eps = GetFloat(kOp, attrs, "eps", static_cast<double>(1e-3f));
   if (!(a->eps >= 0)) throw OpArgumentError(kOp, "eps", attrs.at("eps"), "a number >= 0");
-  a->momentum = GetFloat(kOp, attrs, "momentum", 0.9);
+  a->momentum = static_cast<float>(GetFloat(kOp, attrs, "momentum", 0.9));
   a->fix_gamma = GetBool(kOp, attrs, "fix_gamma", true);
   a->use_global_stats = GetBool(kOp, attrs, "use_global_stats", false);
   a->output_mean_var = GetBool(kOp, attrs, "output_mean_var", false);
@@ -61,6 +63,7 @@ std::shared_ptr<const OpAttrs> ParseV1(const AttrMap& attrs) {
   CheckAttrs(kOp, attrs, {"eps", "momentum", "fix_gamma", "use_global_stats", "output_mean_var"});
   auto a = ParseCommon(kOp, attrs);
   a->variant = Variant::kV1;
+  a->eps = static_cast<float>(a->eps);
   return a;
 }
 
@@ -69,6 +72,7 @@ std::shared_ptr<const OpAttrs> ParseSync(const AttrMap& attrs) {
   CheckAttrs(kOp, attrs, {"eps", "momentum", "fix_gamma", "use_global_stats", "output_mean_var", "ndev", "key"});
   auto a = ParseCommon(kOp, attrs);
   a->variant = Variant::kSync;
+  a->eps = static_cast<float>(a->eps);
   if (!Has(attrs, "key")) throw OpArgumentError(kOp, "key", "(missing)", "a string naming the layer's shared statistics");
   // One device's statistics are the whole batch's; more would wait on devices that never come.
   const int64_t ndev = GetInt(kOp, attrs, "ndev", 1);
