@@ -2,6 +2,8 @@
 worker on its own shard; after the barrier every worker has applied every gradient."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 import flowmod as mx
@@ -13,11 +15,13 @@ true_w = rng.normal(0, 1, (8,)).astype(np.float32)
 x = rng.normal(0, 1, (64 * n, 8)).astype(np.float32)
 y = x @ true_w
 xs, ys = x[r::n], y[r::n]
-kv.set_optimizer(mx.optimizer.SGD(learning_rate=0.05 / n, rescale_grad=1.0 / len(xs)))
+kv.set_optimizer(mx.optimizer.SGD(learning_rate=0.2 / n, rescale_grad=1.0 / len(xs)))
 kv.init("w", mx.nd.zeros((8,)))
 w = mx.nd.zeros((8,))
-steps = 40
+kv.barrier()  # start together; each step is then paced like a real one
+steps = 60
 for step in range(steps):
+    time.sleep(0.002)
     kv.pull("w", out=w)
     wn = w.asnumpy()
     grad = xs.T @ (xs @ wn - ys)
