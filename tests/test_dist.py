@@ -154,3 +154,49 @@ def test_dist_sync_across_two_hosts_over_tcp(two_hosts, tmp_path):
     for check in ("init_broadcasts_rank0", "pushpull_buckets",
                   "mlp_sync_sgd_equals_global_batch"):
         assert passed.get(check) == {0, 1}, (check, res.stdout + res.stderr)
+
+
+def _launch(tmp_path, body: str, n: int = 2, **popen):
+    script = tmp_path / "job.py"
+    script.write_text(body)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWMOD_")}
+    env.update(PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH", ""))
+                                          if p), FLOWMOD_CPU_WORKER_NTHREADS="1")
+    return subprocess.Popen([sys.executable, "-m", "flowmod.launch", "-n", str(n), str(script)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            **popen)
+
+
+def test_launch_tags_each_line_with_its_rank_and_returns_the_jobs_status(tmp_path):
+    proc = _launch(tmp_path, "import flowmod as mx\nkv = mx.kv.create('dist_sync')\n"
+                             "print('rank', kv.rank, 'of', kv.num_workers)\n")
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, out + err
+    assert sorted(line for line in out.splitlines() if " of " in line) == \
+        ["[0] rank 0 of 2", "[1] rank 1 of 2"]
+    proc = _launch(tmp_path, "import sys\nsys.exit(3)\n")
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode != 0
+
+
+def test_launch_stops_every_worker_on_ctrl_c(tmp_path):
+    import signal
+    import time
+    proc = _launch(tmp_path, "import os, time\nprint('pid', os.getpid(), flush=True)\n"
+                             "time.sleep(120)\n")
+    pids = []
+    while len(pids) < 2:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()
+        if " pid " in line:
+            pids.append(int(line.split()[-1]))
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    deadline = time.monotonic() + 10
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in alive if os.path.exists(f"/proc/{p}") and
+                 "zombie" not in open(f"/proc/{p}/status").read().lower()]
+        time.sleep(0.1)
+    assert not alive, f"workers {alive} still running after Ctrl-C"
