@@ -182,7 +182,7 @@ class World:
                     self._error = MXNetError(self._timeout_message(what))
                     raise self._error
             if spins > 200:
-                pause = min(0.002, pause + 0.00005)
+                pause = min(0.0003, pause + 0.00005)
                 time.sleep(pause)
 
     def _run_pollers(self) -> None:
