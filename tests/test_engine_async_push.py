@@ -47,12 +47,15 @@ def test_fn_raising_before_done_fails_the_operation():
 def test_only_the_first_done_counts():
     v = engine.Var()
     results = []
+    both = threading.Event()
 
     def start(done):
         results.append(done())
         results.append(done("too late"))
+        both.set()
     engine.push_async(start, writes=[v])
     bounded(engine.wait, v)
+    assert both.wait(10)
     assert results == [True, False] and v.version == 1
 
 
