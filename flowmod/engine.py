@@ -54,7 +54,7 @@ from .base import MXNetError
 from .context import Context, current_context
 
 __all__ = [
-    "Var", "NativeOp", "push", "push_native", "push_bulk", "wait", "wait_all",
+    "Var", "NativeOp", "push", "push_async", "push_native", "push_bulk", "wait", "wait_all",
     "on_complete", "engine_type", "num_workers", "stats", "EngineStats", "LaneStats",
     "OpLatency",
 ]
@@ -132,6 +132,29 @@ def push(fn: Callable[[], object], reads: Iterable[Var] = (), writes: Iterable[V
         name = getattr(fn, "__qualname__", None) or type(fn).__name__
     _native.push_python(fn, reads, writes, dev_type, dev_id, _lane(lane), _priority(priority),
                         str(name))
+
+
+def push_async(fn: Callable[[Callable], object], reads: Iterable = (), writes: Iterable = (),
+               ctx: Context | None = None, lane: str = "copy", priority: int = 0,
+               name: str | None = None) -> None:
+    """push_async(fn, reads=(), writes=(), ctx=None, lane='copy', priority=0, name=None)
+
+    Schedules an *asynchronous* operation: once its dependencies allow, ``fn(done)`` runs on
+    a worker of ``lane`` (with the GIL) and should only start the work, handing it to another
+    thread (a communication thread, say), and return. The operation is finished when
+    ``done()`` is called, from any thread, or failed with ``done("message")``; only the first
+    call counts. Meanwhile the operation holds no worker, and what it writes stays unwritable
+    (and what it reads unwritten) for everyone else. If ``fn`` raises before calling ``done``,
+    the operation fails with the exception. ``reads`` and ``writes`` take Vars and NDArray
+    handles (``arr.handle``); the caller keeps the arrays alive until ``done`` is called.
+    """
+    if not callable(fn):
+        raise MXNetError(f"fn={fn!r}: expected a callable taking the completion callback")
+    dev_type, dev_id = _device(ctx)
+    if name is None:
+        name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    _native.push_python_async(fn, list(reads), list(writes), dev_type, dev_id, _lane(lane),
+                              _priority(priority), str(name))
 
 
 def push_native(op: NativeOp, reads: Sequence[Var] = (), writes: Sequence[Var] = (),

@@ -1,5 +1,6 @@
 """Key-value stores for parameter synchronization (``mx.kvstore``, ``mx.kv``): MXNet 1.9's
-single-machine stores.
+single-machine stores, the distributed ones (:mod:`flowmod.kvstore_dist`) and
+:class:`KVStoreBase`, the interface other back ends register under.
 
 A store holds one NDArray per key. ``push`` sums the values pushed for a key (the
 gradients of several devices) and, when an optimizer is set, updates the stored weight
@@ -9,17 +10,73 @@ these calls waits.
 """
 from __future__ import annotations
 
+import warnings
 
 from . import optimizer as opt
 from .base import MXNetError
 from .fileio import write_atomic
 from .ndarray import NDArray
 
-__all__ = ["KVStore", "create"]
+__all__ = ["KVStoreBase", "KVStore", "create"]
 
 # Store types that run in this process; MXNet 1.9 takes every name without "dist" (or
-# "nccl", "horovod", "byteps") for such a store.
+# "nccl", "horovod", "byteps") for such a store. "dist" names are the MPI stores; the others
+# are refused unless a back end registers under that name.
 _DISTRIBUTED = ("dist", "nccl", "horovod", "byteps")
+
+
+class KVStoreBase:
+    """The interface of a key-value store (MXNet 1.9's ``mx.kvstore.KVStoreBase``). A back end
+    subclasses it, implements ``broadcast``, ``pushpull``, ``set_optimizer``, ``is_capable``,
+    ``save_optimizer_states``, ``load_optimizer_states``, ``type``, ``rank`` and
+    ``num_workers``, and registers with :meth:`register`; ``create(name)`` then makes one::
+
+        @mx.kvstore.KVStoreBase.register
+        class MyStore(mx.kvstore.KVStoreBase):
+            ...
+        kv = mx.kv.create('mystore')
+    """
+
+    OPTIMIZER = "optimizer"
+    kv_registry: dict = {}
+
+    def broadcast(self, key, value, out, priority=0):
+        """Broadcasts rank 0's ``value`` for ``key`` into ``out`` on every worker."""
+        raise MXNetError(f"{type(self).__name__}.broadcast: this store does not implement it")
+
+    def pushpull(self, key, value, out=None, priority=0):
+        """Sums ``value`` across devices and workers into ``out``."""
+        raise MXNetError(f"{type(self).__name__}.pushpull: this store does not implement it")
+
+    def set_optimizer(self, optimizer):
+        raise MXNetError(f"{type(self).__name__}.set_optimizer: this store does not "
+                         f"implement it")
+
+    def is_capable(self, capability):
+        raise MXNetError(f"{type(self).__name__}.is_capable: this store does not implement it")
+
+    def save_optimizer_states(self, fname, dump_optimizer=False):
+        raise MXNetError(f"{type(self).__name__}.save_optimizer_states: this store does not "
+                         f"implement it")
+
+    def load_optimizer_states(self, fname):
+        raise MXNetError(f"{type(self).__name__}.load_optimizer_states: this store does not "
+                         f"implement it")
+
+    @staticmethod
+    def register(klass):
+        """Registers the store class ``klass`` under its lower-cased name, for
+        :func:`create`; a later class of the same name replaces it, with a warning."""
+        if not isinstance(klass, type):
+            raise MXNetError(f"register: klass={klass!r}: expected a class")
+        name = klass.__name__.lower()
+        previous = KVStoreBase.kv_registry.get(name)
+        if previous is not None:
+            warnings.warn(f"New kvstore {klass.__module__}.{klass.__name__} is overriding "
+                          f"existing kvstore {previous.__module__}.{previous.__name__}",
+                          stacklevel=2)
+        KVStoreBase.kv_registry[name] = klass
+        return klass
 
 
 def _key_list(key, value, func: str, arg: str):
@@ -55,7 +112,7 @@ def _group(pairs):
     return grouped
 
 
-class KVStore:
+class KVStore(KVStoreBase):
     """A single-machine key-value store (``mx.kv.create('local')``)."""
 
     def __init__(self, name: str = "local"):
@@ -159,6 +216,11 @@ class KVStore:
                                      f"{stored.shape}")
                 stored.copyto(o)
 
+    def broadcast(self, key, value, out, priority: int = 0) -> None:
+        """``init(key, value)`` then ``pull(key, out)``."""
+        self.init(key, value)
+        self.pull(key, out=out, priority=priority)
+
     def pushpull(self, key, value, out=None, priority: int = 0) -> None:
         """``push(key, value)`` then ``pull(key, out)``; ``out`` defaults to ``value``."""
         self.push(key, value, priority)
@@ -217,15 +279,25 @@ class KVStore:
             self._updater.set_states(data)
 
 
-def create(name: str = "local") -> KVStore:
-    """Creates a store. ``'local'``, ``'device'``, ``'local_update_cpu'``,
+def create(name: str = "local") -> KVStoreBase:
+    """Creates a store. A name registered with :meth:`KVStoreBase.register` gives that
+    class's store. ``'local'``, ``'device'``, ``'local_update_cpu'``,
     ``'local_allreduce_cpu'`` and ``'local_allreduce_device'`` (any case) give a store in
-    this process, which on CPU behaves the same for all of them. Distributed stores
-    (``dist_*``, ``nccl``, ``horovod``, ``byteps``) are not available."""
+    this process, which on CPU behaves the same for all of them. ``'dist_sync'``,
+    ``'dist_device_sync'`` and ``'dist_async'`` give the distributed stores of
+    :mod:`flowmod.kvstore_dist` (MPI, through the ``dist`` extra); ``nccl``, ``horovod`` and
+    ``byteps`` are not available."""
     if not isinstance(name, str):
         raise TypeError(f"create: name={name!r}: name must be a string")
     tname = name.lower()
+    if tname in KVStoreBase.kv_registry:
+        return KVStoreBase.kv_registry[tname]()
+    if "dist" in tname:
+        from . import kvstore_dist
+        if "async" in tname:
+            return kvstore_dist.DistAsyncKVStore(tname)
+        return kvstore_dist.DistKVStore(tname)
     if any(d in tname for d in _DISTRIBUTED):
-        raise MXNetError(f"create: name={name!r}: distributed key-value stores are not "
-                         f"available in flowmod; use 'local' or 'device'")
+        raise MXNetError(f"create: name={name!r}: {tname.split('_')[0]} key-value stores are "
+                         f"not available in flowmod; use 'local', 'device' or 'dist_sync'")
     return KVStore(tname)

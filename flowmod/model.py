@@ -11,6 +11,7 @@ import os
 from collections import namedtuple
 
 from . import checkpoint
+from . import collective
 from . import symbol as sym
 from .base import MXNetError
 from .ndarray import NDArray
@@ -70,7 +71,10 @@ def write_checkpoint(prefix, epoch: int, save_dict: dict, states: bytes | None =
                      shared: tuple = ()) -> None:
     """Writes one epoch's checkpoint set (see :mod:`flowmod.checkpoint`): ``save_dict``
     (str to NDArray) as the params, ``states`` (optimizer state bytes) if not None, and the
-    prefix's ``shared`` (file name, text) pairs. Write failures raise MXNetError."""
+    prefix's ``shared`` (file name, text) pairs. Write failures raise MXNetError. In a
+    distributed job only rank 0 writes (every worker holds the same parameters)."""
+    if collective.active_rank() != 0:
+        return
     host = _to_numpy(save_dict, "save_checkpoint")
     try:
         checkpoint.save_set(prefix, epoch, host, states, shared)

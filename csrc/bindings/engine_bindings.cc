@@ -4,7 +4,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <atomic>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "bindings/errors.h"
 #include "bindings/py_types.h"
 #include "engine.h"
+#include "ndarray/ndarray.h"
 
 namespace py = pybind11;
 namespace eng = flowmod::engine;
@@ -157,6 +160,80 @@ void PushPython(py::object fn, py::handle reads, py::handle writes, int dev_type
   PushMaybeReleasing([&] {
     TheEngine()->Push(eng::Operation::Sync([ref](const eng::RunContext&) { CallPythonOp(*ref); }),
                       r.span(), w.span(), where, op_name);
+  });
+}
+
+// An asynchronous Python operation: fn(done) starts the work and returns; the operation is
+// finished when done(None) is called, from any thread, or failed with done("message"). Work
+// handed to another thread this way (a collective on a communication thread) holds no worker
+// of its lane while it waits. Only the first call of done counts; if fn raises before calling
+// it, the operation fails with the exception.
+void StartPythonAsyncOp(PyRef& ref, eng::Completion completion) {
+  if (PythonFinalizing()) {
+    completion.Fail("the interpreter is shutting down");
+    return;
+  }
+  auto called = std::make_shared<std::atomic<bool>>(false);
+  auto finish = [completion, called](const std::optional<std::string>& error) {
+    if (called->exchange(true)) return false;
+    if (error) completion.Fail(*error);
+    else completion();
+    return true;
+  };
+  py::gil_scoped_acquire gil;
+  py::object fn = ref.Take();
+  py::cpp_function done(
+      [finish](std::optional<std::string> error) {
+        py::gil_scoped_release nogil;
+        return finish(error);
+      },
+      py::arg("error") = py::none());
+  PyObject* result = PyObject_CallOneArg(fn.ptr(), done.ptr());
+  if (result == nullptr) {
+    const std::string message = FetchPythonError();
+    py::gil_scoped_release nogil;
+    finish(message);
+    return;
+  }
+  Py_DECREF(result);
+}
+
+// The vars of a sequence of Vars and NDArray handles (an array stands for its storage's var;
+// the caller keeps the arrays alive until the operation has finished).
+std::vector<eng::Var*> VarsOfArraysOrVars(py::handle seq, const char* what) {
+  std::vector<eng::Var*> vars;
+  if (seq.is_none()) return vars;
+  Py_ssize_t i = 0;
+  for (py::handle item : py::iter(seq)) {
+    if (IsVar(item.ptr())) {
+      vars.push_back(VarOf(item.ptr()));
+    } else if (py::isinstance<NDArray>(item)) {
+      vars.push_back(item.cast<const NDArray&>().var());
+    } else {
+      throw py::type_error(std::string(what) + "[" + std::to_string(i) + "]=" +
+                           std::string(py::repr(item)) +
+                           ": expected a flowmod.engine.Var or an NDArray handle");
+    }
+    ++i;
+  }
+  return vars;
+}
+
+void PushPythonAsync(py::object fn, py::handle reads, py::handle writes, int dev_type,
+                     int dev_id, int lane, int priority, const std::string& name) {
+  if (!PyCallable_Check(fn.ptr()))
+    throw py::type_error("fn=" + std::string(py::repr(fn)) + ": expected a callable");
+  const std::vector<eng::Var*> r = VarsOfArraysOrVars(reads, "reads");
+  const std::vector<eng::Var*> w = VarsOfArraysOrVars(writes, "writes");
+  const auto where = PlacementOf(dev_type, dev_id, lane, priority);
+  const eng::OpName op_name = TheEngine()->stats().Intern(name);
+  auto ref = std::make_shared<PyRef>(std::move(fn));
+  PushMaybeReleasing([&] {
+    TheEngine()->Push(eng::Operation::Async([ref](const eng::RunContext&, eng::Completion done) {
+                        StartPythonAsyncOp(*ref, done);
+                      }),
+                      std::span<eng::Var* const>(r), std::span<eng::Var* const>(w), where,
+                      op_name);
   });
 }
 
@@ -307,6 +384,9 @@ void BindEngine(py::module_& m) {
   m.def("push_python", &PushPython, py::arg("fn"), py::arg("reads"), py::arg("writes"),
         py::arg("dev_type"), py::arg("dev_id"), py::arg("lane"), py::arg("priority"),
         py::arg("name"));
+  m.def("push_python_async", &PushPythonAsync, py::arg("fn"), py::arg("reads"),
+        py::arg("writes"), py::arg("dev_type"), py::arg("dev_id"), py::arg("lane"),
+        py::arg("priority"), py::arg("name"));
   m.add_object("push_native",
                py::reinterpret_steal<py::object>(PyCFunction_New(&push_native_def, nullptr)));
   m.def("push_bulk", &PushBulk, py::arg("ops"), py::arg("dev_type") = 1, py::arg("dev_id") = 0,

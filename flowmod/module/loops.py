@@ -45,6 +45,7 @@ from ..io.prefetch import _END, BatchRecord, Prefetcher
 from ..model import BatchEndParam
 from ..ndarray import NDArray
 from .fit_hooks import nested_telemetry, open_hooks
+from .distributed import reduce_name_values
 
 # How many batches pushing may run ahead of the engine (and the prefetcher reads ahead).
 DEFAULT_DEPTH = 2
@@ -362,6 +363,7 @@ def _train_epoch(self, source, next_data_batch, epoch, eval_metric, depth, monit
 
 
 def _end_epoch(self, epoch, tic, eval_name_vals, epoch_end_callback, hooks=None) -> Generator:
+    eval_name_vals = reduce_name_values(self, eval_name_vals)
     for name, val in eval_name_vals:
         self.logger.info("Epoch[%d] Train-%s=%f", epoch, name, val)
     self.logger.info("Epoch[%d] Time cost=%.3f", epoch, time.time() - tic)

@@ -17,10 +17,11 @@ from ..fileio import write_atomic
 from ..future import Future, _lazy
 from ..initializer import InitDesc, Uniform
 from ..io.io import batch_shapes
-from ..kvstore import KVStore
+from ..kvstore import KVStoreBase
 from ..kvstore import create as create_kvstore
 from ..model import load_checkpoint, write_checkpoint
 from ..profiler.session import api as _api
+from . import distributed
 from .base_module import BaseModule, _check_input_names, _KeptNames, _parse_data_desc
 from .executor_group import DataParallelExecutorGroup
 
@@ -39,7 +40,7 @@ def _create_kvstore(kvstore, num_device, arg_params):
     update_on_kvstore = True
     if kvstore is None:
         kv = None
-    elif isinstance(kvstore, KVStore):
+    elif isinstance(kvstore, KVStoreBase):
         kv = kvstore
     elif isinstance(kvstore, str):
         if num_device == 1 and "dist" not in kvstore:
@@ -342,7 +343,7 @@ class Module(_KeptNames, BaseModule):
             self._sync_params_from_devices()
         kvstore, update_on_kvstore = _create_kvstore(kvstore, len(self._context),
                                                      self._arg_params)
-        batch_size = self._exec_group.batch_size
+        batch_size = distributed.batch_size_for_rescale(kvstore, self._exec_group.batch_size)
         rescale_grad = 1.0 / batch_size
         num_ctx = len(self._context)
         if update_on_kvstore:
@@ -377,7 +378,7 @@ class Module(_KeptNames, BaseModule):
             for idx, (name, block) in enumerate(zip(self._exec_group.param_names,
                                                     self._exec_group.param_arrays)):
                 kvstore.init(name, self._arg_params[name])
-                if update_on_kvstore:
+                if update_on_kvstore or distributed.is_distributed(kvstore):
                     kvstore.pull(name, block, priority=-idx)
         if not update_on_kvstore:
             self._updater = opt.get_updater(optimizer)
@@ -481,6 +482,9 @@ class Module(_KeptNames, BaseModule):
         # One updater call per device with all its parameters, as MXNet's _update_params
         # makes it: optimizers that aggregate update them in groups, one push per group.
         per_device = [[] for _ in range(num_ctx)]
+        if distributed.is_distributed(self._kvstore):
+            self._update_distributed(group)
+            return _lazy(lambda: ([w for block in group.param_arrays for w in block], None))
         for index, (name, weights, grads) in enumerate(zip(group.param_names,
                                                            group.param_arrays,
                                                            group.grad_arrays)):
@@ -500,6 +504,19 @@ class Module(_KeptNames, BaseModule):
                 idx_list, grad_list, weight_list = (list(x) for x in zip(*updates))
                 self._updater(idx_list, grad_list, weight_list)
         return _lazy(lambda: ([w for block in group.param_arrays for w in block], None))
+
+    def _update_distributed(self, group) -> None:
+        live = [i for i, g in enumerate(group.grad_arrays) if g[0] is not None]
+        names = [group.param_names[i] for i in live]
+        grads = [group.grad_arrays[i] for i in live]
+        weights = [group.param_arrays[i] for i in live]
+        distributed.push_pull(self._kvstore, names, grads, weights, self._update_on_kvstore)
+        if self._update_on_kvstore:
+            return
+        num_ctx = len(self._context)
+        for k in range(num_ctx):
+            idx = [i * num_ctx + k for i in live]
+            self._updater(idx, [g[k] for g in grads], [w[k] for w in weights])
 
     def get_outputs(self, merge_multi_context=True):
         """The outputs of the last forward (one array per output; per device without
