@@ -199,17 +199,23 @@ class BaseSparseNDArray(NDArray):
             if np.dtype(a.dtype) != np.dtype(_INDEX):
                 raise MXNetError(f"check_format: index arrays must be int64, not {a.dtype}")
 
+    # In place, as MXNet's CSRNDArray and RowSparseNDArray: the result (of whatever storage
+    # the operator gives) is copied back into this array's storage type.
     def __iadd__(self, other):
-        raise MXNetError(f"+= is not supported for {type(self).__name__}")
+        (self + other).copyto(self)
+        return self
 
     def __isub__(self, other):
-        raise MXNetError(f"-= is not supported for {type(self).__name__}")
+        (self - other).copyto(self)
+        return self
 
     def __imul__(self, other):
-        raise MXNetError(f"*= is not supported for {type(self).__name__}")
+        (self * other).copyto(self)
+        return self
 
     def __itruediv__(self, other):
-        raise MXNetError(f"/= is not supported for {type(self).__name__}")
+        (self / other).copyto(self)
+        return self
 
 
 class CSRNDArray(BaseSparseNDArray):

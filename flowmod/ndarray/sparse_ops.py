@@ -54,6 +54,14 @@ def _dense(x: NDArray) -> NDArray:
     return x
 
 
+def _dense_view(x: NDArray) -> NDArray:
+    """x's values as a dense array to read (a row_sparse array storing every row: its data,
+    not a copy)."""
+    if x.stype == "row_sparse" and x.data.shape[0] == x.shape[0]:
+        return x.data
+    return _dense(x)
+
+
 def _dense_to_csr(x: NDArray) -> CSRNDArray:
     if x.ndim != 2:
         raise MXNetError(f"cast_storage: a csr array is 2-D; the array has shape {x.shape}")
@@ -219,7 +227,7 @@ def _dot(inputs, attrs):
         raise MXNetError(f"dot: lhs has type {np.dtype(lhs.dtype).name} and rhs "
                          f"{np.dtype(rhs.dtype).name}; expected one type")
     if ls == "csr" and rs in ("default", "row_sparse") and not tb:
-        dense, was_1d = _as_2d(_dense(rhs))
+        dense, was_1d = _as_2d(_dense_view(rhs))
         k = lhs.shape[0] if ta else lhs.shape[1]
         if dense.shape[0] != k:
             raise MXNetError(f"dot: lhs{'.T' if ta else ''} has shape "
@@ -281,8 +289,7 @@ def square_sum(data, axis=None, keepdims=False, exclude=False):
     row_sparse array over ``axis``: dense over axis 0 (or all), row_sparse over axis 1 with
     keepdims (the rows data stores), dense over axis 1 otherwise."""
     if data.stype == "default":
-        return _invoke("sum", [_invoke("square", [data])], axis=axis, keepdims=keepdims,
-                       exclude=exclude)
+        return _invoke("_square_sum", [data], axis=axis, keepdims=keepdims, exclude=exclude)
     out = _square_sum([data], {"axis": axis, "keepdims": keepdims, "exclude": exclude})
     if out is NotImplemented:
         # csr, or row_sparse with exclude or of more than 2 dimensions: on the dense values
@@ -295,15 +302,13 @@ def _square_sum(inputs, attrs):
     axis, keep = _axis(attrs), _truth(attrs.get("keepdims", False))
     if x.stype != "row_sparse" or x.ndim != 2 or _truth(attrs.get("exclude", False)):
         return NotImplemented
-    sq = _invoke("square", [x.data])
     if axis is None:
-        out = _invoke("sum", [sq])
+        out = _invoke("_square_sum", [x.data])
         return out.reshape((1, 1)) if keep else out
     if axis in (0, -2):
-        out = _invoke("sum", [sq], axis=0, keepdims=keep)
-        return out
+        return _invoke("_square_sum", [x.data], axis=0, keepdims=keep)
     if axis in (1, -1):
-        rows = _invoke("sum", [sq], axis=1, keepdims=True)
+        rows = _invoke("_square_sum", [x.data], axis=1, keepdims=True)  # one pass
         out = RowSparseNDArray._make((x.shape[0], 1), rows, [x.indices.copy()], x.context)
         return out if keep else _rsp_to_dense(out).reshape((x.shape[0],))
     return NotImplemented
@@ -378,9 +383,14 @@ _ALWAYS_LAZY = ("ftrl_update", "adagrad_update", "_sparse_adagrad_update")
 def _weight_dense(w: NDArray) -> NDArray:
     if w.stype == "default":
         return w
-    if w.stype == "row_sparse" and w.data.shape[0] == w.shape[0]:
+    if w.stype == "row_sparse":
+        if w.data.shape[0] != w.shape[0]:
+            # Rows not stored are zeros: the weight (or state) takes all its rows, once, so
+            # that the update writes them in place, as MXNet fills an uninitialized one.
+            rows = _index_array(np.arange(w.shape[0]), w.context)
+            w._replace(RowSparseNDArray._make(w.shape, _rsp_to_dense(w), [rows], w.context))
         return w.data  # every row stored: the data is the dense weight
-    raise MXNetError(f"update: a {w.stype} weight must store every row")
+    raise MXNetError(f"update: a {w.stype} weight must be dense or row_sparse")
 
 
 def _update(op: str):
@@ -439,8 +449,9 @@ for _op in KEEPS_SPARSITY:
 _IMPLS_WITH_OUT = {op: _update(op) for op in _UPDATES}
 
 
-def _fallback(op_name, inputs, out, attrs):
-    stypes = [_stype(x) for x in inputs]
+def warn_fallback(op_name, stypes, out_stype, attrs) -> None:
+    """MXNet's "Storage type fallback detected" warning, once per operator and input storage
+    types."""
     key = (op_name, tuple(stypes))
     if key not in _WARNED:
         _WARNED.add(key)
@@ -452,8 +463,13 @@ def _fallback(op_name, inputs, out, attrs):
                      "above is unable to process the given ndarrays with specified storage "
                      "types, context and parameter. Temporary dense ndarrays are generated in "
                      "order to execute the operator. This does not affect the correctness of "
-                     "the programme.", op_name, ", ".join(stypes) + ", ",
-                     (out.stype if isinstance(out, NDArray) else "default") + ", ", params)
+                     "the programme.", op_name, ", ".join(stypes) + ", ", out_stype + ", ",
+                     params)
+
+
+def _fallback(op_name, inputs, out, attrs):
+    warn_fallback(op_name, [_stype(x) for x in inputs],
+                  out.stype if isinstance(out, NDArray) else "default", attrs)
     dense = [_dense(x) if isinstance(x, NDArray) else x for x in inputs]
     if isinstance(out, BaseSparseNDArray):
         result = _invoke(op_name, dense, **attrs)
