@@ -128,8 +128,9 @@ def full_row_sparse(value, dtype=None) -> "_sparse.RowSparseNDArray":
     values = dense(value).copy()
     if dtype is not None and np.dtype(values.dtype) != np.dtype(dtype):
         values = values.astype(dtype)
-    rows = _sparse._index_array(np.arange(value.shape[0]), value.context)
-    return _sparse.RowSparseNDArray._make(value.shape, values, [rows], value.context)
+    host = np.arange(value.shape[0], dtype=np.int64)
+    rows = _sparse._index_array(host, value.context)
+    return _sparse.RowSparseNDArray._make(value.shape, values, [rows], value.context, host)
 
 
 def write_grad(target: NDArray, total, req: str) -> None:

@@ -90,14 +90,14 @@ def _square_sum_backward(inputs, outputs, out_grads, attrs, needs):
     (x,), g = inputs, out_grads[0]
     if g.stype == "row_sparse":
         # The rows of the output gradient (MXNet's SquareSumRspGradImpl): a batch's rows.
-        rows = g.indices
+        rows, host = g.indices, g._host_index
         values = invoke("_sparse_take_rows", [x.data, x.indices, rows])
         gvals = g.data
     else:
-        rows, values = x.indices, x.data
+        rows, host, values = x.indices, x._host_index, x.data
         gvals = invoke("take", [g, rows], axis=0)
     data = invoke("broadcast_mul", [invoke("_mul_scalar", [values], scalar=2.0), gvals])
-    return [RowSparseNDArray._make(x.shape, data, [rows.copy()], x.context)]
+    return [RowSparseNDArray._make(x.shape, data, [rows.copy()], x.context, host)]
 
 
 # ---- Embedding ------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ def _embedding_backward(inputs, outputs, out_grads, attrs, needs):
     ctx = data.context
     onehot = CSRNDArray._make((n, int(weight.shape[0])), _ones(n, g.dtype, ctx),
                               [_index_array(np.arange(n + 1), ctx), _index_array(tokens, ctx)],
-                              ctx)
+                              ctx, tokens)
     return [None, sparse_ops.dot(onehot, g.reshape((n, dim)), transpose_a=True)]
 
 
