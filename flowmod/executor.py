@@ -422,7 +422,10 @@ def simple_bind(symbol, ctx, grad_req="write", type_dict=None, stype_dict=None, 
     """Symbol.simple_bind: infers every shape and type from the given input shapes and
     allocates the arrays (zeros), sharing parameters named in ``shared_arg_names`` with
     ``shared_exec`` and other inputs with ``shared_buffer``. A variable in a ``ctx_group``
-    named in ``group2ctx`` is allocated on that context."""
+    named in ``group2ctx`` is allocated on that context. Inputs take the storage type of
+    ``stype_dict`` or of ``Variable(stype=...)`` ('csr', 'row_sparse' or 'default'); each
+    gradient the one the graph's storage inference gives (row_sparse for the weight of
+    ``dot(csr, w)`` or of ``Embedding(sparse_grad=True)``)."""
     ctx, group2ctx = _contexts(ctx, group2ctx)
     homes = {n.name: _home(n, ctx, group2ctx) for n in symbol._nodes() if n.op is None}
     arg_names = symbol.list_arguments()
