@@ -16,6 +16,8 @@ from .context import Context, current_context
 from .ndarray import NDArray
 from .ndarray import array as _nd_array
 from .ndarray import zeros as _nd_zeros
+from .ndarray import sparse as _nd_sparse
+from . import executor_storage as _storage
 
 __all__ = ["Executor"]
 
@@ -149,7 +151,20 @@ class Executor:
         self.grad_dict = {n: grads[n] for n in self._arg_names
                           if n in grads and self._grad_req[n] != "null"}
         self.aux_dict = {n: aux[n] for n in self._aux_names}
+        self._monitor = None
+        self._monitor_all = False
         nodes = symbol._nodes()
+        self._sparse = None
+        plan = _storage.plan_for(symbol, nodes, {**self.arg_dict, **self.aux_dict},
+                                 self.grad_dict, self._grad_req)
+        if plan is not None:
+            # Sparse arrays or gradients: the sparse nodes run around a native plan of the
+            # dense remainder (executor_storage); a dense graph never takes this branch.
+            self._sparse = _storage.SparseRunner(self, nodes, plan, shared_exec)
+            inner = self._sparse.inner
+            self._handle = inner._handle if inner is not None else None
+            self.outputs = self._sparse.initial_outputs()
+            return
         index = {id(n): i for i, n in enumerate(nodes)}
         fill_shapes = self._fill_shapes(symbol, nodes)
         specs, bindings = [], []
@@ -173,8 +188,6 @@ class Executor:
         shared = shared_exec._handle if shared_exec is not None else None
         self._handle = _native.GraphExecutor(specs, heads, bindings, *ctx.engine_device, shared)
         self.outputs = [NDArray._wrap(h, ctx) for h in self._handle.outputs]
-        self._monitor = None
-        self._monitor_all = False
 
     # ---- arrays ------------------------------------------------------------------------
     @property
@@ -200,7 +213,11 @@ class Executor:
     @property
     def plan_stats(self) -> dict:
         """The memory plan: operator and backward node counts, placed entries, storage blocks,
-        in-place outputs, blocks lent by a shared executor, planned and naive bytes."""
+        in-place outputs, blocks lent by a shared executor, planned and naive bytes (of the
+        native plan: a graph's sparse nodes run outside it)."""
+        if self._handle is None:
+            return {k: 0 for k in ("op_nodes", "backward_nodes", "entries", "blocks",
+                                   "inplace", "shared_blocks", "planned_bytes", "naive_bytes")}
         return dict(self._handle.stats)
 
     # ---- running -----------------------------------------------------------------------
@@ -217,7 +234,10 @@ class Executor:
                 if value.shape != dst.shape:
                     raise MXNetError(f"forward: {name} has shape {value.shape}, expected "
                                      f"{dst.shape} (reshape the executor for other shapes)")
-                if value._h is not dst._h:
+                if value.stype != "default" or dst.stype != "default":
+                    if value is not dst:
+                        value.copyto(dst)
+                elif value._h is not dst._h:
                     value._h.copy_to(dst._h)
             else:
                 host = np.asarray(value)
@@ -225,6 +245,9 @@ class Executor:
                     raise MXNetError(f"forward: {name} has shape {host.shape}, expected "
                                      f"{dst.shape}")
                 dst[:] = host
+        if self._sparse is not None:
+            self.outputs = self._sparse.forward(bool(is_train))
+            return self.outputs
         copies = self._handle.forward(bool(is_train), self._monitor is not None,
                                       self._monitor_all)
         if self._monitor is not None:
@@ -239,7 +262,10 @@ class Executor:
         loss head (SoftmaxOutput, make_loss, ...) needs none and ignores what it is given,
         every other output needs one (MXNetError "head_gradient is required" otherwise),
         and an executor bound with grad_req 'null' everywhere does nothing."""
-        if not self._handle.has_backward:
+        if self._sparse is not None:
+            if not self.grad_dict:
+                return
+        elif not self._handle.has_backward:
             return
         if out_grads is None:
             grads = []
@@ -259,7 +285,10 @@ class Executor:
                     continue
                 if not isinstance(g, NDArray):
                     g = _nd_array(np.asarray(g), ctx=self._ctx, dtype=self.outputs[i].dtype)
-                grads.append(g._h)
+                grads.append(g if self._sparse is not None else g._h)
+        if self._sparse is not None:
+            self._sparse.backward(grads if out_grads is not None else None)
+            return
         copies = self._handle.backward(grads, bool(is_train), self._monitor is not None)
         for name, handle in copies:
             self._monitor(name, NDArray._wrap(handle, self._ctx))
@@ -277,6 +306,8 @@ class Executor:
             raise MXNetError(f"set_monitor_callback: callback={callback!r}: expected a callable")
         self._monitor = callback
         self._monitor_all = bool(monitor_all)
+        if self._sparse is not None and self._sparse.inner is not None:
+            self._sparse.inner.set_monitor_callback(callback, monitor_all)
 
     # ---- parameters and shapes ---------------------------------------------------------
     def copy_params_from(self, arg_params, aux_params=None, allow_extra_params=False) -> None:
@@ -298,7 +329,12 @@ class Executor:
                 if value.shape != dst.shape:
                     raise MXNetError(f"copy_params_from: {what}[{name!r}] has shape "
                                      f"{value.shape}, expected {dst.shape}")
-                value._h.copy_to(dst._h)
+                if dst.stype == "row_sparse":
+                    dst._replace(_storage.full_row_sparse(value, dst.dtype))
+                elif dst.stype != "default" or value.stype != "default":
+                    value.copyto(dst)
+                else:
+                    value._h.copy_to(dst._h)
 
     def reshape(self, partial_shaping: bool = False, allow_up_sizing: bool = False,
                 **kwargs) -> "Executor":
@@ -322,6 +358,10 @@ class Executor:
                 for src, table in pairs:
                     if src.shape == shape:
                         table[name] = src
+                        continue
+                    if src.stype != "default":
+                        table[name] = _nd_sparse.zeros(src.stype, shape, ctx=src.context,
+                                                       dtype=src.dtype)
                         continue
                     if name not in kwargs and not partial_shaping:
                         changed = ", ".join(
@@ -382,16 +422,15 @@ def simple_bind(symbol, ctx, grad_req="write", type_dict=None, stype_dict=None, 
     """Symbol.simple_bind: infers every shape and type from the given input shapes and
     allocates the arrays (zeros), sharing parameters named in ``shared_arg_names`` with
     ``shared_exec`` and other inputs with ``shared_buffer``. A variable in a ``ctx_group``
-    named in ``group2ctx`` is allocated on that context."""
+    named in ``group2ctx`` is allocated on that context. Inputs take the storage type of
+    ``stype_dict`` or of ``Variable(stype=...)`` ('csr', 'row_sparse' or 'default'); each
+    gradient the one the graph's storage inference gives (row_sparse for the weight of
+    ``dot(csr, w)`` or of ``Embedding(sparse_grad=True)``)."""
     ctx, group2ctx = _contexts(ctx, group2ctx)
     homes = {n.name: _home(n, ctx, group2ctx) for n in symbol._nodes() if n.op is None}
-    if stype_dict:
-        bad = {k: v for k, v in stype_dict.items() if v != "default"}
-        if bad:
-            raise MXNetError(f"simple_bind: stype_dict={bad}: flowmod arrays are dense "
-                             f"('default')")
     arg_names = symbol.list_arguments()
     aux_names = symbol.list_auxiliary_states()
+    stypes = _input_stypes(symbol, stype_dict, arg_names + aux_names)
     arg_shapes, _, aux_shapes = symbol.infer_shape_partial(**kwargs)
     unknown = [f"{n}: {s}" for n, s in zip(arg_names + aux_names, arg_shapes + aux_shapes)
                if not s or 0 in s]
@@ -413,6 +452,7 @@ def simple_bind(symbol, ctx, grad_req="write", type_dict=None, stype_dict=None, 
             break
         types[unknown[0]] = np.float32
     reqs = _resolve_grad_req(grad_req, arg_names)
+    grad_stypes = _grad_stypes(symbol, stypes, reqs)
     shared_names = set(shared_arg_names or ())
     if shared_buffer is not None and not isinstance(shared_buffer, dict):
         raise MXNetError(f"simple_bind: shared_buffer={shared_buffer!r}: expected a dict")
@@ -428,24 +468,58 @@ def simple_bind(symbol, ctx, grad_req="write", type_dict=None, stype_dict=None, 
             args[name] = arr
             if reqs[name] != "null":
                 shared_grad = shared_exec.grad_dict.get(name)
-                grads[name] = (shared_grad if shared_grad is not None
-                               else _nd_zeros(shape, homes[name], dtype=dtype))
+                if shared_grad is None or shared_grad.stype != grad_stypes[name]:
+                    shared_grad = _zeros(grad_stypes[name], shape, homes[name], dtype)
+                grads[name] = shared_grad
             continue
         if shared_buffer is not None and name not in shared_names:
-            view = _view(shared_buffer[name], shape, dtype) if name in shared_buffer else None
+            view = None
+            if name in shared_buffer and stypes[name] == "default" \
+                    and shared_buffer[name].stype == "default":
+                view = _view(shared_buffer[name], shape, dtype)
             if view is None:
-                view = _nd_zeros(shape, homes[name], dtype=dtype)
+                view = _zeros(stypes[name], shape, homes[name], dtype)
                 shared_buffer[name] = view
             args[name] = view
         else:
-            args[name] = _nd_zeros(shape, homes[name], dtype=dtype)
+            args[name] = _zeros(stypes[name], shape, homes[name], dtype)
         if reqs[name] != "null":
-            grads[name] = _nd_zeros(shape, homes[name], dtype=dtype)
+            grads[name] = _zeros(grad_stypes[name], shape, homes[name], dtype)
     for name, shape, dtype in zip(aux_names, aux_shapes, aux_types):
         shape = tuple(shape)
         if shared_exec is not None and name in shared_exec.aux_dict \
                 and shared_exec.aux_dict[name].shape == shape:
             aux[name] = shared_exec.aux_dict[name]
         else:
-            aux[name] = _nd_zeros(shape, homes[name], dtype=dtype)
+            aux[name] = _zeros(stypes[name], shape, homes[name], dtype)
     return Executor(symbol, ctx, args, grads, reqs, aux, shared_exec, group2ctx)
+
+
+def _zeros(stype, shape, ctx, dtype):
+    if stype == "default":
+        return _nd_zeros(shape, ctx, dtype=dtype)
+    if stype == "row_sparse":
+        # Every row stored, so that updates and products use the values in place.
+        return _storage.full_row_sparse(_nd_zeros(shape, ctx, dtype=dtype))
+    return _nd_sparse.zeros(stype, shape, ctx=ctx, dtype=dtype)
+
+
+def _input_stypes(symbol, stype_dict, names) -> dict:
+    """{input: storage type}: ``stype_dict``'s, else the variable's ``stype``."""
+    stypes = {n.name: _storage.declared_stype(n) for n in symbol._nodes() if n.op is None}
+    for name, stype in (stype_dict or {}).items():
+        if name not in names:
+            raise MXNetError(f"simple_bind: stype_dict[{name!r}]: expected the name of an "
+                             f"input ({', '.join(names)})")
+        stypes[name] = _storage.check_stype("simple_bind: stype_dict", name, stype)
+    return stypes
+
+
+def _grad_stypes(symbol, stypes, reqs) -> dict:
+    """{argument: its gradient's storage type}, as the graph's storage inference gives it."""
+    nodes = symbol._nodes()
+    if not _storage.might_be_sparse(nodes, stypes):
+        return {n: "default" for n in reqs}
+    wants = {n: r != "null" for n, r in reqs.items()}
+    plan = _storage.infer_storage(nodes, stypes, wants)
+    return {n: plan.grad.get(n, "default") for n in reqs}

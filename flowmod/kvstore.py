@@ -200,8 +200,9 @@ class KVStore(KVStoreBase):
 
     def pull(self, key, out=None, priority: int = 0, ignore_sparse: bool = True) -> None:
         """Copies the value of ``key`` into ``out`` (an NDArray, or a list of them, which
-        all receive it). ``priority`` and ``ignore_sparse`` are accepted for
-        compatibility (flowmod has no sparse arrays)."""
+        all receive it). ``priority`` is accepted for compatibility; a row_sparse value is
+        copied whole (every row it stores) whatever ``ignore_sparse`` says, so devices
+        holding a row_sparse parameter keep all its rows."""
         if out is None:
             raise MXNetError("pull: out is None, expected an NDArray or a list of NDArrays")
         pairs = _key_list(key, out, "pull", "out")
@@ -226,9 +227,36 @@ class KVStore(KVStoreBase):
         self.push(key, value, priority)
         self.pull(key, value if out is None else out, priority)
 
-    def row_sparse_pull(self, key, out=None, priority: int = 0, row_ids=None):
-        """Sparse pulls need row_sparse arrays, which flowmod does not have."""
-        raise MXNetError("row_sparse_pull: flowmod has no row_sparse arrays; use pull")
+    def row_sparse_pull(self, key, out=None, priority: int = 0, row_ids=None) -> None:
+        """row_sparse_pull(key, out=None, priority=0, row_ids=None): copies the rows
+        ``row_ids`` (an int64 NDArray; repeats allowed) of the row_sparse value of ``key``
+        into ``out`` (a RowSparseNDArray, or a list of them with one NDArray of row ids each,
+        or one for all), which then stores exactly those rows, sorted. ``priority`` is
+        accepted for compatibility."""
+        if out is None or row_ids is None:
+            raise MXNetError("row_sparse_pull: out and row_ids are required (RowSparseNDArrays "
+                             "and NDArrays of row ids)")
+        pairs = _key_list(key, out, "row_sparse_pull", "out")
+        self._check_key_type([k for k, _ in pairs], "row_sparse_pull")
+        ids = _key_list(key, row_ids, "row_sparse_pull", "row_ids")
+        for (k, outs), (_, rows) in zip(pairs, ids):
+            stored = self._store.get(k)
+            if stored is None:
+                raise MXNetError(f"row_sparse_pull: key {k!r} has not been inited")
+            if stored.stype != "row_sparse":
+                raise MXNetError(f"row_sparse_pull: the value of key {k!r} is {stored.stype}, "
+                                 f"expected row_sparse (use pull)")
+            if len(rows) == 1:
+                rows = rows * len(outs)
+            if len(rows) != len(outs):
+                raise MXNetError(f"row_sparse_pull: {len(outs)} outs and {len(rows)} row_ids "
+                                 f"for key {k!r}: expected one row_ids or one per out")
+            for o, r in zip(outs, rows):
+                if o.stype != "row_sparse" or o.shape != stored.shape:
+                    raise MXNetError(f"row_sparse_pull: out for key {k!r} is a {o.stype} array "
+                                     f"of shape {o.shape}, expected row_sparse of shape "
+                                     f"{stored.shape}")
+                o._replace(stored.retain(r).copyto(o.context))
 
     # -- optimizer -----------------------------------------------------------------------
 

@@ -18,8 +18,8 @@ MXNET = _RECORDED["operators"]
 # Registered under names MXNet 1.9.1 does not have (MXNet's is _sparse_adagrad_update), and
 # the kernels of the sparse arrays, which take their component arrays (csrc/ops/cpu/sparse_*),
 # and Accuracy's update in one operation (csrc/ops/cpu/metric_ops.cc).
-FLOWMOD_ONLY = {"_metric_accuracy_update", "adagrad_update", "_sparse_csr_dns_dot", "_sparse_csrT_dns_dot",
-                "_sparse_dns_csr_dot", "_sparse_take_rows", "_sparse_rsp_to_dense",
+FLOWMOD_ONLY = {"_metric_accuracy_update", "adagrad_update", "_sparse_csr_dns_dot",
+                "_sparse_csrT_dns_dot", "_sparse_dns_csr_dot", "_sparse_take_rows", "_sparse_rsp_to_dense",
                 "_sparse_csr_to_dense", "_sparse_row_nnz", "_sparse_dense_to_csr",
                 "_sparse_csr_sum", "_rsp_sgd_update", "_rsp_sgd_mom_update",
                 "_rsp_adam_update", "_rsp_ftrl_update", "_rsp_adagrad_update"}

@@ -196,10 +196,21 @@ def test_failed_kernel_surfaces_at_the_wait():
         out.asnumpy()
 
 
-def test_inplace_arithmetic_is_refused():
+def test_inplace_arithmetic_keeps_the_storage_type():
     a = mx.nd.array(DENSE).tostype("csr")
-    with pytest.raises(MXNetError, match=r"\+= is not supported for CSRNDArray"):
-        a += a
+    a += a
+    assert a.stype == "csr"
+    np.testing.assert_array_equal(a.asnumpy(), 2 * DENSE)
+    r = mx.nd.array(DENSE).tostype("row_sparse")
+    r += 1
+    assert r.stype == "row_sparse"
+    np.testing.assert_array_equal(r.asnumpy(), DENSE + 1)
+    r *= 0
+    assert r.stype == "row_sparse" and not r.asnumpy().any()
+
+
+def test_reshape_and_handle_are_refused():
+    a = mx.nd.array(DENSE).tostype("csr")
     with pytest.raises(MXNetError, match="cannot be reshaped"):
         a.reshape((4, 3))
     with pytest.raises(AttributeError, match="no single storage handle"):

@@ -256,9 +256,8 @@ class BaseModule:
         raise NotImplementedError()
 
     def prepare(self, data_batch, sparse_row_id_fn=None) -> None:
-        """Prepares the module for ``data_batch`` (nothing is needed for dense arrays)."""
-        if sparse_row_id_fn is not None:
-            warnings.warn("sparse_row_id_fn is ignored: flowmod arrays are dense")
+        """prepare(data_batch, sparse_row_id_fn=None): prepares the module for
+        ``data_batch``; a module without row_sparse parameters needs nothing."""
 
     def get_params(self):
         """(arg_params, aux_params): the parameters' values."""

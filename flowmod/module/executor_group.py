@@ -99,6 +99,11 @@ class DataParallelExecutorGroup:
         self.fixed_param_names = list(fixed_param_names or [])
         self.state_names = list(state_names or [])
         self.group2ctxs = _group2ctxs_per_context(group2ctxs, len(self.contexts))
+        # DataDescs or (name, shape) pairs, as MXNet's group takes them.
+        data_shapes = [d if isinstance(d, DataDesc) else DataDesc(*d) for d in data_shapes]
+        if label_shapes:
+            label_shapes = [d if isinstance(d, DataDesc) else DataDesc(*d)
+                            for d in label_shapes]
         self.data_names = [d.name for d in data_shapes]
         self.label_names = [d.name for d in label_shapes] if label_shapes else []
         self.output_names = symbol.list_outputs()
@@ -108,6 +113,10 @@ class DataParallelExecutorGroup:
         self.data_shapes = self.label_shapes = None
         self.batch_size = None
         self.slices = None
+        # Per context, the inputs that are not shared parameters (data, labels, a bucket's
+        # own arrays), shared with the group's buckets as MXNet's shared_buffer.
+        self.shared_data_arrays = (shared_group.shared_data_arrays if shared_group is not None
+                                   else [{} for _ in self.contexts])
         self.bind_exec(data_shapes, label_shapes, shared_group)
 
     def _grad_reqs(self, grad_req) -> dict:
@@ -189,7 +198,8 @@ class DataParallelExecutorGroup:
             shared_exec = shared_group.execs[i] if shared_group is not None else None
             execs.append(self.symbol.simple_bind(
                 ctx, grad_req=self.grad_req, type_dict=input_types, group2ctx=self.group2ctxs[i],
-                shared_arg_names=self.param_names, shared_exec=shared_exec, **input_shapes))
+                shared_arg_names=self.param_names, shared_exec=shared_exec,
+                shared_buffer=self.shared_data_arrays[i], **input_shapes))
         self.execs = execs
         self.data_shapes, self.label_shapes = list(data_shapes), list(label_shapes or [])
         self.data_arrays = [[(self.slices[i], e.arg_dict[name]) for i, e in enumerate(execs)]

@@ -259,6 +259,12 @@ class Module(_KeptNames, BaseModule):
 
     def _sync_params_from_devices(self) -> None:
         self._exec_group.get_params(self._arg_params, self._aux_params)
+        if self._kvstore and self._update_on_kvstore:
+            # Devices may hold only the rows prepare() pulled: the store has them all.
+            for name, value in sorted(self._arg_params.items()):
+                if value.stype == "row_sparse":
+                    rows = nd.arange(0, value.shape[0], dtype="int64")
+                    self._kvstore.row_sparse_pull(name, value, row_ids=rows)
         self._params_dirty = False
 
     # ---- binding -------------------------------------------------------------------------
@@ -304,10 +310,13 @@ class Module(_KeptNames, BaseModule):
             # Rebinding (or a loaded checkpoint): the parameters already have values.
             self._exec_group.set_params(self._arg_params, self._aux_params)
         else:
-            self._arg_params = {name: nd.zeros(block[0].shape, dtype=block[0].dtype)
+            # Of the executors' storage types: a row_sparse parameter stays row_sparse.
+            self._arg_params = {name: nd.zeros(block[0].shape, dtype=block[0].dtype,
+                                               stype=block[0].stype)
                                 for name, block in zip(self._param_names,
                                                        self._exec_group.param_arrays)}
-            self._aux_params = {name: nd.zeros(block[0].shape, dtype=block[0].dtype)
+            self._aux_params = {name: nd.zeros(block[0].shape, dtype=block[0].dtype,
+                                               stype=block[0].stype)
                                 for name, block in zip(self._aux_names,
                                                        self._exec_group.aux_arrays)}
         if shared_module is not None and shared_module.optimizer_initialized:
@@ -432,6 +441,36 @@ class Module(_KeptNames, BaseModule):
             self._updater.load_states(data, weights)
 
     # ---- computation ---------------------------------------------------------------------
+    def prepare(self, data_batch, sparse_row_id_fn=None) -> None:
+        """prepare(data_batch, sparse_row_id_fn=None): with parameters updated on the
+        store, pulls the rows of the row_sparse parameters that ``data_batch`` uses:
+        ``sparse_row_id_fn(data_batch)`` gives {parameter name: row ids (NDArray)}. (The
+        devices' row_sparse parameters otherwise hold every row, pulled after each update,
+        so forward needs no prepare.)"""
+        self._check_bound("prepare")
+        if sparse_row_id_fn is None:
+            return
+        if not self._kvstore or not self._update_on_kvstore:
+            warnings.warn(UserWarning("Parameters are not updated in the KVStore. No need to "
+                                      "call sparse_row_id_fn."), stacklevel=2)
+            return
+        row_ids = sparse_row_id_fn(data_batch)
+        if not isinstance(row_ids, dict):
+            raise MXNetError(f"prepare: sparse_row_id_fn returned {type(row_ids).__name__}, "
+                             f"expected a dict of parameter name to row ids")
+        group = self._exec_group
+        for name, rows in row_ids.items():
+            if name not in group.param_names:
+                raise MXNetError(f"prepare: sparse_row_id_fn gave rows for {name!r}, which is "
+                                 f"not a parameter ({', '.join(group.param_names)})")
+            index = group.param_names.index(name)
+            arrays = group.param_arrays[index]
+            if arrays[0].stype != "row_sparse":
+                warnings.warn(UserWarning(f"{name}.stype is not 'row_sparse'. No need to "
+                                          f"perform row_sparse_pull."), stacklevel=2)
+                continue
+            self._kvstore.row_sparse_pull(name, arrays, priority=-index, row_ids=rows)
+
     @_api("forward")
     def forward(self, data_batch, is_train=None) -> Future:
         """Pushes the forward pass on ``data_batch`` (training mode by default when bound for

@@ -284,6 +284,10 @@ class NDArray:
             if other.shape != self.shape:
                 raise MXNetError(f"copyto(other): other has shape {other.shape}, expected "
                                  f"{self.shape}")
+            if other.stype != "default":
+                from .sparse_ops import _write_into
+                _write_into(other, self)
+                return other
             if other._h is self._h:
                 return other
             self._h.copy_to(other._h)

@@ -42,7 +42,10 @@ def _index_array(values, ctx) -> NDArray:
 class BaseSparseNDArray(NDArray):
     """The base of the sparse arrays (``mxnet.ndarray.sparse.BaseSparseNDArray``)."""
 
-    __slots__ = ("_shape", "_values", "_aux")
+    # _host_index: a host copy of ``indices`` where one was at hand when the array was made
+    # (read from a file, computed on the host), so that index sets are computed without
+    # waiting for the engine.
+    __slots__ = ("_shape", "_values", "_aux", "_host_index")
     _stype = "undefined"
 
     @property
@@ -51,17 +54,26 @@ class BaseSparseNDArray(NDArray):
                                 f"its values are in .data and its index arrays")
 
     @classmethod
-    def _make(cls, shape, data: NDArray, aux: list, ctx: Context | None = None):
+    def _make(cls, shape, data: NDArray, aux: list, ctx: Context | None = None,
+              host_index=None):
         obj = cls.__new__(cls)
         obj._shape = tuple(int(d) for d in shape)
         obj._values = data
         obj._aux = list(aux)
         obj._ctx = ctx if ctx is not None else data.context
+        obj._host_index = host_index
         return obj
 
     def _replace(self, other: "BaseSparseNDArray") -> None:
         """Takes ``other``'s components (what an operator writing into this array does)."""
         self._values, self._aux = other._values, list(other._aux)
+        self._host_index = other._host_index
+
+    def host_index(self) -> np.ndarray:
+        """``indices`` as a numpy array (read once: waits for the array's writers then)."""
+        if self._host_index is None:
+            self._host_index = self.indices.asnumpy()
+        return self._host_index
 
     @property
     def stype(self) -> str:
@@ -153,7 +165,8 @@ class BaseSparseNDArray(NDArray):
         if not copy and dt == np.dtype(self.dtype):
             return self
         aux = [a.copy() for a in self._aux]
-        return type(self)._make(self._shape, self._values.astype(dt), aux, self._ctx)
+        return type(self)._make(self._shape, self._values.astype(dt), aux, self._ctx,
+                                self._host_index)
 
     def copy(self) -> "BaseSparseNDArray":
         """copy(): a new array with the same values, storage type, context and type."""
@@ -166,7 +179,8 @@ class BaseSparseNDArray(NDArray):
         if isinstance(other, Context):
             ctx = _context(other)
             return type(self)._make(self._shape, self._values.copyto(ctx),
-                                    [a.copyto(ctx) for a in self._aux], ctx)
+                                    [a.copyto(ctx) for a in self._aux], ctx,
+                                    self._host_index)
         if not isinstance(other, NDArray):
             raise MXNetError(f"copyto(other={other!r}): expected an NDArray or a Context")
         if other is self:
@@ -199,17 +213,23 @@ class BaseSparseNDArray(NDArray):
             if np.dtype(a.dtype) != np.dtype(_INDEX):
                 raise MXNetError(f"check_format: index arrays must be int64, not {a.dtype}")
 
+    # In place, as MXNet's CSRNDArray and RowSparseNDArray: the result (of whatever storage
+    # the operator gives) is copied back into this array's storage type.
     def __iadd__(self, other):
-        raise MXNetError(f"+= is not supported for {type(self).__name__}")
+        (self + other).copyto(self)
+        return self
 
     def __isub__(self, other):
-        raise MXNetError(f"-= is not supported for {type(self).__name__}")
+        (self - other).copyto(self)
+        return self
 
     def __imul__(self, other):
-        raise MXNetError(f"*= is not supported for {type(self).__name__}")
+        (self * other).copyto(self)
+        return self
 
     def __itruediv__(self, other):
-        raise MXNetError(f"/= is not supported for {type(self).__name__}")
+        (self / other).copyto(self)
+        return self
 
 
 class CSRNDArray(BaseSparseNDArray):
@@ -363,7 +383,8 @@ def _csr_from_parts(data, indices, indptr, shape, ctx, dtype) -> CSRNDArray:
     if indices.size and (indices.min() < 0 or indices.max() >= shape[1]):
         raise MXNetError(f"csr_matrix: a column index is outside [0, {shape[1]})")
     return CSRNDArray._make(shape, _dense_array(data, ctx=ctx, dtype=dtype),
-                            [_index_array(indptr, ctx), _index_array(indices, ctx)], ctx)
+                            [_index_array(indptr, ctx), _index_array(indices, ctx)], ctx,
+                            np.asarray(indices, dtype=_INDEX))
 
 
 def csr_matrix(arg1, shape=None, ctx=None, dtype=None) -> CSRNDArray:
@@ -423,7 +444,8 @@ def _rsp_from_parts(data, indices, shape, ctx, dtype) -> RowSparseNDArray:
     if (np.diff(indices) == 0).any():
         raise MXNetError("row_sparse_array: indices has a row index twice")
     return RowSparseNDArray._make(shape, _dense_array(data, ctx=ctx, dtype=dtype),
-                                  [_index_array(indices, ctx)], ctx)
+                                  [_index_array(indices, ctx)], ctx,
+                                  np.asarray(indices, dtype=_INDEX))
 
 
 def row_sparse_array(arg1, shape=None, ctx=None, dtype=None) -> RowSparseNDArray:

@@ -54,6 +54,14 @@ def _dense(x: NDArray) -> NDArray:
     return x
 
 
+def _dense_view(x: NDArray) -> NDArray:
+    """x's values as a dense array to read (a row_sparse array storing every row: its data,
+    not a copy)."""
+    if x.stype == "row_sparse" and x.data.shape[0] == x.shape[0]:
+        return x.data
+    return _dense(x)
+
+
 def _dense_to_csr(x: NDArray) -> CSRNDArray:
     if x.ndim != 2:
         raise MXNetError(f"cast_storage: a csr array is 2-D; the array has shape {x.shape}")
@@ -75,7 +83,7 @@ def _rsp_rows(dense: NDArray, rows: np.ndarray) -> RowSparseNDArray:
     idx = _index_array(rows, dense.context)
     data = _invoke("take", [dense, idx], axis=0) if rows.size else \
         _dense_array(np.zeros((0,) + dense.shape[1:]), ctx=dense.context, dtype=dense.dtype)
-    return RowSparseNDArray._make(dense.shape, data, [idx], dense.context)
+    return RowSparseNDArray._make(dense.shape, data, [idx], dense.context, rows)
 
 
 def cast_storage(data: NDArray, stype: str, out: NDArray | None = None, name=None):
@@ -102,8 +110,20 @@ def cast_storage(data: NDArray, stype: str, out: NDArray | None = None, name=Non
 
 # ---- row_sparse helpers ---------------------------------------------------------------------
 
+def unique_rows(values: np.ndarray) -> np.ndarray:
+    """The sorted distinct int64 values of ``values``: by sorting, which on index arrays is
+    many times faster than numpy's hash-based np.unique."""
+    flat = np.sort(np.asarray(values, dtype=_INDEX).reshape(-1))
+    if flat.size < 2:
+        return flat
+    keep = np.empty(flat.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(flat[1:], flat[:-1], out=keep[1:])
+    return flat[keep]
+
+
 def _rows_of(x: RowSparseNDArray) -> np.ndarray:
-    return x.indices.asnumpy()
+    return x.host_index()
 
 
 def _aligned(x: RowSparseNDArray, rows: np.ndarray, idx: NDArray) -> NDArray:
@@ -119,12 +139,12 @@ def retain(data: RowSparseNDArray, indices) -> RowSparseNDArray:
     if data.stype != "row_sparse":
         raise MXNetError(f"retain: data has storage {data.stype!r}, expected 'row_sparse'")
     host = indices.asnumpy() if isinstance(indices, NDArray) else np.asarray(indices)
-    rows = np.unique(host.astype(_INDEX).reshape(-1))
+    rows = unique_rows(host)
     if rows.size and (rows[0] < 0 or rows[-1] >= data.shape[0]):
         raise MXNetError(f"retain: indices has a row outside [0, {data.shape[0]})")
     idx = _index_array(rows, data.context)
     values = _invoke("_sparse_take_rows", [data.data, data.indices, idx])
-    return RowSparseNDArray._make(data.shape, values, [idx], data.context)
+    return RowSparseNDArray._make(data.shape, values, [idx], data.context, rows)
 
 
 def _rsp_binary(op: str, lhs: RowSparseNDArray, rhs: RowSparseNDArray) -> RowSparseNDArray:
@@ -133,19 +153,20 @@ def _rsp_binary(op: str, lhs: RowSparseNDArray, rhs: RowSparseNDArray) -> RowSpa
                          f"same shape")
     # Every row either stores, products too (MXNet's RspRspOp keeps the union; a row only one
     # side stores is a row of zeros there).
-    rows = np.union1d(_rows_of(lhs), _rows_of(rhs)).astype(_INDEX)
+    rows = unique_rows(np.concatenate([_rows_of(lhs), _rows_of(rhs)]))
     idx = _index_array(rows, lhs.context)
     if not rows.size:
         from .sparse import zeros
         return zeros("row_sparse", lhs.shape, ctx=lhs.context, dtype=lhs.dtype)
     data = _invoke(op, [_aligned(lhs, rows, idx), _aligned(rhs, rows, idx)])
-    return RowSparseNDArray._make(lhs.shape, data, [idx], lhs.context)
+    return RowSparseNDArray._make(lhs.shape, data, [idx], lhs.context, rows)
 
 
 def _rsp_dense_mul(sparse: RowSparseNDArray, dense: NDArray) -> RowSparseNDArray:
     rows = sparse.indices
     data = _invoke("elemwise_mul", [sparse.data, _invoke("take", [dense, rows], axis=0)])
-    return RowSparseNDArray._make(sparse.shape, data, [rows.copy()], sparse.context)
+    return RowSparseNDArray._make(sparse.shape, data, [rows.copy()], sparse.context,
+                                  sparse._host_index)
 
 
 def _elemwise(op: str, inputs, attrs):
@@ -171,13 +192,13 @@ def _add_n(inputs, attrs):
         if x.shape != shape:
             raise MXNetError(f"add_n: inputs of shapes {shape} and {x.shape}; expected one "
                              f"shape")
-    rows = np.unique(np.concatenate([_rows_of(x) for x in inputs])).astype(_INDEX)
+    rows = unique_rows(np.concatenate([_rows_of(x) for x in inputs]))
     if not rows.size:
         from .sparse import zeros
         return zeros("row_sparse", shape, ctx=inputs[0].context, dtype=inputs[0].dtype)
     idx = _index_array(rows, inputs[0].context)
     data = _invoke("add_n", [_aligned(x, rows, idx) for x in inputs], num_args=len(inputs))
-    return RowSparseNDArray._make(shape, data, [idx], inputs[0].context)
+    return RowSparseNDArray._make(shape, data, [idx], inputs[0].context, rows)
 
 
 # ---- dot ------------------------------------------------------------------------------------
@@ -219,7 +240,7 @@ def _dot(inputs, attrs):
         raise MXNetError(f"dot: lhs has type {np.dtype(lhs.dtype).name} and rhs "
                          f"{np.dtype(rhs.dtype).name}; expected one type")
     if ls == "csr" and rs in ("default", "row_sparse") and not tb:
-        dense, was_1d = _as_2d(_dense(rhs))
+        dense, was_1d = _as_2d(_dense_view(rhs))
         k = lhs.shape[0] if ta else lhs.shape[1]
         if dense.shape[0] != k:
             raise MXNetError(f"dot: lhs{'.T' if ta else ''} has shape "
@@ -229,13 +250,13 @@ def _dot(inputs, attrs):
             out = _invoke("_sparse_csr_dns_dot", [lhs.data, lhs.indices, lhs.indptr, dense])
             out = out.reshape((out.shape[0],)) if was_1d else out
             return _cast_to(out, target)
-        rows = np.unique(lhs.indices.asnumpy()).astype(_INDEX)
+        rows = unique_rows(lhs.host_index())
         idx = _index_array(rows, lhs.context)
         data = _invoke("_sparse_csrT_dns_dot", [lhs.data, lhs.indices, lhs.indptr, dense, idx])
         shape = (lhs.shape[1], dense.shape[1])
         if was_1d:
             data, shape = data.reshape((rows.size,)), (lhs.shape[1],)
-        out = RowSparseNDArray._make(shape, data, [idx], lhs.context)
+        out = RowSparseNDArray._make(shape, data, [idx], lhs.context, rows)
         return out if target in (None, "row_sparse") else _cast_to(_dense(out), target)
     if ls == "default" and rs == "csr" and not ta and lhs.ndim == 2:
         out = _invoke("_sparse_dns_csr_dot", [lhs, rhs.data, rhs.indices, rhs.indptr],
@@ -281,8 +302,7 @@ def square_sum(data, axis=None, keepdims=False, exclude=False):
     row_sparse array over ``axis``: dense over axis 0 (or all), row_sparse over axis 1 with
     keepdims (the rows data stores), dense over axis 1 otherwise."""
     if data.stype == "default":
-        return _invoke("sum", [_invoke("square", [data])], axis=axis, keepdims=keepdims,
-                       exclude=exclude)
+        return _invoke("_square_sum", [data], axis=axis, keepdims=keepdims, exclude=exclude)
     out = _square_sum([data], {"axis": axis, "keepdims": keepdims, "exclude": exclude})
     if out is NotImplemented:
         # csr, or row_sparse with exclude or of more than 2 dimensions: on the dense values
@@ -295,16 +315,15 @@ def _square_sum(inputs, attrs):
     axis, keep = _axis(attrs), _truth(attrs.get("keepdims", False))
     if x.stype != "row_sparse" or x.ndim != 2 or _truth(attrs.get("exclude", False)):
         return NotImplemented
-    sq = _invoke("square", [x.data])
     if axis is None:
-        out = _invoke("sum", [sq])
+        out = _invoke("_square_sum", [x.data])
         return out.reshape((1, 1)) if keep else out
     if axis in (0, -2):
-        out = _invoke("sum", [sq], axis=0, keepdims=keep)
-        return out
+        return _invoke("_square_sum", [x.data], axis=0, keepdims=keep)
     if axis in (1, -1):
-        rows = _invoke("sum", [sq], axis=1, keepdims=True)
-        out = RowSparseNDArray._make((x.shape[0], 1), rows, [x.indices.copy()], x.context)
+        rows = _invoke("_square_sum", [x.data], axis=1, keepdims=True)  # one pass
+        out = RowSparseNDArray._make((x.shape[0], 1), rows, [x.indices.copy()], x.context,
+                                     x._host_index)
         return out if keep else _rsp_to_dense(out).reshape((x.shape[0],))
     return NotImplemented
 
@@ -319,7 +338,7 @@ KEEPS_SPARSITY = ("abs", "arcsin", "arcsinh", "arctan", "arctanh", "cbrt", "ceil
 
 
 def _with_data(x: BaseSparseNDArray, data: NDArray):
-    return type(x)._make(x.shape, data, [a.copy() for a in x._aux], x.context)
+    return type(x)._make(x.shape, data, [a.copy() for a in x._aux], x.context, x._host_index)
 
 
 def _valuewise(op: str):
@@ -378,9 +397,16 @@ _ALWAYS_LAZY = ("ftrl_update", "adagrad_update", "_sparse_adagrad_update")
 def _weight_dense(w: NDArray) -> NDArray:
     if w.stype == "default":
         return w
-    if w.stype == "row_sparse" and w.data.shape[0] == w.shape[0]:
+    if w.stype == "row_sparse":
+        if w.data.shape[0] != w.shape[0]:
+            # Rows not stored are zeros: the weight (or state) takes all its rows, once, so
+            # that the update writes them in place, as MXNet fills an uninitialized one.
+            host = np.arange(w.shape[0], dtype=_INDEX)
+            rows = _index_array(host, w.context)
+            w._replace(RowSparseNDArray._make(w.shape, _rsp_to_dense(w), [rows], w.context,
+                                              host))
         return w.data  # every row stored: the data is the dense weight
-    raise MXNetError(f"update: a {w.stype} weight must store every row")
+    raise MXNetError(f"update: a {w.stype} weight must be dense or row_sparse")
 
 
 def _update(op: str):
@@ -439,8 +465,9 @@ for _op in KEEPS_SPARSITY:
 _IMPLS_WITH_OUT = {op: _update(op) for op in _UPDATES}
 
 
-def _fallback(op_name, inputs, out, attrs):
-    stypes = [_stype(x) for x in inputs]
+def warn_fallback(op_name, stypes, out_stype, attrs) -> None:
+    """MXNet's "Storage type fallback detected" warning, once per operator and input storage
+    types."""
     key = (op_name, tuple(stypes))
     if key not in _WARNED:
         _WARNED.add(key)
@@ -452,8 +479,13 @@ def _fallback(op_name, inputs, out, attrs):
                      "above is unable to process the given ndarrays with specified storage "
                      "types, context and parameter. Temporary dense ndarrays are generated in "
                      "order to execute the operator. This does not affect the correctness of "
-                     "the programme.", op_name, ", ".join(stypes) + ", ",
-                     (out.stype if isinstance(out, NDArray) else "default") + ", ", params)
+                     "the programme.", op_name, ", ".join(stypes) + ", ", out_stype + ", ",
+                     params)
+
+
+def _fallback(op_name, inputs, out, attrs):
+    warn_fallback(op_name, [_stype(x) for x in inputs],
+                  out.stype if isinstance(out, NDArray) else "default", attrs)
     dense = [_dense(x) if isinstance(x, NDArray) else x for x in inputs]
     if isinstance(out, BaseSparseNDArray):
         result = _invoke(op_name, dense, **attrs)

@@ -11,6 +11,8 @@ from .custom import Custom  # noqa: E402  (inputs named by the Python operator, 
 OP_FUNCTIONS["Custom"] = Custom
 from . import contrib, linalg  # noqa: E402  (mx.sym.contrib.X for _contrib_X, ...)
 from . import random  # noqa: E402  (mx.sym.random.uniform, ...)
+from . import _internal  # noqa: E402  (mx.sym._internal._square_sum, ...)
+from . import sparse  # noqa: E402  (mx.sym.sparse.dot, ...)
 # After the operators: mx.sym.zeros is this function even if an operator shares its name.
 from .fill import arange, eye, full, linspace, ones, zeros  # noqa: E402
 

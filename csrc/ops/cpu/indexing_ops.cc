@@ -175,8 +175,10 @@ void CheckNotBool(const std::string& op, const std::string& arg, DType t, const 
     throw OpArgumentError(op, arg, what, "one of float32, float64, float16, uint8, int8, int32, int64");
 }
 
-OpDef EmbeddingDef() {
-  const std::string name = "Embedding";
+// Embedding and contrib.SparseEmbedding (MXNet's names of one operator). With sparse_grad, or
+// as SparseEmbedding, the weight's gradient is row_sparse: the executor runs such a node on
+// the sparse arrays (flowmod/executor_storage.py); the dense kernels here serve the rest.
+OpDef EmbeddingDef(const std::string& name) {
   OpDef def;
   def.name = name;
   def.description = "Maps integer indices to rows of a weight matrix (dense vectors).";
@@ -186,7 +188,7 @@ OpDef EmbeddingDef() {
       Required("output_dim", "int", "The length of each vector."),
       Optional("dtype", "{'bfloat16', 'float16', 'float32', 'float64', 'int32', 'int64', 'int8', 'uint8'}",
                "'float32'", "The element type of the weight and the output."),
-      Optional("sparse_grad", "boolean", "0", "Whether the weight's gradient is row_sparse (not supported yet)."),
+      Optional("sparse_grad", "boolean", "0", "Whether the weight's gradient is row_sparse (the rows the indices name)."),
   };
   def.inputs = {"data", "weight"};
   def.parse = [name](const AttrMap& attrs) {
@@ -198,9 +200,7 @@ OpDef EmbeddingDef() {
     if (a->output_dim < 1) throw OpArgumentError(name, "output_dim", std::to_string(a->output_dim), "at least 1");
     a->dtype = GetDType(name, attrs, "dtype", DType::kFloat32);
     CheckNotBool(name, "dtype", a->dtype, "'bool'");
-    // Row-sparse gradients need sparse storage, which flowmod does not have.
-    if (GetBool(name, attrs, "sparse_grad", false))
-      throw OpArgumentError(name, "sparse_grad", "True", "False (row_sparse gradients are not supported)");
+    GetBool(name, attrs, "sparse_grad", false);  // checked here, used by the executor
     return std::shared_ptr<const OpAttrs>(a);
   };
   def.infer_shape = [name](const OpAttrs& attrs, std::vector<Shape>& in, std::vector<Shape>& out) {
@@ -491,7 +491,8 @@ OpDef WhereDef() {
 
 const bool registered = [] {
   Registry::Add(TakeDef());
-  Registry::Add(EmbeddingDef());
+  Registry::Add(EmbeddingDef("Embedding"));
+  Registry::Add(EmbeddingDef("_contrib_SparseEmbedding"));
   Registry::Add(OneHotDef());
   Registry::Add(PickDef("pick"));
   Registry::Add(PickDef("choose_element_0index"));

@@ -183,6 +183,10 @@ struct MinR {
 struct Norm1R : SumR {
   template <class A> static A Step(A a, A x) { return a + (x < 0 ? -x : x); }
 };
+// _square_sum: the sum of squares (MXNet's kernel for row_sparse arrays, dense here).
+struct SquareSumR : SumR {
+  template <class A> static A Step(A a, A x) { return a + x * x; }
+};
 struct Norm2R : SumR {
   template <class A> static A Step(A a, A x) { return a + x * x; }
   template <class A> static A Finish(A a, int64_t) { return std::sqrt(a); }
@@ -210,6 +214,9 @@ void ReduceKernel(const ReducePlan& p, const T* x, O* y) {
 // Gradients: d(out)/d(x) for one element given x and its output y.
 struct OneG {
   template <class T, class O> static double D(T, O, int64_t) { return 1; }
+};
+struct SquareG {
+  template <class T, class O> static double D(T x, O, int64_t) { return 2.0 * static_cast<double>(x); }
 };
 struct MeanG {
   template <class T, class O> static double D(T, O, int64_t n) { return 1.0 / static_cast<double>(n); }
@@ -273,7 +280,7 @@ void ProdBackwardKernel(const ReducePlan& p, const T* x, const T* og, T* gx, OpR
   });
 }
 
-enum class ReduceKind { kSum, kMean, kProd, kNanSum, kNanProd, kMax, kMin, kNorm };
+enum class ReduceKind { kSum, kMean, kProd, kNanSum, kNanProd, kMax, kMin, kNorm, kSquareSum };
 
 std::shared_ptr<const OpAttrs> ParseReduceAxes(const std::string& op, const AttrMap& attrs, bool norm) {
   if (norm) CheckAttrs(op, attrs, {"ord", "axis", "out_dtype", "keepdims"});
@@ -319,6 +326,7 @@ void ReduceForward(ReduceKind kind, const std::string& op, const OpAttrs& attrs,
     using A = Acc<T>;
     switch (kind) {
       case ReduceKind::kSum: RunReduce<SumR, A, T, T>(p, in[0], out[0]); break;
+      case ReduceKind::kSquareSum: RunReduce<SquareSumR, A, T, T>(p, in[0], out[0]); break;
       case ReduceKind::kMean: RunReduce<MeanR, A, T, T>(p, in[0], out[0]); break;
       case ReduceKind::kProd: RunReduce<ProdR, A, T, T>(p, in[0], out[0]); break;
       case ReduceKind::kNanSum: RunReduce<NanSumR, A, T, T>(p, in[0], out[0]); break;
@@ -358,6 +366,7 @@ void ReduceBackward(ReduceKind kind, const std::string& op, const OpAttrs& attrs
     T* pgx = gx.ptr<T>();
     switch (kind) {
       case ReduceKind::kSum: ReduceBackwardKernel<OneG, T, T>(p, px, py, pg, pgx, req); break;
+      case ReduceKind::kSquareSum: ReduceBackwardKernel<SquareG, T, T>(p, px, py, pg, pgx, req); break;
       case ReduceKind::kMean: ReduceBackwardKernel<MeanG, T, T>(p, px, py, pg, pgx, req); break;
       case ReduceKind::kNanSum: ReduceBackwardKernel<NotNanG, T, T>(p, px, py, pg, pgx, req); break;
       case ReduceKind::kMax:
@@ -372,6 +381,7 @@ void ReduceBackward(ReduceKind kind, const std::string& op, const OpAttrs& attrs
 std::string ReduceDescription(ReduceKind kind) {
   switch (kind) {
     case ReduceKind::kSum: return "The sum of the elements over the given axes.";
+    case ReduceKind::kSquareSum: return "The sum of the squares of the elements over the given axes.";
     case ReduceKind::kMean: return "The mean of the elements over the given axes.";
     case ReduceKind::kProd: return "The product of the elements over the given axes.";
     case ReduceKind::kNanSum: return "The sum over the given axes, NaN counted as zero.";
@@ -548,6 +558,7 @@ const bool registered = [] {
       {"prod", ReduceKind::kProd},       {"nansum", ReduceKind::kNanSum},  {"nanprod", ReduceKind::kNanProd},
       {"max", ReduceKind::kMax},         {"max_axis", ReduceKind::kMax},   {"min", ReduceKind::kMin},
       {"min_axis", ReduceKind::kMin},    {"norm", ReduceKind::kNorm},
+      {"_square_sum", ReduceKind::kSquareSum},
   };
   for (const auto& [name, kind] : reductions) Registry::Add(ReduceAxesOp(name, kind));
   Registry::Add(ArgOp<true>("argmax"));
