@@ -133,8 +133,10 @@ def test_queue_depth_and_running_rise_with_pushed_work_then_completed(registry):
     gate = held[0]
     # Every worker held by a sleep, two more operations ready behind them, and one waiting
     # for the first sleep's var.
+    # Long enough that every worker is still in its sleep when the last one starts, on a
+    # machine whose other work delays a worker's start by a second or more.
     for v in held[:workers]:
-        engine.push_native(engine.NativeOp.sleep(1.5), [], [v])
+        engine.push_native(engine.NativeOp.sleep(4.0), [], [v])
     for v in held[workers:workers + 2]:
         engine.push_native(engine.NativeOp.noop(), [], [v])
     engine.push_native(engine.NativeOp.noop(), [gate], [held[-1]])

@@ -13,6 +13,8 @@ from ..ndarray import NDArray, zeros
 from ..ndarray.ops import invoke
 from .optimizer import Optimizer, register
 
+_log = logging.getLogger(__name__)
+
 __all__ = ["LBSGD"]
 
 _STRATEGIES = ("linear", "power2", "sqrt", "lars")
@@ -51,8 +53,8 @@ class LBSGD(Optimizer):
         if not isinstance(warmup_strategy, str):
             raise ValueError(f"LBSGD: warmup_strategy={warmup_strategy!r}: expected one of "
                              f"{', '.join(_STRATEGIES)}")
-        logging.info("Running Large-Batch SGD Algorithm")
-        logging.info("(Batch_scale=%f, warmup_epochs=%d, warmup_strategy=%s, updates_per_epoch=%d)",
+        _log.info("Running Large-Batch SGD Algorithm")
+        _log.info("(Batch_scale=%f, warmup_epochs=%d, warmup_strategy=%s, updates_per_epoch=%d)",
                      batch_scale, warmup_epochs, warmup_strategy, updates_per_epoch)
         self.momentum = momentum
         self.multi_precision = multi_precision
