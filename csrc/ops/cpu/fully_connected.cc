@@ -48,6 +48,15 @@ void GemmReq(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int6
   blas::Gemm(ta, tb, m, n, k, T(1), a, lda, b, ldb, req == OpReq::kAdd ? T(1) : T(0), c, ldc);
 }
 
+// y[i, :] += b for each of the m rows of y (m x n).
+template <class T>
+void AddBiasRows(const T* __restrict b, int64_t m, int64_t n, T* __restrict y) {
+  for (int64_t i = 0; i < m; ++i) {
+    T* __restrict row = y + i * n;
+    for (int64_t j = 0; j < n; ++j) row[j] += b[j];
+  }
+}
+
 void FCForward(const OpContext&, const OpAttrs& attrs, std::span<const TensorRef> in,
                std::span<const TensorRef> out) {
   const auto& a = static_cast<const FCAttrs&>(attrs);
@@ -61,9 +70,11 @@ void FCForward(const OpContext&, const OpAttrs& attrs, std::span<const TensorRef
     if (a.no_bias) {
       GemmReq(false, true, m, n, k, x, k, w, k, y, n, OpReq::kWrite);
     } else {
-      const T* b = in[2].ptr<T>();
-      for (int64_t i = 0; i < m; ++i) std::copy_n(b, n, y + i * n);
-      GemmReq(false, true, m, n, k, x, k, w, k, y, n, OpReq::kAdd);
+      // The product written (beta = 0, which oneDNN and the split across workers run at
+      // full speed), then the bias added row by row: cheaper than broadcasting the bias into
+      // y first and accumulating the product onto it.
+      GemmReq(false, true, m, n, k, x, k, w, k, y, n, OpReq::kWrite);
+      AddBiasRows(in[2].ptr<T>(), m, n, y);
     }
   });
 }
