@@ -35,9 +35,9 @@ _CONTRIB_MISSING = {
     "cond", "foreach", "while_loop",
     # Gradient operators MXNet happens to expose under contrib (backward_quadratic, ...).
     "backward_gradientmultiplier", "backward_hawkesll", "backward_index_copy", "backward_quadratic",
-    # Not yet: rotated ROIAlign, the Hawkes process likelihood, count sketch (GPU-only in MXNet),
-    # SparseEmbedding (row_sparse gradients) and group AdaGrad (row_sparse weights).
-    "RROIAlign", "hawkesll", "count_sketch", "SparseEmbedding", "group_adagrad_update",
+    # Not yet: rotated ROIAlign, the Hawkes process likelihood, count sketch (GPU-only in MXNet)
+    # and group AdaGrad (row_sparse weights).
+    "RROIAlign", "hawkesll", "count_sketch", "group_adagrad_update",
 }
 
 
