@@ -231,6 +231,62 @@ def test_null_requests_leave_gradients_alone(op, inputs, attrs):
         np.testing.assert_array_equal(g.asnumpy(), np.full(s, 3.0))
 
 
+# ---- float32 gradients of the row kernels -----------------------------------------------------
+
+def moments_grad_ref(x, gamma, dy, groups_of, params_of, eps):
+    """dx, dgamma, dbeta of y = xhat * gamma[p] + beta[p] in float64, the statistics of each
+    row of groups_of(x) (2-D: rows, k); params_of maps an (rows, k) array to the per-element
+    parameter index array."""
+    xr, dyr = groups_of(x), groups_of(dy)
+    p = params_of(xr.shape)
+    mean = xr.mean(axis=1, keepdims=True)
+    inv = 1 / np.sqrt(xr.var(axis=1, keepdims=True) + eps)
+    xhat = (xr - mean) * inv
+    dxhat = dyr * gamma[p]
+    dx = (dxhat - dxhat.mean(axis=1, keepdims=True) - xhat * (dxhat * xhat).mean(axis=1, keepdims=True)) * inv
+    dgamma = np.bincount(p.ravel(), (dyr * xhat).ravel(), minlength=gamma.size)
+    dbeta = np.bincount(p.ravel(), dyr.ravel(), minlength=gamma.size)
+    return dx.reshape(x.shape), dgamma, dbeta
+
+
+@pytest.mark.parametrize("req", ["write", "add"])
+@pytest.mark.parametrize("op,shape,attrs", [
+    ("LayerNorm", (7, 37), {}),              # one part, a tail after the 8-wide lanes
+    ("LayerNorm", (300, 1024), {}),          # large enough to split across the cores
+    ("GroupNorm", (6, 4, 9), {"num_groups": 2}),
+    ("InstanceNorm", (160, 16, 64), {}),     # per-row parameters, split across the cores
+])
+def test_float32_row_kernel_gradients_match_float64_reference(op, shape, attrs, req):
+    from flowmod import _native
+    from op_check import _attrs
+    x = randn(*shape) * 2 + 0.5
+    dy = randn(*shape)
+    if op == "LayerNorm":
+        c, eps = shape[-1], 1e-5
+        groups_of = lambda a: a.reshape(-1, shape[-1])
+        params_of = lambda s: np.broadcast_to(np.arange(s[1]), s)
+    elif op == "GroupNorm":
+        c, eps = attrs["num_groups"], 1e-5
+        groups_of = lambda a: a.reshape(-1, a.size // (shape[0] * c))
+        params_of = lambda s: np.broadcast_to((np.arange(s[0]) % c)[:, None], s)
+    else:
+        c, eps = shape[1], 1e-3
+        groups_of = lambda a: a.reshape(-1, a.size // (shape[0] * c))
+        params_of = lambda s: np.broadcast_to((np.arange(s[0]) % c)[:, None], s)
+    gamma, beta = randn(c), randn(c)
+    ref = moments_grad_ref(x, gamma, dy, groups_of, params_of, eps)
+    arrays = [nd.array(a, dtype="float32") for a in (x, gamma, beta)]
+    outs = _native.invoke(op, [a._h for a in arrays], _attrs(attrs), [], True, True)
+    head = nd.array(dy, dtype="float32")
+    start = [np.full(a.shape, 0.25 if req == "add" else 0.0) for a in (x, gamma, beta)]
+    grads = [nd.array(a, dtype="float32") for a in start]
+    _native.invoke_backward(op, _attrs(attrs), [head._h], [a._h for a in arrays], outs,
+                            [g._h for g in grads], [req] * 3, True)
+    for got, want, base in zip(grads, ref, start):
+        scale = np.abs(want).max()
+        np.testing.assert_allclose(got.asnumpy() - base, want, rtol=1e-4, atol=1e-5 * scale)
+
+
 # ---- Errors ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("call,match", [
