@@ -303,11 +303,7 @@ class SparseRunner:
         values = {}
         for node in self._front:
             inputs = []
-            for src, i, _ in node.inputs:
-                key = (id(src), i)
-                if key not in values:
-                    values[key] = exe.arg_dict.get(src.name, exe.aux_dict.get(src.name))
-                inputs.append(values[key])
+            inputs = [self._front_input(src, i, values) for src, i, _ in node.inputs]
             outs = RULES[node.op][1](inputs, node.params())
             for i, out in enumerate(outs):
                 values[(id(node), i)] = out
@@ -318,6 +314,24 @@ class SparseRunner:
             self.inner.forward(is_train=is_train)
         return [self.inner.outputs[ref] if kind == "plan" else values[ref]
                 for kind, ref in self._out_map]
+
+    def _front_input(self, src, i, values):
+        # A sparse node may read a dense node computed from variables (the index columns
+        # MXNet's wide_deep slices and splits out of one dense input): it runs here too,
+        # imperatively, since the plan runs only after the front.
+        key = (id(src), i)
+        if key not in values:
+            exe = self._exe
+            if src.op is None:
+                values[key] = exe.arg_dict.get(src.name, exe.aux_dict.get(src.name))
+            else:
+                from .ndarray.ops import invoke
+                args = [self._front_input(s, j, values) for s, j, _ in src.inputs]
+                outs = invoke(src.op, args, **src.params())
+                outs = outs if isinstance(outs, list) else [outs]
+                for j, out in enumerate(outs):
+                    values[(id(src), j)] = out
+        return values[key]
 
     def has_backward(self) -> bool:
         return bool(self._exe.grad_dict)

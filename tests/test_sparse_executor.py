@@ -217,3 +217,39 @@ def test_reshape_gives_csr_inputs_of_the_new_shape():
                   label=mx.nd.zeros((2, 1)))
     w = exe.arg_dict["w"].asnumpy()
     np.testing.assert_allclose(small.outputs[0].asnumpy(), xs @ w, atol=1e-6)
+
+
+def test_sparse_embedding_reads_index_columns_split_from_a_dense_input():
+    # MXNet's wide_deep slices and splits its category ids out of one dense input before
+    # the SparseEmbeddings; the embeddings and their row_sparse gradients are numpy's.
+    rng = np.random.default_rng(5)
+    ids = rng.integers(0, 6, (4, 2)).astype(np.float32)
+    cont = rng.standard_normal((4, 1)).astype(np.float32)
+    weights = [rng.standard_normal((6, 3)).astype(np.float32) for _ in range(2)]
+    data = mx.sym.Variable("data")
+    cols = mx.sym.split(mx.sym.slice(data, begin=(0, 0), end=(None, 2)), num_outputs=2,
+                        squeeze_axis=1)
+    feats = [mx.sym.slice(data, begin=(0, 2), end=(None, 3))]
+    for i, col in enumerate(cols):
+        feats.append(mx.sym.contrib.SparseEmbedding(
+            data=col, weight=mx.sym.Variable("w%d" % i, stype="row_sparse"),
+            input_dim=6, output_dim=3))
+    out = mx.sym.MakeLoss(mx.sym.sum(mx.sym.concat(*feats, dim=1) ** 2))
+    exe = out.simple_bind(mx.cpu(), data=(4, 3), w0=(6, 3), w1=(6, 3),
+                          grad_req={"data": "null", "w0": "write", "w1": "write"})
+    exe.arg_dict["data"][:] = np.concatenate([ids, cont], axis=1)
+    for i, w in enumerate(weights):
+        exe.arg_dict["w%d" % i][:] = mx.nd.array(w).tostype("row_sparse")
+    exe.forward(is_train=True)
+    expected = (cont ** 2).sum() + sum((w[ids[:, i].astype(int)] ** 2).sum()
+                                       for i, w in enumerate(weights))
+    np.testing.assert_allclose(exe.outputs[0].asnumpy().reshape(()), expected, rtol=1e-5)
+    exe.backward()
+    for i, w in enumerate(weights):
+        grad = exe.grad_dict["w%d" % i]
+        assert grad.stype == "row_sparse"
+        want = np.zeros_like(w)
+        np.add.at(want, ids[:, i].astype(int), 2 * w[ids[:, i].astype(int)])
+        np.testing.assert_allclose(grad.asnumpy(), want, rtol=1e-5)
+        np.testing.assert_array_equal(np.sort(grad.indices.asnumpy()),
+                                      np.unique(ids[:, i]).astype(np.int64))
