@@ -6,7 +6,8 @@ import os
 import factorization_machine
 import linear_classification
 import matrix_factorization
-from synthetic import ratings, write_libsvm
+import wide_deep
+from synthetic import census_like, ratings, write_libsvm
 
 FEATURES = 500
 
@@ -28,5 +29,12 @@ def mf(mx, tmp):
                                       num_hidden=16, batch_size=50, epochs=2)
 
 
+def wd(mx, tmp):
+    dims, num_cont = (10, 20, 8), 4
+    csr, dense, label = census_like(400, 300, dims, num_cont, seed=13)
+    return wide_deep.train(mx, csr, dense, label, 300, dims, num_cont, batch_size=50,
+                           epochs=2)
+
+
 CASES = {"factorization_machine": fm, "linear_classification": linear,
-         "matrix_factorization": mf}
+         "matrix_factorization": mf, "wide_deep": wd}

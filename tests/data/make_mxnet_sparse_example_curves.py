@@ -18,6 +18,7 @@ import factorization_machine  # noqa: E402
 import linear_classification  # noqa: E402
 import matrix_factorization  # noqa: E402
 import sparse_example_cases  # noqa: E402
+import wide_deep  # noqa: E402
 
 
 def main():
