@@ -294,7 +294,10 @@ def _push_some():
     a = mx.nd.ones((4, 4))
     for _ in range(5):
         a = a * 2
-    a.wait_to_read()
+    # Dropping the arrays pushes their storage's release; waitall lets it run now, so
+    # that it does not land in whatever profiler state the caller sets next.
+    del a
+    mx.nd.waitall()
 
 
 def test_a_stopped_or_paused_profiler_records_nothing(tmp_path):
