@@ -94,6 +94,31 @@ def test_lazy_update_changes_only_present_rows(op, nstates, ref, kw, dtype):
         np.testing.assert_allclose(s.asnumpy(), s_np, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("op, nstates, ref, kw", CASES, ids=[c[0] for c in CASES])
+def test_lazy_update_of_many_rows_split_across_cores(op, nstates, ref, kw):
+    # 30,000 of 200,000 rows of width 8: large enough that the update splits its rows
+    # across the cores; every present row gets the numpy update, every other stays.
+    rng = np.random.default_rng(7)
+    rows, cols = 200_000, 8
+    present = np.sort(rng.choice(rows, 30_000, replace=False))
+    w_np = rng.standard_normal((rows, cols)).astype(np.float32)
+    g_rows = rng.standard_normal((present.size, cols)).astype(np.float32)
+    states_np = [np.abs(rng.standard_normal(w_np.shape)).astype(np.float32)
+                 for _ in range(nstates)]
+    weight = mx.nd.array(w_np)
+    states = [mx.nd.array(x) for x in states_np]
+    grad = mx.nd.sparse.row_sparse_array((g_rows, present), shape=(rows, cols))
+    getattr(mx.nd, op)(weight, grad, *states, out=weight, lr=0.1, wd=0.05, rescale_grad=0.5,
+                       clip_gradient=0.6, **kw)
+    want = w_np.copy()
+    sub = [x[present].copy() for x in states_np]
+    want[present] = ref(w_np[present], g_rows, sub, 0.1, 0.05, 0.5, 0.6, **kw)
+    np.testing.assert_allclose(weight.asnumpy(), want, rtol=1e-5, atol=1e-5)
+    for st, x, part in zip(states, states_np, sub):
+        x[present] = part
+        np.testing.assert_allclose(st.asnumpy(), x, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("op, nstates, ref, kw", CASES[:3], ids=[c[0] for c in CASES[:3]])
 def test_lazy_update_false_is_the_dense_update(op, nstates, ref, kw):
     w_np, g_dense, grad = setup(3)

@@ -190,8 +190,11 @@ void TakeRows(const OpContext&, const OpAttrs&, std::span<const TensorRef> in, s
   FLOWMOD_DTYPE_SWITCH(in[0].dtype, T, {
     const T* x = in[0].ptr<T>();
     T* y = out[0].ptr<T>();
+    // Indices sorted and unique, as a row_sparse array keeps them: with its first at 0 and
+    // its last at r - 1 it stores every row from 0, so row k is at position k.
+    const bool every_row = r > 0 && idx[0] == 0 && idx[r - 1] == r - 1;
     for (int64_t i = 0; i < in[2].size(); ++i) {
-      const int64_t at = Find(idx, r, want[i]);
+      const int64_t at = every_row ? (want[i] >= 0 && want[i] < r ? want[i] : -1) : Find(idx, r, want[i]);
       if (at < 0) std::fill_n(y + i * width, width, T(0));
       else CopyRow(x + at * width, y + i * width, width);
     }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "ops/cpu/optimizer_util.h"
+#include "ops/parallel.h"
 
 namespace flowmod::ops {
 
@@ -22,10 +23,8 @@ using optimizer::Clip;
 using optimizer::Compute;
 using optimizer::UpdateAttrs;
 
-// One element's update: w is the weight, g the gradient, s the states; returns the new weight.
-template <class C>
-using ElementFn = C (*)(const UpdateAttrs&, C w, C g, C* s);
-
+// The element functions: w is the weight, g the gradient, s the states; each returns the
+// new weight.
 template <class C>
 C Sgd(const UpdateAttrs& a, C w, C g, C*) {
   const C lr = C(a.lrs[0]);
@@ -66,19 +65,10 @@ C Adagrad(const UpdateAttrs& a, C w, C g, C* s) {
   return w - C(a.lrs[0]) * (grad / std::sqrt(s[0] + C(a.epsilon)) + C(a.wds[0]) * w);
 }
 
-struct Kind {
-  const char* name;
-  const char* description;
-  std::vector<std::string> states;
-  std::vector<OpParam> params;
-  void (*parse)(const std::string&, const AttrMap&, UpdateAttrs&);
-  ElementFn<float> f32;
-  ElementFn<double> f64;
-};
-
-template <class T>
-void RunRows(const UpdateAttrs& a, ElementFn<Compute<T>> fn, std::span<const TensorRef> in, const TensorRef& out,
-             int num_states) {
+// The update of the rows the gradient stores, the element function inlined: the rows are
+// unique, so they split across the cores without two parts touching one element.
+template <class T, Compute<T> (*Fn)(const UpdateAttrs&, Compute<T>, Compute<T>, Compute<T>*), int kStates>
+void RunRows(const UpdateAttrs& a, std::span<const TensorRef> in, const TensorRef& out) {
   using C = Compute<T>;
   const TensorRef& weight = in[0];
   const int64_t rows = weight.shape[0], width = rows ? weight.size() / rows : 0;
@@ -87,21 +77,46 @@ void RunRows(const UpdateAttrs& a, ElementFn<Compute<T>> fn, std::span<const Ten
   if (y != w) std::memcpy(y, w, sizeof(T) * weight.size());
   const T* g = in[1].ptr<T>();
   const int64_t* idx = in[2].ptr<int64_t>();
-  std::vector<T*> st;
-  for (int k = 0; k < num_states; ++k) st.push_back(in[3 + k].ptr<T>());
-  C s[4];
-  for (int64_t i = 0; i < in[2].size(); ++i) {
-    const int64_t r = idx[i];
-    if (r < 0 || r >= rows)
-      throw std::runtime_error("gradient row " + std::to_string(r) + " out of range [0, " + std::to_string(rows) + ")");
-    for (int64_t j = 0; j < width; ++j) {
-      const int64_t e = r * width + j;
-      for (int k = 0; k < num_states; ++k) s[k] = C(st[k][e]);
-      y[e] = T(fn(a, C(w[e]), C(g[i * width + j]), s));
-      for (int k = 0; k < num_states; ++k) st[k][e] = T(s[k]);
+  const int64_t n = in[2].size();
+  for (int64_t i = 0; i < n; ++i)
+    if (idx[i] < 0 || idx[i] >= rows)
+      throw std::runtime_error("gradient row " + std::to_string(idx[i]) + " out of range [0, " +
+                               std::to_string(rows) + ")");
+  T* st[kStates > 0 ? kStates : 1] = {};
+  for (int k = 0; k < kStates; ++k) st[k] = in[3 + k].ptr<T>();
+  const auto range = [&](int64_t lo, int64_t hi) {
+    C s[kStates > 0 ? kStates : 1];
+    for (int64_t i = lo; i < hi; ++i) {
+      const int64_t base = idx[i] * width;
+      const T* gi = g + i * width;
+      for (int64_t j = 0; j < width; ++j) {
+        const int64_t e = base + j;
+        for (int k = 0; k < kStates; ++k) s[k] = C(st[k][e]);
+        y[e] = T(Fn(a, C(w[e]), C(gi[j]), s));
+        for (int k = 0; k < kStates; ++k) st[k][e] = T(s[k]);
+      }
     }
-  }
+  };
+  // About 64K elements a part: below that a split costs more than it saves.
+  const int64_t parts = std::clamp<int64_t>(n * width / 65536, 1, parallel::Cores());
+  if (parts <= 1) range(0, n);
+  else parallel::For(n, static_cast<int>(parts), range);
 }
+
+using RunFn = void (*)(const UpdateAttrs&, std::span<const TensorRef>, const TensorRef&);
+
+struct Kind {
+  const char* name;
+  const char* description;
+  std::vector<std::string> states;
+  std::vector<OpParam> params;
+  void (*parse)(const std::string&, const AttrMap&, UpdateAttrs&);
+  RunFn f32;
+  RunFn f64;
+};
+
+// The float32 and float64 kernels of element function F with S states.
+#define FLOWMOD_RSP_KERNELS(F, S) &RunRows<float, &F<float>, S>, &RunRows<double, &F<double>, S>
 
 void ParseLr(const std::string& op, const AttrMap& attrs, UpdateAttrs& a) {
   a.lrs = {GetFloat(op, attrs, "lr")};
@@ -156,11 +171,10 @@ void AddKind(const Kind& kind) {
   };
   const auto f32 = kind.f32;
   const auto f64 = kind.f64;
-  def.forward = [f32, f64, num_states](const OpContext&, const OpAttrs& attrs, std::span<const TensorRef> in,
-                                       std::span<const TensorRef> out) {
+  def.forward = [f32, f64](const OpContext&, const OpAttrs& attrs, std::span<const TensorRef> in,
+                           std::span<const TensorRef> out) {
     const auto& a = static_cast<const UpdateAttrs&>(attrs);
-    if (in[0].dtype == DType::kFloat64) RunRows<double>(a, f64, in, out[0], num_states);
-    else RunRows<float>(a, f32, in, out[0], num_states);
+    (in[0].dtype == DType::kFloat64 ? f64 : f32)(a, in, out[0]);
   };
   def.inplace = {{0, 0}};
   Registry::Add(Described(std::move(def), kind.description, std::move(docs), kind.params));
@@ -169,14 +183,14 @@ void AddKind(const Kind& kind) {
 const bool registered = [] {
   using namespace optimizer;
   AddKind({"_rsp_sgd_update", "One lazy SGD step on the rows a row_sparse gradient stores.", {},
-           {LrParam(), WdParam(), RescaleGradParam(), ClipGradientParam()}, ParseLr, &Sgd<float>, &Sgd<double>});
+           {LrParam(), WdParam(), RescaleGradParam(), ClipGradientParam()}, ParseLr, FLOWMOD_RSP_KERNELS(Sgd, 0)});
   AddKind({"_rsp_sgd_mom_update", "One lazy SGD step with momentum on the rows a row_sparse gradient stores.",
            {"mom"}, {LrParam(), MomentumParam(), WdParam(), RescaleGradParam(), ClipGradientParam()},
            [](const std::string& op, const AttrMap& attrs, UpdateAttrs& a) {
              ParseLr(op, attrs, a);
              a.momentum = GetFloat(op, attrs, "momentum", 0.0);
            },
-           &SgdMom<float>, &SgdMom<double>});
+           FLOWMOD_RSP_KERNELS(SgdMom, 1)});
   AddKind({"_rsp_adam_update", "One lazy Adam step on the rows a row_sparse gradient stores.", {"mean", "var"},
            {LrParam(), Optional("beta1", "float", "0.899999976", "The decay of the first moment."),
             Optional("beta2", "float", "0.999000013", "The decay of the second moment."),
@@ -188,7 +202,7 @@ const bool registered = [] {
              a.beta2 = GetFloat(op, attrs, "beta2", 0.999);
              a.epsilon = GetFloat(op, attrs, "epsilon", 1e-8);
            },
-           &Adam<float>, &Adam<double>});
+           FLOWMOD_RSP_KERNELS(Adam, 2)});
   AddKind({"_rsp_ftrl_update", "One FTRL-Proximal step on the rows a row_sparse gradient stores.", {"z", "n"},
            {LrParam(), Optional("lamda1", "float", "0.00999999978", "The L1 regularization coefficient."),
             Optional("beta", "float", "1", "The per-coordinate learning rate's beta."), WdParam(),
@@ -198,7 +212,7 @@ const bool registered = [] {
              a.lamda1 = GetFloat(op, attrs, "lamda1", 0.01);
              a.beta = GetFloat(op, attrs, "beta", 1.0);
            },
-           &Ftrl<float>, &Ftrl<double>});
+           FLOWMOD_RSP_KERNELS(Ftrl, 2)});
   AddKind({"_rsp_adagrad_update", "One AdaGrad step on the rows a row_sparse gradient stores.", {"history"},
            {LrParam(), Optional("epsilon", "float", "1.00000001e-07", "Added to the history before the square root."),
             WdParam(), RescaleGradParam(), ClipGradientParam()},
@@ -206,7 +220,7 @@ const bool registered = [] {
              ParseLr(op, attrs, a);
              a.epsilon = GetFloat(op, attrs, "epsilon", 1e-7);
            },
-           &Adagrad<float>, &Adagrad<double>});
+           FLOWMOD_RSP_KERNELS(Adagrad, 1)});
   return true;
 }();
 
