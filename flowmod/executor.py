@@ -469,7 +469,7 @@ def simple_bind(symbol, ctx, grad_req="write", type_dict=None, stype_dict=None, 
             if reqs[name] != "null":
                 shared_grad = shared_exec.grad_dict.get(name)
                 if shared_grad is None or shared_grad.stype != grad_stypes[name]:
-                    shared_grad = _zeros(grad_stypes[name], shape, homes[name], dtype)
+                    shared_grad = _grad_zeros(grad_stypes[name], shape, homes[name], dtype)
                 grads[name] = shared_grad
             continue
         if shared_buffer is not None and name not in shared_names:
@@ -484,7 +484,7 @@ def simple_bind(symbol, ctx, grad_req="write", type_dict=None, stype_dict=None, 
         else:
             args[name] = _zeros(stypes[name], shape, homes[name], dtype)
         if reqs[name] != "null":
-            grads[name] = _zeros(grad_stypes[name], shape, homes[name], dtype)
+            grads[name] = _grad_zeros(grad_stypes[name], shape, homes[name], dtype)
     for name, shape, dtype in zip(aux_names, aux_shapes, aux_types):
         shape = tuple(shape)
         if shared_exec is not None and name in shared_exec.aux_dict \
@@ -500,7 +500,15 @@ def _zeros(stype, shape, ctx, dtype):
         return _nd_zeros(shape, ctx, dtype=dtype)
     if stype == "row_sparse":
         # Every row stored, so that updates and products use the values in place.
-        return _storage.full_row_sparse(_nd_zeros(shape, ctx, dtype=dtype))
+        return _storage.full_row_sparse(_nd_zeros(shape, ctx, dtype=dtype), copy=False)
+    return _nd_sparse.zeros(stype, shape, ctx=ctx, dtype=dtype)
+
+
+def _grad_zeros(stype, shape, ctx, dtype):
+    # A sparse gradient starts with no rows stored, as MXNet binds it: backward gives it the
+    # rows of each batch.
+    if stype == "default":
+        return _nd_zeros(shape, ctx, dtype=dtype)
     return _nd_sparse.zeros(stype, shape, ctx=ctx, dtype=dtype)
 
 

@@ -19,7 +19,7 @@ from .base import MXNetError
 from .ndarray import NDArray
 from .ndarray import zeros as _dense_zeros
 from .ndarray import sparse as _sparse
-from .storage_rules import RULES, SPARSE, SPARSE_GRAD_OPS, accumulate, dense
+from .storage_rules import RULES, SPARSE, SPARSE_GRAD_OPS, accumulate, dense, square_sum_dot
 
 __all__ = ["infer_storage", "StoragePlan", "SparseRunner", "STYPE_NAMES"]
 
@@ -122,10 +122,13 @@ def plan_for(symbol, nodes, arrays: dict, grads: dict, reqs: dict):
     return plan
 
 
-def full_row_sparse(value, dtype=None) -> "_sparse.RowSparseNDArray":
+def full_row_sparse(value, dtype=None, copy=True) -> "_sparse.RowSparseNDArray":
     """``value`` (any storage) as a row_sparse array storing every row: how the executors
-    hold row_sparse parameters, so that the lazy updates write their rows in place."""
-    values = dense(value).copy()
+    hold row_sparse parameters, so that the lazy updates write their rows in place. With
+    ``copy=False`` the values are not copied (a fresh dense ``value`` becomes the data)."""
+    values = dense(value)
+    if copy:
+        values = values.copy()
     if dtype is not None and np.dtype(values.dtype) != np.dtype(dtype):
         values = values.astype(dtype)
     host = np.arange(value.shape[0], dtype=np.int64)
@@ -160,6 +163,10 @@ def write_grad(target: NDArray, total, req: str) -> None:
         dense(total).copyto(target)
 
 
+def _truth(attrs, key) -> bool:
+    return str(attrs.get(key, False)) in ("1", "true", "True")
+
+
 def _unique_name(base: str, taken: set) -> str:
     name = base
     while name in taken:
@@ -182,6 +189,7 @@ class SparseRunner:
         wants = {n: g is not None for n, g in executor.grad_dict.items()}
         self._needs = _needs_grad(nodes, wants)
         self._warn_fallbacks(nodes, sparse_ids)
+        self._by_rows = self._square_sums_by_rows(executor._symbol, nodes, sparse_ids)
         arrays = {**executor.arg_dict, **executor.aux_dict}
         shapes, types = self._entry_shapes(executor._symbol, nodes, arrays)
         taken = {n.name for n in nodes}
@@ -285,6 +293,30 @@ class SparseRunner:
                 self._plan_grads[src.name] = buffer
         return var
 
+    def _square_sums_by_rows(self, symbol, nodes, sparse_ids) -> set:
+        """The ids of the ``_square_sum`` nodes (of a row_sparse weight over axis 1) read only
+        as the rhs of ``dot(csr, .)`` with no gradient wanted for the csr lhs, as a
+        factorization machine reads them: each such product computes the sums of just the
+        rows its lhs has columns for (``square_sum_dot``), never all of the weight's."""
+        readers = {}
+        for node in nodes:
+            for pos, (src, i, _) in enumerate(node.inputs):
+                readers.setdefault((id(src), i), []).append((node, pos))
+        outputs = {(id(n), i) for n, i in symbol._outputs}
+        entry = self._plan.entry
+        chosen = set()
+        for node in self._front:
+            key = (id(node), 0)
+            if node.op != "_square_sum" or key in outputs or not readers.get(key):
+                continue
+            if all(id(r) in sparse_ids and r.op == "dot" and pos == 1
+                   and entry[(id(r.inputs[0][0]), r.inputs[0][1])] == "csr"
+                   and not self._needs[(id(r.inputs[0][0]), r.inputs[0][1])]
+                   and not _truth(r.params(), "transpose_a") and not _truth(r.params(), "transpose_b")
+                   for r, pos in readers[key]):
+                chosen.add(id(node))
+        return chosen
+
     def _warn_fallbacks(self, nodes, sparse_ids) -> None:
         entry = self._plan.entry
         from .ndarray.sparse_ops import warn_fallback
@@ -302,9 +334,16 @@ class SparseRunner:
             dense(exe.arg_dict.get(name, exe.aux_dict.get(name))).copyto(shadow)
         values = {}
         for node in self._front:
-            inputs = []
+            if id(node) in self._by_rows:
+                values[(id(node), 0)] = None  # each product reading it computes its rows
+                continue
             inputs = [self._front_input(src, i, values) for src, i, _ in node.inputs]
-            outs = RULES[node.op][1](inputs, node.params())
+            rhs = node.inputs[1][0] if node.op == "dot" else None
+            if rhs is not None and id(rhs) in self._by_rows:
+                weight = self._front_input(*rhs.inputs[0][:2], values)
+                outs = [square_sum_dot(inputs[0], weight)]
+            else:
+                outs = RULES[node.op][1](inputs, node.params())
             for i, out in enumerate(outs):
                 values[(id(node), i)] = out
         for key, arr, _ in self._boundary:

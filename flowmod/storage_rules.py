@@ -100,6 +100,20 @@ def _square_sum_backward(inputs, outputs, out_grads, attrs, needs):
     return [RowSparseNDArray._make(x.shape, data, [rows.copy()], x.context, host)]
 
 
+def square_sum_dot(lhs, weight):
+    """``dot(lhs, _square_sum(weight, axis=1, keepdims=True))`` for a csr ``lhs``, reading
+    only the weight rows whose columns ``lhs`` stores: a factorization machine's batch
+    touches thousands of a weight's millions of rows, and the product reads no others."""
+    cols = lhs.host_index()
+    rows, pos = np.unique(cols, return_inverse=True)
+    ctx = lhs.context
+    taken = invoke("_sparse_take_rows", [weight.data, weight.indices, _index_array(rows, ctx)])
+    sums = invoke("_square_sum", [taken], axis=1, keepdims=True)
+    # The lhs with its columns renumbered by their position among `rows`: (m, rows.size).
+    return invoke("_sparse_csr_dns_dot",
+                  [lhs.data, _index_array(pos.astype(_INDEX), ctx), lhs.indptr, sums])
+
+
 # ---- Embedding ------------------------------------------------------------------------------
 
 def _embedding_infer(op):

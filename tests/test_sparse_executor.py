@@ -138,6 +138,40 @@ def test_factorization_machine_matches_the_dense_graph():
     np.testing.assert_allclose(sparse.outputs[0].asnumpy(), y, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("also_output", [False, True])
+def test_square_sum_read_by_csr_products_matches_numpy(also_output):
+    # _square_sum(v) read by two products with different csr lhs: each computes the sums of
+    # only the rows its lhs has columns for; read as an output too, it computes them all.
+    x = mx.sym.Variable("data", stype="csr")
+    x2 = mx.sym.Variable("data2", stype="csr")
+    v = mx.sym.Variable("v", stype="row_sparse")
+    v_s = mx.sym._internal._square_sum(data=v, axis=1, keepdims=True)
+    out = mx.sym.dot(x, v_s) + 2 * mx.sym.dot(mx.sym.square(x2), v_s)
+    heads = [mx.sym.MakeLoss(mx.sym.sum(out * out))]
+    if also_output:
+        heads.append(mx.sym.BlockGrad(v_s))
+    exe = mx.sym.Group(heads).simple_bind(mx.cpu(), grad_req={"v": "write"}, data=(N, F),
+                                          data2=(N, F), v=(F, K))
+    assert bool(exe._sparse._by_rows) != also_output
+    rng = np.random.default_rng(4)
+    vv = rng.standard_normal((F, K)).astype(np.float32)
+    exe.copy_params_from({"v": mx.nd.array(vv)})
+    a, b = csr_batch(5), csr_batch(6, density=0.2)
+    for xa, xb in ((a, b), (np.zeros_like(a), b)):  # a batch with no stored element too
+        exe.forward(is_train=True, data=mx.nd.array(xa).tostype("csr"),
+                    data2=mx.nd.array(xb).tostype("csr"))
+        exe.backward()
+        s = (vv.astype(np.float64) ** 2).sum(1, keepdims=True)
+        o = xa @ s + 2 * (xb ** 2) @ s
+        np.testing.assert_allclose(exe.outputs[0].asnumpy(), [(o * o).sum()], rtol=1e-5)
+        if also_output:
+            np.testing.assert_allclose(exe.outputs[1].asnumpy(), s, rtol=1e-5)
+        # d/dv: 2 o . (xa + 2 xb^2) per row, times 2 v
+        g = (2 * o).T @ (xa + 2 * xb ** 2)
+        np.testing.assert_allclose(exe.grad_dict["v"].asnumpy(), 2 * vv * g.T, rtol=1e-4,
+                                   atol=1e-5)
+
+
 @pytest.mark.parametrize("op", ["Embedding", "SparseEmbedding"])
 def test_embedding_row_sparse_weight_gradient(op):
     tokens = np.array([[1, 3, 3], [0, 3, 8]], dtype=np.float32)
