@@ -266,6 +266,26 @@ def test_create_compute_drop_loop_reuses_pooled_storage():
     assert pooled <= 8 * 256 * 256 * (4 + 8)
 
 
+def test_pool_gives_large_blocks_back_beyond_its_bound():
+    # A burst of large temporaries (an initializer's, or batches in flight at once) is not
+    # kept once released: the pool keeps at most 256 MiB of blocks of 1 MiB and more.
+    nd.waitall()
+    gc.collect()
+    nd.waitall()
+    mx._native.storage_release()
+    burst = [nd.ones((16, 1 << 20)) for _ in range(6)]  # 64 MiB each, all live at once
+    assert all(float(b[15, -1].asscalar()) == 1.0 for b in burst)
+    del burst
+    gc.collect()
+    nd.waitall()
+    _, pooled = mx._native.storage_bytes()
+    assert pooled <= (256 << 20) + (1 << 20)  # and a few small blocks of the reads
+    again = nd.zeros((16, 1 << 20))  # a pooled block is reused, and reads as written
+    assert float(again.sum().asscalar()) == 0.0
+    _, pooled_after = mx._native.storage_bytes()
+    assert pooled_after <= pooled - (63 << 20)
+
+
 def test_reading_an_array_orders_after_its_pending_writes():
     a = nd.zeros((1000,))
     for i in range(1, 51):

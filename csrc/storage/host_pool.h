@@ -28,14 +28,19 @@ class HostPool {
   size_t bytes_pooled() const { return pooled_.load(std::memory_order_relaxed); }
 
  private:
-  // Size classes: powers of two up to 1 MiB, then multiples of 1 MiB; the pool keeps at
-  // most kMaxPooledPerClass blocks of a class, so a one-off huge array is not hoarded.
+  // Size classes: powers of two up to 1 MiB, then multiples of 1 MiB. The pool keeps at
+  // most kMaxPooledPerClass blocks of a class below 1 MiB; of the larger classes at most
+  // kMaxPooledLarge blocks each and kMaxPooledLargeBytes in all, so that neither a one-off
+  // huge array (an initializer's temporary) nor a burst of batches in flight is hoarded.
   static size_t ClassBytes(size_t bytes);
   static size_t ClassIndex(size_t class_bytes);
   static constexpr size_t kMaxPooledPerClass = 64;
+  static constexpr size_t kMaxPooledLarge = 8;
+  static constexpr size_t kMaxPooledLargeBytes = size_t{256} << 20;
 
   std::mutex mu_;
   std::vector<std::vector<void*>> free_;  // by class index
+  size_t pooled_large_ = 0;               // bytes of blocks of 1 MiB and more in free_ (mu_)
   std::atomic<size_t> in_use_{0};
   std::atomic<size_t> pooled_{0};
 };
