@@ -53,6 +53,22 @@ def test_matches_the_numpy_reference(dtype, mirror, channels, with_mean_img):
     np.testing.assert_array_equal(out, expect)
 
 
+@pytest.mark.parametrize("mirror", [False, True])
+@pytest.mark.parametrize("source", [[2, 1, 0], [0, 1, 2], [1, 2, 0]])
+def test_a_full_size_crop_matches_the_reference_bit_for_bit(mirror, source):
+    # 224 x 224 of a 256 x 256 image, as ImageRecordIter crops: the vectorized rows of the
+    # float32 three-channel case round exactly as numpy's float32 arithmetic does.
+    rng = np.random.RandomState(11 + mirror)
+    img = rng.randint(0, 256, (256, 256, 3)).astype(np.uint8)
+    mean, bias = [123.68, 116.28, 103.53], [0.5, -0.25, 0.125]
+    mult = [float(np.float32(0.9) / np.float32(s)) for s in (58.395, 57.12, 57.375)]
+    out = np.empty((3, 224, 224), np.float32)
+    _native.image_to_chw(img, 17, 29, mirror, source, mean, mult, bias, None, out)
+    expect = reference(img, 17, 29, 224, 224, mirror, source, mean, mult, bias, None,
+                       np.float32)
+    np.testing.assert_array_equal(out, expect)
+
+
 def test_one_channel_may_be_a_2d_image_with_a_new_axis():
     gray = np.arange(6 * 9, dtype=np.int64).reshape(6, 9).astype(np.uint8)
     out = np.empty((1, 4, 5), np.float32)
