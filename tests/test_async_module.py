@@ -367,6 +367,37 @@ def test_fit_reads_batch_k_plus_1_before_batch_k_computes_to_its_end():
         assert events.index(("load start", k + 1)) < events.index(("compute end", k))
 
 
+class _ThreadRecordingIter(mx.io.NDArrayIter):
+    def __init__(self, n, events):
+        super().__init__(np.arange(n, dtype=np.float32), batch_size=1, label_name=None)
+        self.events, self.threads = events, set()
+        self.started = [threading.Event() for _ in range(n + 1)]
+
+    def next(self):
+        k = self.cursor + 1 if self.cursor >= 0 else 0
+        self.threads.add(threading.current_thread().name)
+        self.events.append(("load start", k))
+        self.started[min(k, len(self.started) - 1)].set()
+        return super().next()
+
+
+@pytest.mark.parametrize("on_thread", [False, True])
+def test_fit_reads_an_ndarrayiter_in_its_own_thread_and_still_ahead_of_compute(on_thread):
+    # An NDArrayIter's batches are slices of host arrays: fit reads them in the calling
+    # thread, while the engine computes the batch pushed before (the reads still overlap
+    # the compute); an iterator that asks for it is read on the reader thread.
+    events = []
+    data = _ThreadRecordingIter(6, events)
+    data._read_on_thread = on_thread
+    mod = _RecordingModule(events, gate=lambda k: data.started[k + 1].wait(HANG))
+    mod.fit(data, num_epoch=1, eval_metric=mx.metric.Loss())
+    engine.wait(mod.var)
+    for k in range(6):
+        assert events.index(("load start", k + 1)) < events.index(("compute end", k))
+    assert data.threads == ({"flowmod-prefetch"} if on_thread
+                            else {threading.current_thread().name})
+
+
 def test_fit_async_keeps_a_heartbeat_task_ticking_while_engine_work_waits_for_it():
     events = []
     data = _NumberedIter(8, events)

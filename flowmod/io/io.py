@@ -126,6 +126,13 @@ class DataIter:
     base class on its own is an iterator without batches.
     """
 
+    # Whether Module.fit, score and predict read this iterator on a reader thread of their
+    # own, ahead of the batch they push (a flowmod addition). An iterator whose batches are
+    # slices of arrays in memory (NDArrayIter) is read in the loop's own thread instead: the
+    # engine computes the batches pushed while it reads, and handing each batch over from a
+    # second thread costs more than reading it.
+    _read_on_thread = True
+
     def __init__(self, batch_size: int = 0):
         self.batch_size = batch_size
 
@@ -261,6 +268,8 @@ class NDArrayIter(DataIter):
         >>> [b.pad for b in it]
         [0, 0, 1]
     """
+
+    _read_on_thread = False  # its batches are slices of host arrays (see DataIter)
 
     def __init__(self, data, label=None, batch_size: int = 1, shuffle: bool = False,
                  last_batch_handle: str = "pad", data_name: str = "data",

@@ -108,13 +108,38 @@ class _AsyncSource:
         pass
 
 
+class _InlineSource:
+    """A DataIter read in the loop's own thread (one whose ``_read_on_thread`` is False)."""
+
+    def __init__(self, data, take):
+        self._it = iter(data)
+        self._take = take
+        self._finished = False
+
+    def _next_or_end(self):
+        if self._finished:
+            return _END
+        try:
+            return self._take(next(self._it))
+        except StopIteration:
+            self._finished = True
+            return _END
+
+    async def _anext_or_end(self):
+        return self._next_or_end()
+
+    def close(self) -> None:
+        self._finished = True
+
+
 def _is_async_iterable(data) -> bool:
     return hasattr(data, "__aiter__") and not isinstance(data, (DataIter, Prefetcher))
 
 
 def _open_source(data, depth: int, what: str):
     """The batch source of one pass over ``data`` (a DataIter, any iterable of batches, or an
-    async iterable of batches): sync ones are read ahead in a worker thread."""
+    async iterable of batches): sync ones are read ahead in a worker thread, but for
+    DataIters that say they gain nothing from one (``_read_on_thread``)."""
     if _is_async_iterable(data):
         return _AsyncSource(data.__aiter__())
     if isinstance(data, Prefetcher):
@@ -122,6 +147,8 @@ def _open_source(data, depth: int, what: str):
     if not hasattr(data, "__iter__"):
         raise MXNetError(f"{what}: the data is a {type(data).__name__}, expected a DataIter, "
                          f"an iterable or an async iterable of DataBatch")
+    if isinstance(data, DataIter) and not data._read_on_thread:
+        return _InlineSource(data, BatchRecord.of)
     return Prefetcher(data, depth, take=BatchRecord.of)
 
 
