@@ -312,7 +312,8 @@ class SparseRunner:
             if all(id(r) in sparse_ids and r.op == "dot" and pos == 1
                    and entry[(id(r.inputs[0][0]), r.inputs[0][1])] == "csr"
                    and not self._needs[(id(r.inputs[0][0]), r.inputs[0][1])]
-                   and not _truth(r.params(), "transpose_a") and not _truth(r.params(), "transpose_b")
+                   and not _truth(r.params(), "transpose_a")
+                   and not _truth(r.params(), "transpose_b")
                    for r, pos in readers[key]):
                 chosen.add(id(node))
         return chosen

@@ -162,7 +162,8 @@ class BaseModule:
         ``epoch_end_callback(epoch, symbol, arg_params, aux_params)`` and scores
         ``eval_data`` with ``validation_metric``.
 
-        Batches are read ahead in a worker thread while earlier ones compute, and pushing
+        Batches are read ahead in a worker thread while earlier ones compute (an
+        NDArrayIter's in the calling thread, as the engine computes meanwhile), and pushing
         runs at most ``prefetch_depth`` batches ahead of the engine (a flowmod addition).
         Ctrl-C stops it between batches: the parameters are those after the last update.
 
