@@ -238,7 +238,9 @@ for line in sys.stdin:
             start = time.perf_counter()
             # A few epoch numbers in turn: saves also replace an earlier save of an epoch.
             mod.save_checkpoint(prefix, i % 3, save_optimizer_states=True)
-            print("saved", i % 3, time.perf_counter() - start, flush=True)
+            # One write(2) of the whole line: a kill can come between two of print's writes,
+            # and the next line read would be a half line glued to "reaped".
+            os.write(1, f"saved {i % 3} {time.perf_counter() - start}\\n".encode())
         os._exit(0)
     print("child", pid, flush=True)
     os.waitpid(pid, 0)
