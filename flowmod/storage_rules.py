@@ -107,6 +107,9 @@ def square_sum_dot(lhs, weight):
     cols = lhs.host_index()
     rows, pos = np.unique(cols, return_inverse=True)
     ctx = lhs.context
+    if rows.size == 0:  # a batch with no stored element reads no row
+        from .ndarray import zeros
+        return zeros((lhs.shape[0], 1), ctx, dtype=weight.dtype)
     taken = invoke("_sparse_take_rows", [weight.data, weight.indices, _index_array(rows, ctx)])
     sums = invoke("_square_sum", [taken], axis=1, keepdims=True)
     # The lhs with its columns renumbered by their position among `rows`: (m, rows.size).
